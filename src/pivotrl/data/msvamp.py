@@ -1,0 +1,76 @@
+"""MSVAMP: 1000 SVAMP arithmetic word problems (1-2 steps), parallel in 10 languages.
+
+Files: ``test_{Language}.json``, JSON Lines with ``m_query`` (the question in that language), ``query``
+(the English question; absent from the English file, whose ``m_query`` is English), ``equation`` and
+``response`` (gold number as a string, "8.0"). Line i is the same problem in every file: ``msvamp-{i:04d}``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pivotrl.answers import canonical_number, parse_exact_number
+from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.locate import find_local, hub_file
+from pivotrl.languages import MSVAMP_LANGS, get_language
+from pivotrl.records import Problem
+
+HUB_ID = "Mathoctopus/MSVAMP"
+LANGS = MSVAMP_LANGS
+
+
+def file_name(lang: str) -> str:
+    return f"test_{get_language(lang).name}.json"
+
+
+def read_msvamp_jsonl(path: Path, lang: str) -> list[Problem]:
+    problems = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(path, lineno, None, "expected a JSON object")
+            for field in ("m_query", "response"):
+                if not isinstance(row.get(field), str) or not row[field].strip():
+                    raise DataFormatError(path, lineno, field, "missing or not a non-empty string")
+            value = parse_exact_number(row["response"])
+            if value is None:
+                raise DataFormatError(path, lineno, "response", f"expected a number, found {row['response']!r}")
+            question_en = row["m_query"] if lang == "en" else row.get("query")
+            problems.append(Problem(
+                id=f"msvamp-{lineno - 1:04d}", lang=lang, question=row["m_query"].strip(),
+                answer=canonical_number(value), source="msvamp",
+                question_en=question_en.strip() if isinstance(question_en, str) else None,
+                meta={"equation": row.get("equation")},
+            ))
+    if not problems:
+        raise DataFormatError(path, None, None, "file is empty")
+    return problems
+
+
+def _file(data_dir: Path | None, lang: str) -> Path:
+    folder = find_local(data_dir, "msvamp", "test_*.json")
+    if folder is not None:
+        path = folder / file_name(lang)
+        if not path.is_file():
+            raise DataError(f"MSVAMP has no file for language {lang!r} in {folder} (expected {path.name})")
+        return path
+    if data_dir is not None:
+        raise DataError(f"no MSVAMP files (test_*.json) in {data_dir} or {data_dir / 'msvamp'}")
+    return hub_file(HUB_ID, file_name(lang))
+
+
+def load_msvamp(langs: list[str], data_dir: Path | None) -> list[Problem]:
+    unknown = [lang for lang in langs if lang not in LANGS]
+    if unknown:
+        raise DataError(f"MSVAMP has no language {', '.join(unknown)}; it has {', '.join(LANGS)}")
+    out: list[Problem] = []
+    for lang in langs:
+        out.extend(read_msvamp_jsonl(_file(data_dir, lang), lang))
+    return out

@@ -1,0 +1,47 @@
+"""Small typed records passed between the pipeline stages.
+
+data -> :class:`Problem` -> pivot references -> rewards -> training -> evaluation -> report.
+Records are plain frozen dataclasses that turn into JSON-ready dicts and back, so every stage can write
+them as JSON Lines and a later run can read them again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+AnswerType = Literal["number", "choice"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reasoning problem in one language.
+
+    ``id`` is shared by the parallel versions of a problem (the German and the English MGSM item 17 have
+    the same id), so splits and pivot references keyed by id line up across languages.
+    """
+
+    id: str
+    lang: str
+    question: str
+    answer: str  # gold answer: a number written plainly ("18", "-3", "2.5", "114200") or a choice letter
+    source: str  # problem set name: "mgsm", "msvamp", "gsm8k", "mmlu_prox", "synthetic", or a file name
+    answer_type: AnswerType = "number"
+    question_en: str | None = None  # the parallel English question when known
+    solution: str | None = None  # worked step-by-step solution in this language when the set has one
+    choices: tuple[str, ...] | None = None  # multiple-choice options, in order A, B, C, ...
+    meta: dict[str, Any] = field(default_factory=dict)  # set-specific extras (category, level, equation)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        if d["choices"] is not None:
+            d["choices"] = list(d["choices"])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Problem:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        if kwargs.get("choices") is not None:
+            kwargs["choices"] = tuple(kwargs["choices"])
+        return cls(**kwargs)
