@@ -1,0 +1,79 @@
+"""The `pivotrl` command: data list/show/export, languages, errors and the stubs of later stages."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from pivotrl.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(data_dir, monkeypatch):
+    monkeypatch.setenv("PIVOTRL_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+def test_data_list_shows_every_set(env, data_dir):
+    result = runner.invoke(app, ["data", "list"])
+    assert result.exit_code == 0, result.output
+    for name in ("synthetic", "mgsm", "msvamp", "gsm8k", "mmlu_prox", "mmlu_prox_lite"):
+        assert name in result.output
+    assert str(data_dir / "mgsm") in result.output and "250" in result.output and "1000" in result.output
+    assert "hub: li-lab/MMLU-ProX" in result.output
+
+
+def test_data_show_real_problems(env):
+    result = runner.invoke(app, ["data", "show", "mgsm", "--lang", "de", "-n", "3"])
+    assert result.exit_code == 0, result.output
+    assert "Janets Enten legen 16 Eier" in result.output
+    assert result.output.count("mgsm-00") == 3 and "answer: 18" in result.output
+    result = runner.invoke(app, ["data", "show", "msvamp", "--lang", "zh", "-n", "2", "--json"])
+    rows = [json.loads(line) for line in result.output.splitlines()]
+    assert [r["id"] for r in rows] == ["msvamp-0000", "msvamp-0001"] and rows[0]["lang"] == "zh"
+
+
+def test_data_export_round_trip(env, tmp_path):
+    out = tmp_path / "train.jsonl"
+    result = runner.invoke(app, ["data", "export", "msvamp", "--langs", "de,sw", "--split", "train",
+                                 "-n", "20", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 40 and {r["lang"] for r in rows} == {"de", "sw"}
+    parquet = tmp_path / "syn.parquet"
+    result = runner.invoke(app, ["data", "export", "synthetic", "-n", "5", "-o", str(parquet)])
+    assert result.exit_code == 0, result.output
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(parquet)
+    assert table.num_rows == 5 * len(set(table.column("lang").to_pylist())) and "question_en" in table.column_names
+
+
+def test_errors_are_clear(env):
+    result = runner.invoke(app, ["data", "show", "mgsn"])
+    assert result.exit_code == 1 and "unknown problem set 'mgsn'" in result.output
+    result = runner.invoke(app, ["data", "show", "mgsm", "--lang", "xx"])
+    assert result.exit_code == 1 and "unknown language 'xx'" in result.output
+    result = runner.invoke(app, ["eval", "--model", "x"])
+    assert result.exit_code == 2 and "not implemented yet" in result.output
+
+
+def test_languages_table(env):
+    result = runner.invoke(app, ["languages"])
+    assert result.exit_code == 0
+    assert "29 languages" in result.output and "Die Antwort lautet 42." in result.output
+
+
+def test_installed_entry_point_runs(data_dir):
+    """The console script, in a real subprocess, as a user runs it."""
+    exe = os.path.join(os.path.dirname(sys.executable), "pivotrl")
+    result = subprocess.run([exe, "data", "show", "mgsm", "--lang", "ja", "-n", "1", "--json",
+                             "--data-dir", str(data_dir)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)
+    assert row["lang"] == "ja" and row["answer"] == "18"
