@@ -236,17 +236,17 @@ def demo(
     outputs = generate(loaded, prompts, GenerationConfig(max_new_tokens=max_new_tokens, batch_size=8),
                        progress=True)
     seconds = time.perf_counter() - t1
-    table = Table(title="answers", show_lines=True)
-    for column in ("id", "lang", "question", "response", "gold", "strict", "flexible", "right"):
-        table.add_column(column, overflow="fold")
     right: dict[str, int] = {code: 0 for code in lang_list}
     for p, (response,) in zip(problems, outputs):
         ex = extract_answer(response, p.lang)
-        ok = answers_match(ex.strict, p.answer) or (ex.strict is None and answers_match(ex.flexible, p.answer))
+        ok = answers_match(ex.best, p.answer)
         right[p.lang] += ok
-        table.add_row(p.id, p.lang, p.question, response.strip()[:300], p.answer, ex.strict or "-",
-                      ex.flexible or "-", "[green]yes[/]" if ok else "[red]no[/]")
-    console.print(table)
+        console.rule(f"{p.id} [{p.lang}]", align="left")
+        console.print(f"[bold]Q:[/] {p.question}", highlight=False)
+        shown = " ".join(response.split())
+        console.print(f"[bold]A:[/] {shown[:240]}{' ...' if len(shown) > 240 else ''}", highlight=False)
+        console.print(f"gold {p.answer} | strict {ex.strict or '-'} | flexible {ex.flexible or '-'} | "
+                      + ("[green]right[/]" if ok else "[red]wrong[/]"), highlight=False)
     summary = ", ".join(f"{code} {right[code]}/{len(ids)}" for code in lang_list)
     console.print(f"right (strict answer, else flexible): {summary}; generation {seconds:.1f} s")
 
