@@ -36,7 +36,7 @@ _CURRENCY = "$€£¥₹₩₽฿৳₺₦₫₱﷼"
 _MINUS = "\u2212\u2012\ufe63"
 
 # Full-width ASCII (０-９，．％＄ etc.) is folded by NFKC; these are what NFKC leaves alone.
-_PUNCT_FOLD = str.maketrans({"٫": ".", "٬": ",", "،": ",", "٪": "%", "’": "'", "\u066c": ","})
+_PUNCT_FOLD = str.maketrans({"٫": ".", "٬": ",", "،": ",", "٪": "%", "’": "'"})
 
 
 def normalize_digits(text: str) -> str:

@@ -38,24 +38,41 @@ def parse_column_map(spec: str | None) -> dict[str, str]:
     return mapping
 
 
+def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSON Lines file; a clear error on a bad line."""
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise DataFormatError(path, lineno, None, "expected a JSON object")
+            yield lineno, row
+
+
+def require_text(row: dict[str, Any], field: str, path: str | Path, lineno: int) -> str:
+    """The stripped string in ``row[field]``, or a DataFormatError naming the place."""
+    value = row.get(field)
+    if not isinstance(value, str) or not value.strip():
+        raise DataFormatError(path, lineno, field, "missing or not a non-empty string")
+    return value.strip()
+
+
 def _rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line or row number, row) pairs; numbers point at the place in the file a person would look."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        text = path.read_text(encoding="utf-8")
-        if suffix == ".json" and text.lstrip().startswith("["):
+        if suffix == ".json" and path.read_text(encoding="utf-8").lstrip().startswith("["):
             try:
-                rows = json.loads(text)
+                rows = json.loads(path.read_text(encoding="utf-8"))
             except json.JSONDecodeError as exc:
                 raise DataFormatError(path, exc.lineno, None, f"not valid JSON ({exc.msg})") from None
             yield from enumerate(rows, start=1)
             return
-        for lineno, line in enumerate(text.splitlines(), start=1):
-            if line.strip():
-                try:
-                    yield lineno, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
+        yield from iter_json_lines(path)
     elif suffix in (".csv", ".tsv"):
         with open(path, encoding="utf-8", newline="") as f:
             reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
@@ -67,6 +84,15 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
         yield from enumerate(pq.read_table(path).to_pylist(), start=1)
     else:
         raise DataError(f"{path}: unsupported file type {suffix!r}; expected one of {', '.join(SUFFIXES)}")
+
+
+def _cell(row: dict[str, Any], column: str, field: str, required: bool, path: Path, lineno: int) -> str | None:
+    value = row.get(column)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise DataFormatError(path, lineno, column, f"missing (needed for {field!r})")
+        return None
+    return str(value).strip()
 
 
 def load_file(path: str | Path, *, lang: str | None = None, columns: dict[str, str] | None = None,
@@ -82,13 +108,8 @@ def load_file(path: str | Path, *, lang: str | None = None, columns: dict[str, s
         if not isinstance(row, dict):
             raise DataFormatError(path, lineno, None, "expected an object / a row with named columns")
 
-        def text(field: str, required: bool = False) -> str | None:
-            value = row.get(col[field])
-            if value is None or (isinstance(value, str) and not value.strip()):
-                if required:
-                    raise DataFormatError(path, lineno, col[field], f"missing (needed for {field!r})")
-                return None
-            return str(value).strip()
+        def text(field: str, required: bool = False, row=row, lineno=lineno) -> str | None:
+            return _cell(row, col[field], field, required, path, lineno)
 
         question, answer = text("question", True), text("answer", True)
         try:

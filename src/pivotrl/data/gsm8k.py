@@ -7,12 +7,12 @@ line written as "The answer is N.", is kept as the problem's ``solution``: a gol
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from pivotrl.answers import canonical_number, parse_exact_number
 from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.files import iter_json_lines, require_text
 from pivotrl.data.locate import find_local
 from pivotrl.languages import get_language
 from pivotrl.records import Problem
@@ -29,37 +29,23 @@ def clean_rationale(rationale: str, answer: str) -> str:
     return f"{body}\n{get_language('en').answer_sentence(answer)}"
 
 
-def _problem(row: object, path: str | Path, lineno: int, part: str) -> Problem:
-    if not isinstance(row, dict):
-        raise DataFormatError(path, lineno, None, "expected a JSON object")
-    for field in ("question", "answer"):
-        if not isinstance(row.get(field), str) or not row[field].strip():
-            raise DataFormatError(path, lineno, field, "missing or not a non-empty string")
-    if "####" not in row["answer"]:
+def _problem(row: dict, path: str | Path, lineno: int, part: str) -> Problem:
+    question, answer = require_text(row, "question", path, lineno), require_text(row, "answer", path, lineno)
+    if "####" not in answer:
         raise DataFormatError(path, lineno, "answer", "expected a rationale ending in '#### N'")
-    final = row["answer"].rsplit("####", 1)[1].strip()
+    final = answer.rsplit("####", 1)[1].strip()
     value = parse_exact_number(final)
     if value is None:
         raise DataFormatError(path, lineno, "answer", f"expected a number after '####', found {final!r}")
     gold = canonical_number(value)
     return Problem(
-        id=f"gsm8k-{part}-{lineno - 1:05d}", lang="en", question=row["question"].strip(), answer=gold,
-        source="gsm8k", question_en=row["question"].strip(), solution=clean_rationale(row["answer"], gold),
-        meta={"rationale": row["answer"]},
+        id=f"gsm8k-{part}-{lineno - 1:05d}", lang="en", question=question, answer=gold, source="gsm8k",
+        question_en=question, solution=clean_rationale(answer, gold), meta={"rationale": answer},
     )
 
 
 def read_gsm8k_jsonl(path: Path, part: str) -> list[Problem]:
-    problems = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
-            problems.append(_problem(row, path, lineno, part))
+    problems = [_problem(row, path, lineno, part) for lineno, row in iter_json_lines(path)]
     if not problems:
         raise DataFormatError(path, None, None, "file is empty")
     return problems

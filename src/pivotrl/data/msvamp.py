@@ -7,11 +7,11 @@ Files: ``test_{Language}.json``, JSON Lines with ``m_query`` (the question in th
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from pivotrl.answers import canonical_number, parse_exact_number
 from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.files import iter_json_lines, require_text
 from pivotrl.data.locate import find_local, hub_file
 from pivotrl.languages import MSVAMP_LANGS, get_language
 from pivotrl.records import Problem
@@ -26,29 +26,18 @@ def file_name(lang: str) -> str:
 
 def read_msvamp_jsonl(path: Path, lang: str) -> list[Problem]:
     problems = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, lineno, None, "expected a JSON object")
-            for field in ("m_query", "response"):
-                if not isinstance(row.get(field), str) or not row[field].strip():
-                    raise DataFormatError(path, lineno, field, "missing or not a non-empty string")
-            value = parse_exact_number(row["response"])
-            if value is None:
-                raise DataFormatError(path, lineno, "response", f"expected a number, found {row['response']!r}")
-            question_en = row["m_query"] if lang == "en" else row.get("query")
-            problems.append(Problem(
-                id=f"msvamp-{lineno - 1:04d}", lang=lang, question=row["m_query"].strip(),
-                answer=canonical_number(value), source="msvamp",
-                question_en=question_en.strip() if isinstance(question_en, str) else None,
-                meta={"equation": row.get("equation")},
-            ))
+    for lineno, row in iter_json_lines(path):
+        question, response = require_text(row, "m_query", path, lineno), require_text(row, "response", path, lineno)
+        value = parse_exact_number(response)
+        if value is None:
+            raise DataFormatError(path, lineno, "response", f"expected a number, found {row['response']!r}")
+        question_en = question if lang == "en" else row.get("query")
+        problems.append(Problem(
+            id=f"msvamp-{lineno - 1:04d}", lang=lang, question=question,
+            answer=canonical_number(value), source="msvamp",
+            question_en=question_en.strip() if isinstance(question_en, str) else None,
+            meta={"equation": row.get("equation")},
+        ))
     if not problems:
         raise DataFormatError(path, None, None, "file is empty")
     return problems
