@@ -59,7 +59,7 @@ def test_errors_are_clear(env):
     assert result.exit_code == 1 and "unknown problem set 'mgsn'" in result.output
     result = runner.invoke(app, ["data", "show", "mgsm", "--lang", "xx"])
     assert result.exit_code == 1 and "unknown language 'xx'" in result.output
-    result = runner.invoke(app, ["eval", "--model", "x"])
+    result = runner.invoke(app, ["train", "--config", "x"])
     assert result.exit_code == 2 and "not implemented yet" in result.output
 
 

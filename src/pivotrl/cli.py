@@ -4,8 +4,8 @@
     pivotrl pivot    English pivot references            (not implemented yet)
     pivotrl reward   semantically verifiable rewards     (not implemented yet)
     pivotrl train    RL training through TRL             (not implemented yet)
-    pivotrl eval     multilingual evaluation             (not implemented yet)
-    pivotrl report   compare runs                        (not implemented yet)
+    pivotrl eval     multilingual evaluation: accuracy, fidelity, English gap
+    pivotrl report   compare evaluation runs (tables and plots)
     pivotrl demo     the main job on the embedded default
 """
 
@@ -251,12 +251,95 @@ def demo(
     console.print(f"right (strict answer, else flexible): {summary}; generation {seconds:.1f} s")
 
 
+# ------------------------------------------------------------------------------------------------- eval
+
+
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str, typer.Option(help="Model: packaged alias (smollm2), folder, .gguf file or hub id.")]
+    = "smollm2",
+    task: Annotated[str, typer.Option(help="mgsm | msvamp | mmlu_prox | mmlu_prox_lite | synthetic | gsm8k | "
+                                           "a .jsonl/.csv/.parquet file.")] = "mgsm",
+    langs: Annotated[Optional[str], typer.Option("--langs", "--lang", "-l",
+                                                 help="Comma-separated codes; default: all of the task.")] = None,
+    split: Split = "all",
+    n: Annotated[Optional[int], typer.Option("-n", help="First n problems per language.")] = None,
+    subset: Annotated[Optional[str], typer.Option(help="GSM8K train|test; MMLU-ProX test|validation.")] = None,
+    shots: Annotated[int, typer.Option(help="Few-shot MGSM exemplars in the question's language.")] = 0,
+    prompt: Annotated[str, typer.Option(help="instruction: question + native step-by-step instruction; "
+                                             "mgsm: lm-evaluation-harness native CoT ('Frage: ...').")]
+    = "instruction",
+    chat: Annotated[Optional[bool], typer.Option("--chat/--no-chat", help="Apply the chat template "
+                                                 "(default: when the tokenizer has one).", show_default=False)]
+    = None,
+    max_new_tokens: Annotated[int, typer.Option(help="Generation budget per answer.")] = 256,
+    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 8,
+    samples: Annotated[int, typer.Option(help="Samples per problem (>1: pass@k and majority vote).")] = 1,
+    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; default greedy for "
+                                                         "one sample, 0.7 for several.", show_default=False)]
+    = None,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    stop: Annotated[Optional[list[str]], typer.Option(help="Stop string (repeatable); default: the question "
+                                                      "label of the language for --prompt mgsm.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default "
+                                                "runs/eval/TASK-MODEL). Re-running resumes it.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Evaluate a model per language: accuracy (strict / flexible), answer-found rate, language fidelity,
+    response length, and the English gap. Writes generations.jsonl, metrics.json and metrics.md; re-running
+    the same command resumes where it stopped.
+
+    Example: pivotrl eval --task mgsm --langs en,de,zh,sw -n 50
+    """
+    from pivotrl.data import DataError
+    from pivotrl.evaluation import EvalConfig, EvalError, run_eval
+    from pivotrl.languages import UnknownLanguageError, parse_langs
+    from pivotrl.models import ModelLoadError
+
+    if out is None:
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name or model)
+        out = Path("runs") / "eval" / f"{Path(task).stem}-{slug}"
+    try:
+        config = EvalConfig(model=model, task=task, langs=parse_langs(langs) or None, split=split, n=n,
+                            subset=subset, shots=shots, prompt=prompt, chat=chat, max_new_tokens=max_new_tokens,
+                            batch_size=batch_size, samples=samples, temperature=temperature, top_p=top_p,
+                            seed=seed, stop=stop, data_dir=data_dir, out=str(out))
+        metrics = run_eval(config)
+    except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:
+        _fail(str(exc))
+    console.print((out / "metrics.md").read_text(encoding="utf-8"), highlight=False)
+    run = metrics["run"]
+    rate = run["generated_now"] / run["seconds_now"] if run["seconds_now"] else 0.0
+    console.print(f"generated {run['generated_now']} answers in {run['seconds_now']:.1f} s "
+                  f"({rate:.2f} items/s); run folder: {out}")
+
+
+@app.command("report")
+def report_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders of `pivotrl eval` (the first is the baseline).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for report.md and the PNG plots.")]
+    = Path("runs/report"),
+    title: Annotated[str, typer.Option(help="Report title.")] = "pivotrl report",
+) -> None:
+    """Compare evaluation runs side by side: markdown tables and PNG plots (accuracy and fidelity per
+    language per run, English gap per run)."""
+    from pivotrl.report import ReportError, write_report
+
+    try:
+        path = write_report(runs, out, title)
+    except ReportError as exc:
+        _fail(str(exc))
+    console.print(path.read_text(encoding="utf-8"), highlight=False)
+    console.print(f"report written to {path} (plots beside it)")
+
+
 # --------------------------------------------------------------------------- stages of later issues
 
 
 def _not_yet(stage: str) -> None:
     err.print(f"pivotrl {stage}: not implemented yet (it arrives with its own issue). "
-              "Available now: pivotrl data, pivotrl languages, pivotrl demo.")
+              "Available now: pivotrl data, languages, eval, report, demo.")
     raise typer.Exit(2)
 
 
@@ -271,8 +354,6 @@ for _stage, _help in [
     ("pivot", "Write verified English pivot references (not implemented yet)."),
     ("reward", "Score responses with semantically verifiable rewards; audit them (not implemented yet)."),
     ("train", "RL-train the policy with TRL (not implemented yet)."),
-    ("eval", "Evaluate per language: accuracy, fidelity, English gap (not implemented yet)."),
-    ("report", "Compare evaluation runs as tables and plots (not implemented yet)."),
 ]:
     app.command(_stage, help=_help, context_settings={"allow_extra_args": True,
                                                       "ignore_unknown_options": True})(_make_stub(_stage))

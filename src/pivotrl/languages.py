@@ -2,7 +2,7 @@
 
 Covers the union of MGSM's 11 and MMLU-ProX's 29 languages. For each language it records the native
 wording used in prompts ("Question:", "Step-by-Step Answer:", a step-by-step instruction) and in answers
-("The answer is N."), the codes other tools use (NLLB-200 for translation, fastText lid.176 for language
+("The answer is N."), the codes other tools use (NLLB-200 for translation, langid.py for language
 identification) and how numbers are written (decimal and grouping separators, native digits).
 
 The wording for the eleven MGSM languages follows the conventions of the human-translated MGSM exemplars
@@ -29,7 +29,7 @@ class Language:
     # when reading a response. Only the part before "{}" is needed to find the answer.
     answer_templates: tuple[str, ...]
     nllb: str  # NLLB-200 / FLORES-200 code, e.g. "deu_Latn"
-    lid: str | None  # label of the fastText lid.176 model; None when that model does not know the language
+    lid: str | None  # label of the language-ID model (langid.py); None when it does not know the language
     decimal_sep: str = "."
     group_sep: str = ","
     # Indian numbering groups the digits before the last three in pairs (1,14,200).
@@ -178,7 +178,7 @@ _REGISTRY: list[Language] = [
     _lang("zu", "Zulu", "Latn", "Umbuzo:", "Impendulo ngesinyathelo ngesinyathelo:",
           'Xazulula inkinga isinyathelo ngesinyathelo, bese uqeda ngokuthi "Impendulo ithi N.", '
           "lapho u-N eyinombolo yokugcina.",
-          ("Impendulo ithi {}.", "Impendulo ngu-{}."), "zul_Latn", None,
+          ("Impendulo ithi {}.", "Impendulo ngu-{}."), "zul_Latn", "zu",
           decimal_sep=",", group_sep=" ", aliases=("zulu", "zul")),
 ]
 

@@ -27,7 +27,15 @@ def question_text(problem: Problem) -> str:
     return f"{problem.question}\n{options}"
 
 
-def native_prompt(problem: Problem, style: str = "instruction") -> str:
+def native_prompt(problem: Problem, style: str = "instruction",
+                  exemplars: list[tuple[str, str]] | None = None) -> str:
+    """The prompt for one problem; ``exemplars`` are few-shot (question, answer) texts put before it, one
+    blank line apart, as lm-evaluation-harness does."""
+    shots = "".join(f"{q}\n{a}\n\n" for q, a in exemplars or [])
+    return shots + _one_prompt(problem, style)
+
+
+def _one_prompt(problem: Problem, style: str) -> str:
     lang = get_language(problem.lang)
     if style == "instruction":
         instruction = lang.instruction

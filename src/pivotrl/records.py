@@ -45,3 +45,32 @@ class Problem:
         if kwargs.get("choices") is not None:
             kwargs["choices"] = tuple(kwargs["choices"])
         return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One model response to one problem, with what evaluation read from it (a row of generations.jsonl)."""
+
+    id: str
+    lang: str
+    sample: int  # 0..k-1 when several samples are drawn per problem
+    prompt: str
+    response: str
+    gold: str
+    answer_type: AnswerType
+    strict: str | None  # answer after the native answer phrase
+    flexible: str | None  # last number / letter
+    correct_strict: bool
+    correct_flexible: bool
+    correct: bool  # the strict answer when found, else the flexible one, equals the gold answer
+    detected_lang: str | None  # language identification of the response (digits and formulas ignored)
+    in_language: bool | None  # written in the asked language; None when that cannot be told
+    n_tokens: int  # response length in tokens of the model's tokenizer
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Generation:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -64,3 +64,29 @@ def load_mgsm(langs: list[str], data_dir: Path | None) -> list[Problem]:
     for lang in langs:
         out.extend(read_mgsm_tsv(_file(data_dir, lang), lang, english))
     return out
+
+
+def load_exemplars(lang: str, data_dir: Path | None) -> list[tuple[str, str]]:
+    """The 8 hand-translated MGSM few-shot exemplars of a language, as (question, answer) texts that carry
+    their native labels ("Frage: ...", "Schritt-für-Schritt-Antwort: ...")."""
+    import json
+
+    if lang not in LANGS:
+        raise DataError(f"MGSM exemplars exist for {', '.join(LANGS)}, not {lang!r}")
+    folder = find_local(data_dir, "mgsm", "exemplars.json")
+    if folder is not None:
+        path = folder / "exemplars.json"
+        try:
+            items = json.loads(path.read_text(encoding="utf-8"))["exemplars"][lang]
+            return [(items[k]["q"], items[k]["a"]) for k in sorted(items, key=int)]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataFormatError(path, None, f"exemplars.{lang}", f"expected {{index: {{q, a}}}} ({exc})") from exc
+    if data_dir is not None:
+        raise DataError(f"no MGSM exemplars.json in {data_dir} or {data_dir / 'mgsm'}")
+    import datasets
+
+    try:  # the hub's "train" split holds the same exemplars with their labels
+        rows = datasets.load_dataset(HUB_ID, lang, split="train")
+    except Exception as exc:
+        raise DataError(f"could not load MGSM exemplars from the hub ({exc}); pass --data-dir") from exc
+    return [(row["question"], row["answer"]) for row in rows]

@@ -1,0 +1,106 @@
+"""Per-language metrics over evaluated generations, and their markdown table.
+
+Per language: accuracy (strict answer when the answer phrase was found, else the last number), strict and
+flexible accuracy (as lm-evaluation-harness reports them), how often an answer was found, language
+fidelity (share of responses written in the asked language) and mean response length in tokens; with k
+samples per problem also pass@k and majority-vote accuracy. Overall: English accuracy, the mean over
+non-English languages, and the English gap (English minus that mean) in points.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from statistics import mean
+from typing import Any
+
+from pivotrl.answers import answers_match
+from pivotrl.languages import get_language
+from pivotrl.records import Generation
+
+
+def _rate(values: list[bool]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def language_metrics(generations: list[Generation]) -> dict[str, Any]:
+    """Metrics of one language's generations (any number of samples per problem)."""
+    by_id: dict[str, list[Generation]] = defaultdict(list)
+    for g in generations:
+        by_id[g.id].append(g)
+    known_fidelity = [g.in_language for g in generations if g.in_language is not None]
+    out: dict[str, Any] = {
+        "problems": len(by_id),
+        "generations": len(generations),
+        "accuracy": _rate([g.correct for g in generations]),
+        "strict": _rate([g.correct_strict for g in generations]),
+        "flexible": _rate([g.correct_flexible for g in generations]),
+        "answer_found": _rate([g.strict is not None for g in generations]),
+        "any_number_found": _rate([g.flexible is not None for g in generations]),
+        "fidelity": _rate(known_fidelity),
+        "fidelity_known": len(known_fidelity),
+        "mean_tokens": mean(g.n_tokens for g in generations) if generations else None,
+    }
+    samples = max((len(v) for v in by_id.values()), default=0)
+    if samples > 1:
+        out["samples"] = samples
+        out["pass_at_k"] = _rate([any(g.correct for g in v) for v in by_id.values()])
+        out["majority"] = _rate([_majority_correct(v) for v in by_id.values()])
+    return out
+
+
+def _majority_correct(samples: list[Generation]) -> bool:
+    """Majority vote over the samples' answers (ties: the answer seen first)."""
+    answers = [g.strict if g.strict is not None else g.flexible for g in samples]
+    votes = Counter(a for a in answers if a is not None)
+    if not votes:
+        return False
+    top = max(votes.values())
+    winner = next(a for a in answers if a is not None and votes[a] == top)
+    return answers_match(winner, samples[0].gold, samples[0].answer_type)
+
+
+def compute_metrics(generations: Iterable[Generation], langs: list[str] | None = None) -> dict[str, Any]:
+    """Per-language metrics plus the English / non-English summary."""
+    by_lang: dict[str, list[Generation]] = defaultdict(list)
+    for g in generations:
+        by_lang[g.lang].append(g)
+    order = [code for code in (langs or sorted(by_lang)) if code in by_lang]
+    per_lang = {code: language_metrics(by_lang[code]) for code in order}
+    summary: dict[str, Any] = {}
+    for key in ("accuracy", "strict", "flexible", "fidelity"):
+        values = [m[key] for code, m in per_lang.items() if code != "en" and m[key] is not None]
+        summary[f"non_en_{key}"] = mean(values) if values else None
+        summary[f"en_{key}"] = per_lang["en"][key] if "en" in per_lang else None
+    if summary["en_accuracy"] is not None and summary["non_en_accuracy"] is not None:
+        summary["english_gap_points"] = 100 * (summary["en_accuracy"] - summary["non_en_accuracy"])
+    else:
+        summary["english_gap_points"] = None
+    return {"languages": per_lang, "summary": summary}
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def metrics_markdown(metrics: dict[str, Any], title: str | None = None) -> str:
+    per_lang = metrics["languages"]
+    sampled = any("samples" in m for m in per_lang.values())
+    header = ["language", "problems", "accuracy %", "strict %", "flexible %", "answer found %", "fidelity %",
+              "mean tokens"] + (["pass@k %", "majority %"] if sampled else [])
+    lines = [f"## {title}", ""] if title else []
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for code, m in per_lang.items():
+        row = [f"{code} ({get_language(code).name})", str(m["problems"]), _pct(m["accuracy"]), _pct(m["strict"]),
+               _pct(m["flexible"]), _pct(m["answer_found"]), _pct(m["fidelity"]),
+               "-" if m["mean_tokens"] is None else f"{m['mean_tokens']:.0f}"]
+        if sampled:
+            row += [_pct(m.get("pass_at_k")), _pct(m.get("majority"))]
+        lines.append("| " + " | ".join(row) + " |")
+    s = metrics["summary"]
+    gap = s["english_gap_points"]
+    lines += ["", f"- English accuracy: {_pct(s['en_accuracy'])}%",
+              f"- mean non-English accuracy: {_pct(s['non_en_accuracy'])}%",
+              f"- English gap (English minus non-English mean): {'-' if gap is None else f'{gap:+.1f}'} points",
+              f"- mean non-English fidelity (answers in the asked language): {_pct(s['non_en_fidelity'])}%"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,215 @@
+"""Evaluation runs: generate answers per language, check them, write everything, resume after a kill.
+
+A run folder holds ``config.json`` (what was asked), ``generations.jsonl`` (one :class:`Generation` per
+line, appended and flushed batch by batch, so a killed run loses at most the batch in flight),
+``metrics.json`` and ``metrics.md``. Running the same command again skips the problems already answered;
+asking for more problems or languages extends the run; changing anything that changes the answers
+(model, prompt, decoding) is refused, so results never mix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pivotrl.answers import answers_match, extract_answer
+from pivotrl.data import load_problems, resolve_data_dir
+from pivotrl.evaluation.metrics import compute_metrics, metrics_markdown
+from pivotrl.fidelity import detect_language
+from pivotrl.languages import LANGUAGES, get_language
+from pivotrl.prompts import STYLES, native_prompt
+from pivotrl.records import Generation, Problem
+
+GENERATIONS = "generations.jsonl"
+# Settings that change the answers: a run folder only ever holds generations made with one value of each.
+IDENTITY = ("model", "task", "subset", "split", "shots", "prompt", "chat", "max_new_tokens", "samples",
+            "temperature", "top_p", "seed", "stop")
+
+
+class EvalError(Exception):
+    """An evaluation cannot run as asked (bad settings, a run folder made with other settings)."""
+
+
+@dataclass
+class EvalConfig:
+    model: str = "smollm2"
+    task: str = "mgsm"  # a problem set name (see `pivotrl data list`) or a file
+    langs: list[str] | None = None  # None: every language of the task
+    split: str = "all"  # all | train | held-out
+    n: int | None = None  # first n problems (the same in every language)
+    subset: str | None = None  # GSM8K train|test, MMLU-ProX test|validation
+    shots: int = 0  # few-shot MGSM exemplars in the question's language
+    prompt: str = "instruction"  # instruction (chat models) | mgsm (lm-evaluation-harness native CoT)
+    chat: bool | None = None  # apply the chat template; None: when the tokenizer has one
+    max_new_tokens: int = 256
+    batch_size: int = 8
+    samples: int = 1  # completions per problem (pass@k, majority vote)
+    temperature: float | None = None  # None: greedy for one sample, 0.7 for several
+    top_p: float = 1.0
+    seed: int = 0
+    stop: list[str] | None = None  # None: the question label of the language for the mgsm prompt
+    data_dir: str | None = None
+    out: str = "runs/eval"
+    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in config.json
+
+    def resolved_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.7 if self.samples > 1 else 0.0
+
+
+def _stops(config: EvalConfig, lang: str) -> tuple[str, ...]:
+    if config.stop is not None:
+        return tuple(config.stop)
+    if config.prompt == "mgsm":
+        # As lm-evaluation-harness: a new "Question:" in the question's language ends the answer
+        return (get_language(lang).question_label,)
+    return ()
+
+
+def _read_done(path: Path) -> dict[tuple[str, str], list[Generation]]:
+    """Generations already in the run folder, by (problem id, language). A line cut by a kill is dropped
+    (and cut from the file, so appending continues on a clean line)."""
+    done: dict[tuple[str, str], list[Generation]] = {}
+    if not path.exists():
+        return done
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        keep = raw[: raw.rfind(b"\n") + 1]
+        with open(path, "wb") as f:
+            f.write(keep)
+        raw = keep
+    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            g = Generation.from_dict(json.loads(line))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise EvalError(f"{path}, line {lineno}: not a generation record ({exc})") from None
+        done.setdefault((g.id, g.lang), []).append(g)
+    return done
+
+
+def _check_config(out: Path, config: EvalConfig, chat: bool) -> None:
+    identity = {k: getattr(config, k) for k in IDENTITY} | {"chat": chat,
+                                                            "temperature": config.resolved_temperature()}
+    path = out / "config.json"
+    if path.exists():
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        changed = [k for k in IDENTITY if saved.get("identity", {}).get(k) != identity[k]]
+        if changed:
+            details = ", ".join(f"{k}: {saved['identity'].get(k)!r} -> {identity[k]!r}" for k in changed)
+            raise EvalError(f"{out} holds a run with other settings ({details}); use another --out folder")
+    record = {"identity": identity, "config": asdict(config)}
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokenizer) -> Generation:
+    ex = extract_answer(response, problem.lang, problem.answer_type, len(problem.choices or ()) or 10)
+    detection = detect_language(response)
+    known = LANGUAGES[problem.lang].lid is not None and detection.lang is not None
+    return Generation(
+        id=problem.id, lang=problem.lang, sample=sample, prompt=prompt, response=response, gold=problem.answer,
+        answer_type=problem.answer_type, strict=ex.strict, flexible=ex.flexible,
+        correct_strict=answers_match(ex.strict, problem.answer, problem.answer_type),
+        correct_flexible=answers_match(ex.flexible, problem.answer, problem.answer_type),
+        correct=answers_match(ex.best, problem.answer, problem.answer_type),
+        detected_lang=detection.lang, in_language=(detection.lang == problem.lang) if known else None,
+        n_tokens=len(tokenizer(response, add_special_tokens=False).input_ids),
+    )
+
+
+def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str, Any]:
+    """Evaluate ``config.model`` on ``config.task``; returns the metrics (also written to the run folder).
+
+    ``loaded`` may be an already loaded :class:`~pivotrl.models.LoadedModel` (evaluation during training).
+    """
+    from pivotrl.models import GenerationConfig, build_prompt, generate, has_chat_template, load_model
+
+    if config.prompt not in STYLES:
+        raise EvalError(f"unknown prompt style {config.prompt!r}; expected one of {', '.join(STYLES)}")
+    if config.samples < 1 or config.batch_size < 1 or config.max_new_tokens < 1:
+        raise EvalError("samples, batch size and max new tokens must be at least 1")
+    problems = load_problems(config.task, config.langs, split=config.split, n=config.n,
+                             data_dir=config.data_dir, subset=config.subset)
+    langs = list(dict.fromkeys(p.lang for p in problems))
+    exemplars: dict[str, list[tuple[str, str]]] = {}
+    if config.shots:
+        from pivotrl.data.mgsm import load_exemplars
+
+        folder = resolve_data_dir(config.data_dir)
+        exemplars = {lang: load_exemplars(lang, folder)[: config.shots] for lang in langs}
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = _read_done(out / GENERATIONS)
+    pending = [p for p in problems if len(done.get((p.id, p.lang), [])) < config.samples]
+
+    if loaded is None and pending:
+        loaded = load_model(config.model)
+    chat = config.chat
+    if loaded is not None and chat is None:
+        chat = has_chat_template(loaded.tokenizer)
+    if chat is None:  # nothing to generate and no model: keep what the folder says
+        saved = json.loads((out / "config.json").read_text(encoding="utf-8")) if (out / "config.json").exists() else {}
+        chat = saved.get("identity", {}).get("chat", False)
+    _check_config(out, config, bool(chat))
+
+    temperature = config.resolved_temperature()
+    started = time.perf_counter()
+    new_tokens = 0
+    if pending:
+        prompts = {(p.id, p.lang): build_prompt(loaded.tokenizer, native_prompt(p, config.prompt,
+                                                                                 exemplars.get(p.lang)),
+                                                 chat=chat) for p in pending}
+        # Batches hold one language (its own stop strings) and prompts of similar length
+        batches = []
+        for lang in langs:
+            items = sorted((p for p in pending if p.lang == lang), key=lambda p: -len(prompts[(p.id, p.lang)]))
+            batches += [items[i: i + config.batch_size] for i in range(0, len(items), config.batch_size)]
+        bar = _progress_bar(len(pending), progress, f"eval {config.task} ({', '.join(langs)})")
+        with open(out / GENERATIONS, "a", encoding="utf-8") as f:
+            for batch_no, batch in enumerate(batches):
+                have = {p.id: len(done.get((p.id, p.lang), [])) for p in batch}
+                gen_config = GenerationConfig(
+                    max_new_tokens=config.max_new_tokens, do_sample=temperature > 0,
+                    temperature=temperature if temperature > 0 else 1.0, top_p=config.top_p,
+                    num_samples=config.samples, seed=config.seed + batch_no, batch_size=len(batch),
+                    stop=_stops(config, batch[0].lang))
+                outputs = generate(loaded, [prompts[(p.id, p.lang)] for p in batch], gen_config)
+                for p, responses in zip(batch, outputs):
+                    for sample, response in enumerate(responses):
+                        if sample < have[p.id]:
+                            continue  # this sample was already written before an interruption
+                        g = _evaluate(p, prompts[(p.id, p.lang)], response, sample, loaded.tokenizer)
+                        new_tokens += g.n_tokens
+                        done.setdefault((p.id, p.lang), []).append(g)
+                        f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())  # a finished batch survives even a power cut
+                bar.update(len(batch))
+        bar.close()
+    seconds = time.perf_counter() - started
+
+    wanted = [g for p in problems for g in done.get((p.id, p.lang), [])[: config.samples]]
+    metrics = compute_metrics(wanted, langs)
+    metrics["run"] = {"model": config.model, "task": config.task, "prompt": config.prompt, "chat": chat,
+                      "shots": config.shots, "samples": config.samples, "temperature": temperature,
+                      "generated_now": len(pending), "seconds_now": round(seconds, 2),
+                      "new_tokens_now": new_tokens}
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    title = f"{config.task}: {config.model} ({config.prompt} prompt, {config.shots}-shot, " \
+            f"{'chat' if chat else 'no chat'}, {'greedy' if temperature == 0 else f'T={temperature}'})"
+    (out / "metrics.md").write_text(metrics_markdown(metrics, title), encoding="utf-8")
+    return metrics
+
+
+def _progress_bar(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    # tqdm shows items/s and the estimated time left
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="item", dynamic_ncols=True)
