@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import tiny_tokenizer
 from pivotrl.models import (
     DEFAULT_MODEL,
     PACKAGED_MODELS,
@@ -184,48 +185,6 @@ def test_save_pretrained_and_reload_from_folder(smol: LoadedModel, tmp_path: Pat
 # --------------------------------------------------------------------------------------------------------
 
 
-def _tiny_tokenizer():
-    """A 300-token byte-level BPE tokenizer trained on the spot (offline); eos but no pad token."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=300,
-        special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    corpus = ["the quick brown fox jumps over the lazy dog", "what is two plus two? four.", "Wie viel ist zwei?"]
-    backend.train_from_iterator(corpus * 20, trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>")
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    tokenizer = _tiny_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id,
-    )
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def tiny(tiny_folder: Path) -> LoadedModel:
     return load_model(str(tiny_folder))
@@ -289,7 +248,7 @@ def test_generation_config_is_validated(tiny: LoadedModel) -> None:
 
 
 def test_build_prompt_plain_and_chat() -> None:
-    tok = _tiny_tokenizer()
+    tok = tiny_tokenizer()
     assert build_prompt(tok, "Q?") == "Q?"
     assert build_prompt(tok, "Q?", system="Be brief.", assistant_prefix=" A:") == "Be brief.\n\nQ? A:"
     with pytest.raises(ValueError, match="no chat template"):
