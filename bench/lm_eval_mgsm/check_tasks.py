@@ -62,9 +62,11 @@ def check(lang: str) -> list[str]:
         if key in ALLOWED_TO_DIFFER:
             continue
         if theirs.get(key, "<absent>") != ours.get(key, "<absent>"):
-            problems.append(f"{lang}: {key}: lm-eval {theirs.get(key, '<absent>')!r} != ours {ours.get(key, '<absent>')!r}")
+            a, b = theirs.get(key, "<absent>"), ours.get(key, "<absent>")
+            problems.append(f"{lang}: {key}: lm-eval {a!r} != ours {b!r}")
     if ours.get("dataset_kwargs") != {"lang": theirs.get("dataset_name")}:
-        problems.append(f"{lang}: dataset_kwargs {ours.get('dataset_kwargs')!r} does not name {theirs.get('dataset_name')!r}")
+        problems.append(f"{lang}: dataset_kwargs {ours.get('dataset_kwargs')!r} "
+                        f"does not name {theirs.get('dataset_name')!r}")
     if ours.get("task") != f"mgsm_local_native_cot_{lang}":
         problems.append(f"{lang}: task is {ours.get('task')!r}")
     return problems
@@ -79,12 +81,13 @@ def main() -> int:
         for lang in langs:
             print(f"wrote {write(lang).relative_to(HERE)}")
     problems = [p for lang in langs for p in check(lang)]
-    extra = sorted({p.stem for p in TASKS.glob("mgsm_local_native_cot_*.yaml")} - {f"mgsm_local_native_cot_{x}" for x in langs})
+    ours = {p.stem for p in TASKS.glob("mgsm_local_native_cot_*.yaml")}
+    extra = sorted(ours - {f"mgsm_local_native_cot_{x}" for x in langs})
     problems += [f"{name}.yaml has no lm-eval counterpart" for name in extra]
     for p in problems:
         print("DIFFERENCE", p)
-    print(f"check_tasks.py: {len(langs)} languages ({' '.join(langs)}), "
-          f"{'all identical to lm-eval apart from the data source' if not problems else f'{len(problems)} differences'}")
+    verdict = f"{len(problems)} differences" if problems else "all identical to lm-eval apart from the data source"
+    print(f"check_tasks.py: {len(langs)} languages ({' '.join(langs)}), {verdict}")
     return 1 if problems else 0
 
 

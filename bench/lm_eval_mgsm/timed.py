@@ -50,10 +50,12 @@ def main() -> int:
     use_gnu_time = os.access(GNU_TIME, os.X_OK) and shutil.which(GNU_TIME) is not None
     full = [GNU_TIME, "-v", "-o", str(report), *cmd] if use_gnu_time else cmd
 
+    load_before = os.getloadavg()
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     code = subprocess.call(full)
     wall = time.perf_counter() - t0
+    load_after = os.getloadavg()
     peak_kib = gnu_time_peak_kib(report) if use_gnu_time else None
     method = "/usr/bin/time -v" if peak_kib is not None else "getrusage(RUSAGE_CHILDREN)"
     if peak_kib is None:
@@ -72,6 +74,10 @@ def main() -> int:
         "exit_code": code,
         "started_utc": started,
         "cpus": os.cpu_count(),
+        # 1-minute load average just before and just after: a busy machine (load above the core count
+        # before the run) makes the timing unfair; rerun when it is idle.
+        "loadavg_1m_before": round(load_before[0], 2),
+        "loadavg_1m_after": round(load_after[0], 2),
         "threads_env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
         "command": cmd,
     }
