@@ -273,7 +273,7 @@ def eval_cmd(
                                                  "(default: when the tokenizer has one).", show_default=False)]
     = None,
     max_new_tokens: Annotated[int, typer.Option(help="Generation budget per answer.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch.")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch (length-sorted).")] = 16,
     samples: Annotated[int, typer.Option(help="Samples per problem (>1: pass@k and majority vote).")] = 1,
     temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; default greedy for "
                                                          "one sample, 0.7 for several.", show_default=False)]

@@ -46,7 +46,7 @@ class EvalConfig:
     prompt: str = "instruction"  # instruction (chat models) | mgsm (lm-evaluation-harness native CoT)
     chat: bool | None = None  # apply the chat template; None: when the tokenizer has one
     max_new_tokens: int = 256
-    batch_size: int = 8
+    batch_size: int = 16  # CPU throughput with SmolLM2: 27 tok/s at 1, 80 at 8, 113 at 16, 129 at 32
     samples: int = 1  # completions per problem (pass@k, majority vote)
     temperature: float | None = None  # None: greedy for one sample, 0.7 for several
     top_p: float = 1.0
