@@ -35,6 +35,7 @@ def test_numbers_inside_text():
     assert find_numbers("x2 and A4 paper") == []  # digits glued to a Latin word are not quantities
     assert find_numbers("Ответ — 1 000.") == [1000]  # a dash before the answer is not a minus
     assert find_numbers("Am 1.1.2018 kaufte er 1,2,3 Äpfel für 4 Euro.") == [4]  # dates and lists are no answers
+    assert find_numbers("die Ausfühung der 10.0.0.0.") == []
     assert parse_exact_number("114,200") == 114200
     assert parse_exact_number("18 dollars") is None and parse_exact_number("") is None
 

@@ -190,3 +190,18 @@ def test_packaged_model_on_msvamp(data_dir, tmp_path):
     rows = _lines(tmp_path / "generations.jsonl")
     assert len(rows) == 4 and all(r["n_tokens"] <= 24 and r["prompt"] for r in rows)
     assert json.loads((tmp_path / "config.json").read_text())["identity"]["chat"] is True
+
+
+def test_few_shot_mgsm_prompt(tiny_folder, tmp_path, data_dir):
+    """--shots K puts K hand-translated exemplars before the question, in lm-eval's native CoT layout."""
+    run_eval(EvalConfig(model=str(tiny_folder), task="mgsm", langs=["de", "ja"], n=1, shots=2, prompt="mgsm",
+                        chat=False, max_new_tokens=4, data_dir=str(data_dir), out=str(tmp_path)), progress=False)
+    rows = {r["lang"]: r for r in _lines(tmp_path / "generations.jsonl")}
+    de = rows["de"]["prompt"]
+    assert de.startswith("Frage: Roger hat 5 Tennisbälle.")
+    assert de.count("Frage: ") == 3 and de.count("Die Antwort ist") == 2
+    assert de.endswith("Frage: Janets Enten legen 16 Eier pro Tag. Sie isst drei jeden Morgen zum Frühstück und "
+                       "backt mit vier jeden Tag Muffins für ihre Freunde. Den Rest verkauft sie täglich auf dem "
+                       "Bauernmarkt für 2 US-Dollar pro frischem Entenei. Wie viel Dollar nimmt sie täglich auf "
+                       "dem Bauernmarkt ein?\nSchritt-für-Schritt-Antwort:")
+    assert rows["ja"]["prompt"].count("問題：") == 3

@@ -13,9 +13,10 @@ percentages, full-width and native digits (Bengali, Devanagari, Thai, Telugu, Ar
 compared as exact rationals (``fractions.Fraction``), so "18", "18.0", "18,00" and "$18" are all 18.
 
 Runs of digits with separators that fit no number ("1.1.2018", "1,2,3") are dates, versions or lists, not
-answers, and are skipped. The one real ambiguity is a single separator followed by exactly three digits: "1,000" and "1.000" are read
-as one thousand (grouping), because in arithmetic answers a three-decimal number with a non-zero integer
-part is far rarer than a thousands separator; "0,125" and "2,5" are read as decimals.
+answers, and are skipped. The one real ambiguity is a single separator followed by exactly three digits:
+"1,000" and "1.000" are read as one thousand (grouping), because in arithmetic answers a three-decimal
+number with a non-zero integer part is far rarer than a thousands separator; "0,125" and "2,5" are read as
+decimals.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ _NUMBER_RE = re.compile(
     )
     (?:\s?/\s?(?P<den>\d+)(?![.,]?\d))?            # simple fraction 3/4
     (?P<pct>\s?%)?
-    (?![.,]\d)               # no more separated digits: 1.1.2018 (a date) and 1,2,3 (a list) are no number
+    (?![.,]?\d)              # no more digits: 1.1.2018 (a date), 1,2,3 (a list), 10.0.0.0 are no number
     """,
     re.VERBOSE,
 )

@@ -32,6 +32,8 @@ from transformers import (
     AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
     set_seed,
 )
 
@@ -513,6 +515,27 @@ def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
     return text[: min(positions)] if positions else text
 
 
+class _StopStrings(StoppingCriteria):
+    """Stops each row at its own stop strings (rows of one batch may ask in different languages).
+
+    Every step decodes only the last few new tokens of each unfinished row: enough to hold the longest stop
+    string, since every token stands for at least one character.
+    """
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, prompt_width: int, stops: list[tuple[str, ...]]):
+        self.tokenizer, self.prompt_width, self.stops = tokenizer, prompt_width, stops
+        self.window = max((len(s) for row in stops for s in row), default=0) + 2
+        self.done = torch.zeros(len(stops), dtype=torch.bool)
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
+        new = input_ids[:, self.prompt_width:]
+        for row, stops in enumerate(self.stops):
+            if stops and not self.done[row]:
+                tail = self.tokenizer.decode(new[row, -self.window:], skip_special_tokens=True)
+                self.done[row] = any(s in tail for s in stops)
+        return self.done.to(input_ids.device)
+
+
 def _encode(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
     # Chat templates usually write the BOS token themselves; letting the tokenizer add another one would
     # give a double BOS, a sequence the model never saw in training.
@@ -560,8 +583,12 @@ def generate_with_stats(
     config: GenerationConfig,
     *,
     progress: bool = False,
+    stops: list[tuple[str, ...]] | None = None,
 ) -> tuple[list[list[str]], dict[str, Any]]:
     """Like :func:`generate`, plus stats: prompts, completions, batches, new_tokens, seconds, tokens_per_second.
+
+    ``stops`` gives each prompt its own stop strings (instead of ``config.stop`` for all), so prompts in
+    different languages can share a batch.
 
     ``new_tokens`` counts generated tokens before each completion's eos/padding, i.e. useful output; the
     work actually done is larger, because a batch runs until its longest row finishes.
@@ -611,8 +638,10 @@ def generate_with_stats(
         kwargs.update(temperature=config.temperature, top_p=config.top_p, top_k=0, min_p=None)
     if eos_ids:
         kwargs["eos_token_id"] = sorted(eos_ids)
-    if config.stop:
-        kwargs.update(stop_strings=list(config.stop), tokenizer=tokenizer)
+    if stops is None:
+        stops = [tuple(config.stop)] * len(prompts)
+    elif len(stops) != len(prompts):
+        raise ValueError(f"got {len(stops)} stop lists for {len(prompts)} prompts")
 
     results: list[list[str]] = [[] for _ in prompts]
     bar = None
@@ -632,8 +661,13 @@ def generate_with_stats(
             for first in range(0, len(order), config.batch_size):
                 batch = order[first : first + config.batch_size]
                 input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id)
+                row_stops = [stops[i] for i in batch for _ in range(rows_per_prompt)]
+                criteria = StoppingCriteriaList()
+                if any(row_stops):
+                    criteria.append(_StopStrings(tokenizer, input_ids.shape[1], row_stops))
                 output = model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), **kwargs
+                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                    stopping_criteria=criteria, **kwargs
                 )
                 new_tokens = output[:, input_ids.shape[1] :].cpu()
                 counts = _count_new_tokens(new_tokens, end_ids)
@@ -643,7 +677,7 @@ def generate_with_stats(
                 for row, tokens in enumerate(new_tokens):
                     text = tokenizer.decode(tokens, skip_special_tokens=True)
                     # Rows of a batch run until the last one stops, so the text may go past a stop string.
-                    results[batch[row // rows_per_prompt]].append(cut_at_stop(text, config.stop))
+                    results[batch[row // rows_per_prompt]].append(cut_at_stop(text, row_stops[row]))
                 if bar is not None:
                     bar.update(len(batch))
     finally:
@@ -667,6 +701,7 @@ def generate(
     config: GenerationConfig,
     *,
     progress: bool = False,
+    stops: list[tuple[str, ...]] | None = None,
 ) -> list[list[str]]:
     """Complete each prompt: per prompt, in input order, ``config.num_samples`` completion strings.
 
@@ -675,5 +710,5 @@ def generate(
     ``config.do_sample``; with ``config.seed`` the same call gives the same samples (a sample can still change
     if the other prompts in its batch change, since the random stream is shared by the batch).
     """
-    texts, _ = generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, progress=progress)
+    texts, _ = generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, progress=progress, stops=stops)
     return texts

@@ -166,11 +166,10 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
         prompts = {(p.id, p.lang): build_prompt(loaded.tokenizer, native_prompt(p, config.prompt,
                                                                                  exemplars.get(p.lang)),
                                                  chat=chat) for p in pending}
-        # Batches hold one language (its own stop strings) and prompts of similar length
-        batches = []
-        for lang in langs:
-            items = sorted((p for p in pending if p.lang == lang), key=lambda p: -len(prompts[(p.id, p.lang)]))
-            batches += [items[i: i + config.batch_size] for i in range(0, len(items), config.batch_size)]
+        # Longest prompts first, languages mixed: similar lengths share a batch and no language leaves a
+        # half-empty batch behind; each prompt keeps its own language's stop strings.
+        pending.sort(key=lambda p: -len(prompts[(p.id, p.lang)]))
+        batches = [pending[i: i + config.batch_size] for i in range(0, len(pending), config.batch_size)]
         bar = _progress_bar(len(pending), progress, f"eval {config.task} ({', '.join(langs)})")
         with open(out / GENERATIONS, "a", encoding="utf-8") as f:
             for batch_no, batch in enumerate(batches):
@@ -178,9 +177,9 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
                 gen_config = GenerationConfig(
                     max_new_tokens=config.max_new_tokens, do_sample=temperature > 0,
                     temperature=temperature if temperature > 0 else 1.0, top_p=config.top_p,
-                    num_samples=config.samples, seed=config.seed + batch_no, batch_size=len(batch),
-                    stop=_stops(config, batch[0].lang))
-                outputs = generate(loaded, [prompts[(p.id, p.lang)] for p in batch], gen_config)
+                    num_samples=config.samples, seed=config.seed + batch_no, batch_size=len(batch))
+                outputs = generate(loaded, [prompts[(p.id, p.lang)] for p in batch], gen_config,
+                                   stops=[_stops(config, p.lang) for p in batch])
                 for p, responses in zip(batch, outputs):
                     for sample, response in enumerate(responses):
                         if sample < have[p.id]:
