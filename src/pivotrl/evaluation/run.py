@@ -168,7 +168,11 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
                                                  chat=chat) for p in pending}
         # Longest prompts first, languages mixed: similar lengths share a batch and no language leaves a
         # half-empty batch behind; each prompt keeps its own language's stop strings.
-        pending.sort(key=lambda p: -len(prompts[(p.id, p.lang)]))
+        # Sorted by length in tokens, not characters: a Thai prompt has many more tokens per character
+        # than a German one under most tokenizers, and mixing them by characters wastes work on padding.
+        n_tokens = {key: len(loaded.tokenizer(text, add_special_tokens=False).input_ids)
+                    for key, text in prompts.items()}
+        pending.sort(key=lambda p: -n_tokens[(p.id, p.lang)])
         batches = [pending[i: i + config.batch_size] for i in range(0, len(pending), config.batch_size)]
         bar = _progress_bar(len(pending), progress, f"eval {config.task} ({', '.join(langs)})")
         with open(out / GENERATIONS, "a", encoding="utf-8") as f:
