@@ -74,3 +74,42 @@ class Generation:
     def from_dict(cls, d: dict[str, Any]) -> Generation:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The English pivot's verified reference for one problem (a row of references.jsonl).
+
+    ``status``: "verified" (a sample reaches the English gold answer), "majority" (no gold answer known; the
+    most frequent sample answer, agreed by ``agreement`` of the samples), "gold" (a gold worked solution used
+    as the reference: the gold pivot, or the fallback where the model found none) or "none" (no reference;
+    ``reason`` says why). ``text`` and ``answer`` are None exactly when status is "none".
+    """
+
+    problem_id: str
+    question: str  # the English question the pivot answered
+    status: str
+    reason: str
+    text: str | None  # the reference solution
+    answer: str | None  # its final answer, canonical ("18")
+    gold: str | None  # the English gold answer when the set has one
+    agreement: float  # share of samples whose answer equals ``answer`` (0 when none)
+    samples: tuple[str, ...]  # every sample the pivot wrote
+    sample_answers: tuple[str | None, ...]
+    kept: tuple[int, ...]  # indices of the samples that verify (all usable as references)
+    pivot: str  # identity of the pivot (model or endpoint or gold source)
+    settings: str  # hash of the prompt and sampling settings: the store key with problem_id and pivot
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("samples", "sample_answers", "kept"):
+            d[key] = list(d[key])
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Reference:
+        known = {f.name for f in fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in known}
+        for key in ("samples", "sample_answers", "kept"):
+            kwargs[key] = tuple(kwargs.get(key) or ())
+        return cls(**kwargs)

@@ -1,0 +1,77 @@
+"""Where pivot references come from: a local model, an OpenAI-compatible endpoint, or gold solutions.
+
+Each backend has a ``name`` (its identity in the store key) and ``sample(prompts, k, ...)`` returning k
+texts per prompt. Prompts are English: the question followed by the registry's step-by-step instruction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pivotrl.records import Problem
+
+
+@dataclass
+class Sampling:
+    k: int = 4
+    temperature: float = 0.7  # used when k > 1; one sample is greedy
+    top_p: float = 0.95
+    max_new_tokens: int = 384
+    seed: int = 0
+    batch_size: int = 8
+
+
+class LocalPivot:
+    """A transformers model (packaged alias, folder, .gguf, hub id), batched on this machine."""
+
+    def __init__(self, spec: str, loaded: Any = None):
+        self.name = f"local:{spec}"
+        self.spec = spec
+        self._loaded = loaded
+
+    @property
+    def loaded(self):
+        if self._loaded is None:
+            from pivotrl.models import load_model
+
+            self._loaded = load_model(self.spec)
+        return self._loaded
+
+    def sample(self, prompts: list[str], s: Sampling) -> tuple[list[list[str]], int]:
+        from pivotrl.models import GenerationConfig, build_prompt, generate_with_stats
+
+        texts = [build_prompt(self.loaded.tokenizer, p) for p in prompts]
+        sampled = s.k > 1
+        config = GenerationConfig(max_new_tokens=s.max_new_tokens, do_sample=sampled,
+                                  temperature=s.temperature if sampled else 1.0, top_p=s.top_p if sampled else 1.0,
+                                  num_samples=s.k, seed=s.seed, batch_size=s.batch_size)
+        out, stats = generate_with_stats(self.loaded, texts, config)
+        return out, stats["new_tokens"]
+
+
+class EndpointPivot:
+    """Any OpenAI-compatible chat-completions server: vLLM, SGLang, llama.cpp server, hosted APIs."""
+
+    def __init__(self, config: Any):
+        self.config = config
+        self.name = f"endpoint:{config.base_url}#{config.model}"
+
+    def sample(self, prompts: list[str], s: Sampling) -> tuple[list[list[str]], int]:
+        from pivotrl.pivot.endpoint import chat_complete_with_usage
+
+        messages = [[{"role": "user", "content": p}] for p in prompts]
+        texts, usage = chat_complete_with_usage(self.config, messages, n=s.k,
+                                                temperature=s.temperature if s.k > 1 else 0.0,
+                                                top_p=s.top_p if s.k > 1 else 1.0, max_tokens=s.max_new_tokens,
+                                                seed=s.seed)
+        return texts, int(usage.get("completion_tokens", 0))
+
+
+class GoldPivot:
+    """Gold worked solutions of the data set (GSM8K rationales, synthetic English solutions) as the pivot."""
+
+    name = "gold"
+
+    def solution(self, problem: Problem) -> str | None:
+        return problem.solution

@@ -1,0 +1,101 @@
+"""The training set: each verified English reference paired with the same problem asked in a target language.
+
+The target-language question comes from the parallel set itself when it has that language (MSVAMP's
+``m_query``, MGSM, the synthetic set: ``prompt_source = "parallel:<set>"``), else from a translator
+(``"translated:<translator name>"``). Problems on the held-out side of the split are never used, so
+training and evaluation stay apart by problem id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from pivotrl.data import PROBLEM_SETS, load_problems, split_of
+from pivotrl.data.errors import DataError
+from pivotrl.pivot.store import ReferenceStore
+from pivotrl.records import Problem, Reference
+
+
+@dataclass(frozen=True)
+class TrainExample:
+    id: str  # problem id (shared across languages)
+    lang: str
+    question: str  # in the target language
+    question_en: str
+    reference: str  # the English pivot reference
+    reference_answer: str
+    answer_type: str
+    prompt_source: str  # "parallel:msvamp" or "translated:<translator>"
+    pivot: str
+    reference_status: str
+
+
+def build_train_set(refs_dir: str | Path, task: str, langs: list[str], *, pivot: str | None = None,
+                    settings: str | None = None, data_dir: str | None = None, subset: str | None = None,
+                    translator: Any = None, held_out: float = 0.2) -> tuple[list[TrainExample], dict[str, Any]]:
+    store = ReferenceStore(refs_dir)
+    pairs = store.pairs()
+    if pivot is None or settings is None:
+        candidates = [(p, s) for p, s, _ in pairs
+                      if (pivot is None or p == pivot) and (settings is None or s == settings)]
+        if len(candidates) != 1:
+            listing = "; ".join(f"{p} / {s} ({n})" for p, s, n in pairs) or "nothing"
+            raise DataError(f"{refs_dir} holds {listing}: pass --pivot-name and --settings to pick one")
+        pivot, settings = candidates[0]
+    refs = [r for r in store.read(pivot, settings) if r.status != "none"]
+    leaked = [r.problem_id for r in refs if split_of(r.problem_id, held_out) == "held-out"]
+    refs = [r for r in refs if r.problem_id not in set(leaked)]
+    available = set(PROBLEM_SETS[task].langs) if task in PROBLEM_SETS else set()
+    parallel_langs = [code for code in langs if code in available]
+    by_key: dict[tuple[str, str], Problem] = {}
+    if parallel_langs:
+        for p in load_problems(task, parallel_langs, data_dir=data_dir, subset=subset):
+            by_key[(p.id, p.lang)] = p
+    examples: list[TrainExample] = []
+    missing = 0
+    for code in langs:
+        todo: list[Reference] = []
+        for r in refs:
+            p = by_key.get((r.problem_id, code))
+            if p is not None:
+                examples.append(_example(r, code, p.question, f"parallel:{task}"))
+            else:
+                todo.append(r)
+        if todo and translator is not None:
+            translated = translator.translate([r.question for r in todo], "en", code)
+            examples += [_example(r, code, q, f"translated:{translator.name}") for r, q in zip(todo, translated)]
+        else:
+            missing += len(todo)
+    summary = {"references": len(refs), "held_out_dropped": len(leaked), "languages": langs,
+               "examples": len(examples), "missing_without_translator": missing,
+               "by_source": dict(Counter(e.prompt_source for e in examples)),
+               "pivot": pivot, "settings": settings}
+    return examples, summary
+
+
+def _example(ref: Reference, lang: str, question: str, source: str) -> TrainExample:
+    return TrainExample(ref.problem_id, lang, question, ref.question, ref.text or "", ref.answer or "",
+                        "choice" if (ref.answer or "").isalpha() else "number", source, ref.pivot, ref.status)
+
+
+def write_examples(examples: list[TrainExample], out: str | Path) -> Path:
+    """JSON Lines, Parquet, or a Hugging Face datasets folder (any other path), by the output's suffix."""
+    out = Path(out)
+    rows = [asdict(e) for e in examples]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".jsonl":
+        out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    elif out.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), out)
+    else:
+        import datasets
+
+        datasets.Dataset.from_list(rows).save_to_disk(str(out))
+    return out
