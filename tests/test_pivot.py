@@ -84,6 +84,20 @@ def test_gold_pivot_and_build_train(tmp_path):
 
     assert pq.read_table(out).num_rows == len(examples)
 
+    from typer.testing import CliRunner
+
+    from pivotrl.cli import app
+
+    result = CliRunner().invoke(app, ["pivot", "export", "--refs", str(tmp_path), "--out", str(tmp_path / "hf")])
+    assert result.exit_code == 0, result.output
+    import datasets
+
+    assert datasets.load_from_disk(str(tmp_path / "hf")).num_rows == 30
+    result = CliRunner().invoke(app, ["pivot", "build-train", "--refs", str(tmp_path), "--task", "synthetic",
+                                      "--langs", "de,sw", "--out", str(tmp_path / "t.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert len((tmp_path / "t.jsonl").read_text().splitlines()) == 2 * (30 - len(held))
+
 
 class _Pivot(BaseHTTPRequestHandler):
     """Answers every question with '... The answer is 5.'; the first request gets an HTTP 500."""

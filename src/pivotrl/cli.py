@@ -327,6 +327,25 @@ def _print_summary(title: str, summary: dict) -> None:
     console.print(table)
 
 
+@pivot_app.command("export")
+def pivot_export(
+    refs: Annotated[Path, typer.Option(help="Reference store folder of `pivotrl pivot`.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output: .jsonl, .parquet, or a folder (a Hugging "
+                                      "Face datasets dataset).")],
+    with_none: Annotated[bool, typer.Option(help="Also export problems without a reference.")] = False,
+) -> None:
+    """Export a reference store (every pivot and settings pair it holds) for other tools."""
+    from pivotrl.pivot.store import ReferenceStore, StoreError
+    from pivotrl.pivot.train_set import write_rows
+
+    try:
+        rows = [r.to_dict() for r in ReferenceStore(refs).read() if with_none or r.status != "none"]
+    except StoreError as exc:
+        _fail(str(exc))
+    path = write_rows(rows, out)
+    console.print(f"wrote {len(rows)} references to {path}")
+
+
 @pivot_app.command("build-train")
 def pivot_build_train(
     refs: Annotated[Path, typer.Option(help="Reference store folder of `pivotrl pivot`.")],

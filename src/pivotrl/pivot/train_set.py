@@ -83,9 +83,12 @@ def _example(ref: Reference, lang: str, question: str, source: str) -> TrainExam
 
 
 def write_examples(examples: list[TrainExample], out: str | Path) -> Path:
+    return write_rows([asdict(e) for e in examples], out)
+
+
+def write_rows(rows: list[dict[str, Any]], out: str | Path) -> Path:
     """JSON Lines, Parquet, or a Hugging Face datasets folder (any other path), by the output's suffix."""
     out = Path(out)
-    rows = [asdict(e) for e in examples]
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".jsonl":
         out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
