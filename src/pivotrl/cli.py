@@ -439,7 +439,7 @@ def eval_cmd(
         metrics = run_eval(config)
     except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:
         _fail(str(exc))
-    console.print((out / "metrics.md").read_text(encoding="utf-8"), highlight=False)
+    console.print((out / "metrics.md").read_text(encoding="utf-8"), highlight=False, markup=False)
     run = metrics["run"]
     rate = run["generated_now"] / run["seconds_now"] if run["seconds_now"] else 0.0
     console.print(f"generated {run['generated_now']} answers in {run['seconds_now']:.1f} s "
@@ -461,7 +461,7 @@ def report_cmd(
         path = write_report(runs, out, title)
     except ReportError as exc:
         _fail(str(exc))
-    console.print(path.read_text(encoding="utf-8"), highlight=False)
+    console.print(path.read_text(encoding="utf-8"), highlight=False, markup=False)
     console.print(f"report written to {path} (plots beside it)")
 
 

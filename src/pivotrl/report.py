@@ -108,7 +108,8 @@ def _plots(runs: list[dict], names: list[str], langs: list[str], out: Path) -> l
         ax.set_ylabel(ylabel)
         ax.set_ylim(0, 105)
         ax.set_title(f"{key} per language")
-        ax.legend(fontsize=8)
+        # Below the axes, so the legend never hides a bar
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(runs), 3), frameon=False)
         fig.tight_layout()
         fig.savefig(out / fname, dpi=120)
         plt.close(fig)
