@@ -199,7 +199,7 @@ def test_few_shot_mgsm_prompt(tiny_folder, tmp_path, data_dir):
     rows = {r["lang"]: r for r in _lines(tmp_path / "generations.jsonl")}
     de = rows["de"]["prompt"]
     assert de.startswith("Frage: Roger hat 5 Tennisbälle.")
-    assert de.count("Frage: ") == 3 and de.count("Die Antwort ist") == 2
+    assert de.count("Frage: ") == 3 and de.count("Schritt-für-Schritt-Antwort:") == 3
     assert de.endswith("Frage: Janets Enten legen 16 Eier pro Tag. Sie isst drei jeden Morgen zum Frühstück und "
                        "backt mit vier jeden Tag Muffins für ihre Freunde. Den Rest verkauft sie täglich auf dem "
                        "Bauernmarkt für 2 US-Dollar pro frischem Entenei. Wie viel Dollar nimmt sie täglich auf "

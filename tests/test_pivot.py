@@ -144,10 +144,11 @@ def test_endpoint_pivot_against_a_local_server(tmp_path):
 
 
 def test_five_sigkills_lose_nothing_and_duplicate_nothing(tiny_folder, tmp_path):
-    """A real `pivotrl pivot` process, killed with SIGKILL at random moments five times, then run to the end:
-    exactly one reference per problem."""
+    """A real `pivotrl pivot` process (a random-weight model: plumbing only), killed with SIGKILL at random
+    moments five times, then run to the end: exactly one reference per problem."""
     out = tmp_path / "refs"
-    cmd = [PIVOTRL, "pivot", "--pivot", str(tiny_folder), "--task", "synthetic", "--split", "all", "-n", "40",
+    n = 300  # more than five short runs can finish, so every kill lands mid-run
+    cmd = [PIVOTRL, "pivot", "--pivot", str(tiny_folder), "--task", "synthetic", "--split", "all", "-n", str(n),
            "--k", "2", "--max-new-tokens", "8", "--batch-size", "2", "--out", str(out)]
     path = out / "references.jsonl"
     rng = random.Random(7)
@@ -158,18 +159,18 @@ def test_five_sigkills_lose_nothing_and_duplicate_nothing(tiny_folder, tmp_path)
         deadline = time.time() + 120  # wait for this run to write something, then kill at a random moment
         while time.time() < deadline and (not path.exists() or len(path.read_bytes().splitlines()) <= before):
             time.sleep(0.02)
-        time.sleep(rng.uniform(0.0, 0.4))
+        time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         counts.append(len(path.read_bytes().splitlines()))
-    assert counts == sorted(counts) and counts[-1] < 40, counts  # progress made, not finished yet
+    assert counts == sorted(counts) and counts[0] > 0 and counts[-1] < n, counts  # progress, not finished
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     ids = [r["problem_id"] for r in rows]
-    assert len(ids) == len(set(ids)) == 40
-    assert set(ids) == {p.id for p in load_problems("synthetic", "en", n=40)}
-    assert "stored" in done.stdout and "40" in done.stdout
+    assert len(ids) == len(set(ids)) == n
+    assert set(ids) == {p.id for p in load_problems("synthetic", "en", n=n)}
+    assert "stored" in done.stdout and str(n) in done.stdout
 
 
 @pytest.mark.model
