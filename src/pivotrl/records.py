@@ -113,3 +113,19 @@ class Reference:
         for key in ("samples", "sample_answers", "kept"):
             kwargs[key] = tuple(kwargs.get(key) or ())
         return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class ScoredCompletion:
+    """One completion's reward: the total the trainer optimises and every component behind it (for logging).
+
+    ``components`` holds each component's own score in its documented range, before weights and gate;
+    ``gate`` is the factor applied to the gated (semantic) credit, in [0, 1].
+    """
+
+    total: float
+    components: dict[str, float]
+    gate: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.total, "gate": self.gate, "components": dict(self.components)}

@@ -21,8 +21,11 @@ Backends:
 * :class:`IdentityTranslator`: for English (or any language into itself); refuses real translation.
 
 :func:`make_translator` builds one from a spec string: ``"seq2seq:<folder or hub id>"``, ``"llm:<model spec>"``
-(any spec :func:`pivotrl.models.load_model` takes) or ``"identity"``. An ``apertium:`` backend is not
-provided: Apertium is not installed on the machine this was written on.
+(any spec :func:`pivotrl.models.load_model` takes), ``"apertium"`` or ``"identity"``.
+
+* :class:`ApertiumTranslator`: the rule-based Apertium system through its command line (``apt-get install
+  apertium apertium-eng-spa``). Only the installed pairs (Spanish-English here); no GPU, no weights, fast.
+  It is the one real translator available offline on the machine this was written on.
 
 Claims about translation quality need real weights. None are available on the machine this was written on (the
 Hugging Face hub is not reachable from it), so the tests only check plumbing with random-weight models: loading,
@@ -31,10 +34,13 @@ batching, language codes, order and shapes.
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -48,6 +54,7 @@ if TYPE_CHECKING:
     from pivotrl.models import LoadedModel
 
 __all__ = [
+    "ApertiumTranslator",
     "IdentityTranslator",
     "LLMTranslator",
     "Seq2SeqTranslator",
@@ -640,15 +647,85 @@ class LLMTranslator:
         return results
 
 
+
+# --------------------------------------------------------------------------------------------------------
+# Apertium (rule-based, command line)
+# --------------------------------------------------------------------------------------------------------
+
+# Apertium names languages by ISO 639-3 codes; pivotrl by ISO 639-1.
+_APERTIUM_CODES = {"en": "eng", "es": "spa", "fr": "fra", "pt": "por", "it": "ita", "de": "deu", "ca": "cat"}
+_DIV = re.compile(r'<div class="pivotrl-(\d+)">(.*?)</div>', re.DOTALL)
+
+
+class ApertiumTranslator:
+    """Apertium's command line (``apertium <pair>``), for the language pairs installed on the machine.
+
+    All texts of a call go through one ``apertium -f html -u`` process: each text is HTML-escaped and wrapped
+    in its own ``<div>``, which Apertium's HTML deformatter passes through untouched, so the output splits back
+    into one translation per text in order. ``-u`` drops the ``*`` Apertium puts before unknown words.
+    """
+
+    def __init__(self, *, executable: str = "apertium", timeout: float = 120.0) -> None:
+        path = shutil.which(executable)
+        if path is None:
+            raise TranslatorError(
+                f"the apertium translator needs the {executable!r} command, which is not installed; "
+                "on Debian/Ubuntu: apt-get install apertium apertium-eng-spa"
+            )
+        self.executable = path
+        self.timeout = timeout
+        self.name = "apertium"
+
+    def pairs(self) -> list[str]:
+        """The installed pairs, as Apertium lists them ("spa-eng", ...)."""
+        out = subprocess.run([self.executable, "-l"], capture_output=True, text=True, timeout=self.timeout)
+        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+
+    def _pair(self, source: Language, target: Language) -> str:
+        codes = [_APERTIUM_CODES.get(lang.code) for lang in (source, target)]
+        pair = f"{codes[0]}-{codes[1]}" if None not in codes else None
+        if pair is None or pair not in self.pairs():
+            raise TranslatorError(
+                f"Apertium has no installed pair for {source.name} to {target.name}; installed: "
+                f"{', '.join(self.pairs()) or 'none'}"
+            )
+        return pair
+
+    def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
+        texts = _check_texts(texts)
+        source, target = _language(src), _language(tgt)
+        if source.code == target.code:
+            return list(texts)
+        results = ["" for _ in texts]
+        todo = [i for i, text in enumerate(texts) if text.strip()]
+        if not todo:
+            return results
+        pair = self._pair(source, target)
+        document = "".join(f'<div class="pivotrl-{i}">{html.escape(texts[i], quote=False)}</div>\n' for i in todo)
+        done = subprocess.run([self.executable, "-f", "html", "-u", pair], input=document, capture_output=True,
+                              text=True, timeout=self.timeout)
+        if done.returncode != 0:
+            raise TranslatorError(f"apertium {pair} failed (exit {done.returncode}): {done.stderr.strip()[:500]}")
+        found = {int(m.group(1)): html.unescape(m.group(2)).strip() for m in _DIV.finditer(done.stdout)}
+        missing = [i for i in todo if i not in found]
+        if missing:
+            raise TranslatorError(f"apertium {pair} lost {len(missing)} of {len(todo)} texts in its output")
+        for i in todo:
+            results[i] = found[i]
+        return results
+
+
 # --------------------------------------------------------------------------------------------------------
 # Specs
 # --------------------------------------------------------------------------------------------------------
 
-_KINDS = ("seq2seq:<folder or hub id>", "llm:<model spec>", "identity")
+_KINDS = ("seq2seq:<folder or hub id>", "llm:<model spec>", "apertium", "identity")
 
 
-def make_translator(spec: str, **options: Any) -> Seq2SeqTranslator | LLMTranslator | IdentityTranslator:
-    """Build a translator from ``"seq2seq:<model>"``, ``"llm:<model spec>"`` or ``"identity"``.
+def make_translator(
+    spec: str, **options: Any
+) -> Seq2SeqTranslator | LLMTranslator | ApertiumTranslator | IdentityTranslator:
+    """Build a translator from ``"seq2seq:<model>"``, ``"llm:<model spec>"``, ``"apertium"`` or ``"identity"``.
 
     ``options`` go to the constructor (``batch_size``, ``max_new_tokens``, ...). Nothing is loaded yet.
     """
@@ -664,10 +741,7 @@ def make_translator(spec: str, **options: Any) -> Seq2SeqTranslator | LLMTransla
         if not rest:
             raise TranslatorError(f"translator spec {spec!r} names no model; expected {kind}:<model>")
         return Seq2SeqTranslator(rest, **options) if kind == "seq2seq" else LLMTranslator(rest, **options)
-    if kind == "apertium":
-        raise TranslatorError(
-            f"translator spec {spec!r}: the apertium backend is not implemented (Apertium is not installed here); "
-            f"use one of: {', '.join(_KINDS)}"
-        )
+    if kind == "apertium" and not rest:
+        return ApertiumTranslator(**options)
     what = f"unknown translator kind {kind!r}" if sep else "no translator kind"
     raise TranslatorError(f"translator spec {spec!r}: {what}; expected one of: {', '.join(_KINDS)}")

