@@ -2,7 +2,7 @@
 
     pivotrl data     list / show / export problem sets
     pivotrl pivot    English pivot references, verified and resumable; build-train pairs them
-    pivotrl reward   semantically verifiable rewards     (not implemented yet)
+    pivotrl reward   semantically verifiable rewards: show, score, serve, audit
     pivotrl train    RL training through TRL             (not implemented yet)
     pivotrl eval     multilingual evaluation: accuracy, fidelity, English gap
     pivotrl report   compare evaluation runs (tables and plots)
@@ -465,6 +465,104 @@ def report_cmd(
     console.print(f"report written to {path} (plots beside it)")
 
 
+# ----------------------------------------------------------------------------------------------- reward
+
+reward_app = typer.Typer(help="Semantically verifiable rewards: show a preset, score responses, serve them over "
+                         "HTTP for trainers, audit how well they separate right from wrong and resist hacking.",
+                         no_args_is_help=True)
+app.add_typer(reward_app, name="reward")
+
+RewardSpec = Annotated[str, typer.Option(
+    "--reward", "-r", help="A preset (hybrid, embedding, translate, answer) or a YAML file with reward config fields.")]
+
+
+def _build_reward(spec: str, **overrides):
+    from pivotrl.rewards.compose import build_reward
+
+    try:
+        return build_reward(spec, **overrides)
+    except (ValueError, KeyError) as exc:
+        _fail(str(exc))
+
+
+@reward_app.command("show")
+def reward_show(reward: RewardSpec = "hybrid") -> None:
+    """Print a reward's configuration: components, weights, gate, thresholds, and its total range."""
+    composed = _build_reward(reward)
+    cfg = composed.config
+    table = Table(title=f"reward {cfg.name!r}: total in [{cfg.total_range()[0]:g}, {cfg.total_range()[1]:g}]")
+    for column in ("component", "weight", "range", "gated", "threshold"):
+        table.add_column(column)
+    from pivotrl.rewards.compose import COMPONENT_RANGES
+
+    for name in cfg.components:
+        lo, hi = COMPONENT_RANGES[name]
+        gated = "gate" if name == cfg.gate else ("yes" if name in cfg.gated and cfg.gate else "no")
+        table.add_row(name, f"{cfg.weights.get(name, 0.0):g}", f"[{lo:g}, {hi:g}]", gated,
+                      f"{cfg.thresholds[name]:g}" if name in cfg.thresholds else "")
+    console.print(table)
+    import yaml
+
+    console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), highlight=False, markup=False)
+
+
+@reward_app.command("score")
+def reward_score(
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSON Lines file: one object per line "
+                     "with response, reference, lang and optionally reference_answer, answer_type.")] = None,
+    response: Annotated[Optional[str], typer.Option(help="One response to score (instead of --input).")] = None,
+    reference: Annotated[Optional[str], typer.Option(help="The English reference for --response.")] = None,
+    lang: Annotated[str, typer.Option(help="The language --response was asked in.")] = "en",
+    reference_answer: Annotated[Optional[str], typer.Option(help="The reference's final answer (default: read "
+                                "from --reference).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one JSON line of scores per input "
+                   "line here (default: print a table).")] = None,
+    reward: RewardSpec = "hybrid",
+) -> None:
+    """Score responses against English references: the total and every component, per response."""
+    from pivotrl.data.errors import DataError
+    from pivotrl.data.files import iter_json_lines
+
+    if (input is None) == (response is None):
+        _fail("give either --input FILE or --response TEXT (with --reference)")
+    if input is not None:
+        items = []
+        try:
+            for line_no, row in iter_json_lines(input):
+                for key in ("response", "reference", "lang"):
+                    if not isinstance(row.get(key), str):
+                        raise DataError(f"{input}, line {line_no}: field {key!r} must be a string")
+                items.append(row)
+        except (DataError, OSError) as exc:
+            _fail(str(exc))
+    else:
+        if reference is None:
+            _fail("--response needs --reference (the English reference it is compared with)")
+        items = [{"response": response, "reference": reference, "lang": lang, "reference_answer": reference_answer}]
+    composed = _build_reward(reward)
+    try:
+        scored = composed.score([x["response"] for x in items], reference=[x["reference"] for x in items],
+                                reference_answer=[x.get("reference_answer") or x["reference"] for x in items],
+                                lang=[x["lang"] for x in items], answer_type=[x.get("answer_type") for x in items])
+    except (ValueError, KeyError) as exc:
+        _fail(str(exc))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8") as f:
+            for item, s in zip(items, scored):
+                f.write(json.dumps({**item, **s.to_dict()}, ensure_ascii=False) + "\n")
+        console.print(f"{len(scored)} scores written to {out}")
+        return
+    names = composed.config.components
+    table = Table(title=f"reward {composed.config.name!r}")
+    for column in ("#", "lang", "total", "gate", *names):
+        table.add_column(column, justify="right")
+    for i, (item, s) in enumerate(zip(items, scored), 1):
+        table.add_row(str(i), item["lang"], f"{s.total:.3f}", f"{s.gate:.2f}",
+                      *(f"{s.components[n]:.3f}" for n in names))
+    console.print(table)
+
+
 # --------------------------------------------------------------------------- stages of later issues
 
 
@@ -482,7 +580,6 @@ def _make_stub(stage: str):
 
 
 for _stage, _help in [
-    ("reward", "Score responses with semantically verifiable rewards; audit them (not implemented yet)."),
     ("train", "RL-train the policy with TRL (not implemented yet)."),
 ]:
     app.command(_stage, help=_help, context_settings={"allow_extra_args": True,

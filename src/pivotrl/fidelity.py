@@ -114,20 +114,38 @@ def in_language(text: str, lang: str) -> bool | None:
 _SENTENCE = re.compile(r"[^.!?。！？।॥\n]+[.!?。！？।॥\n]*")
 
 
-def language_share(text: str, lang: str) -> float | None:
-    """Share of the text's letters that sit in sentences written in ``lang`` (0..1), None if unknowable.
+MIN_CHUNK_LETTERS = 40  # language ID is unreliable below this: short sentences are judged with their neighbours
 
-    Sentence by sentence, so a response that switches to English half way scores about one half.
+
+def language_share(text: str, lang: str) -> float | None:
+    """Share of the text's letters that sit in stretches written in ``lang`` (0..1), None if unknowable.
+
+    The text is cut into sentences, and consecutive sentences are joined until a stretch holds at least
+    ``MIN_CHUNK_LETTERS`` letters (digits and formulas removed), because language ID misreads very short
+    sentences ("Amina kauft Mangos." alone reads as Zulu). Each stretch is identified on its own, so a
+    response that switches to English half way scores about one half.
     """
     if LANGUAGES[lang].lid is None:
         return None
-    total = matched = 0
+    chunks: list[str] = []
+    pending = ""
     for sentence in _SENTENCE.findall(text):
         letters = strip_non_language(sentence)
-        weight = sum(ch.isalpha() for ch in letters)
-        if weight == 0:
+        if not any(ch.isalpha() for ch in letters):
             continue
+        pending = f"{pending} {letters}".strip()
+        if sum(ch.isalpha() for ch in pending) >= MIN_CHUNK_LETTERS:
+            chunks.append(pending)
+            pending = ""
+    if pending:
+        if chunks and sum(ch.isalpha() for ch in pending) < MIN_CHUNK_LETTERS // 2:
+            chunks[-1] = f"{chunks[-1]} {pending}"  # a short tail belongs with what precedes it
+        else:
+            chunks.append(pending)
+    total = matched = 0
+    for chunk in chunks:
+        weight = sum(ch.isalpha() for ch in chunk)
         total += weight
-        if detect_language(letters).lang == lang:
+        if detect_language(chunk).lang == lang:
             matched += weight
     return matched / total if total else None
