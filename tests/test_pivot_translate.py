@@ -457,3 +457,11 @@ def test_make_translator_specs(nllb_folder: Path) -> None:
     with pytest.raises(TranslatorError, match="apertium"):
         make_translator("apertium:de-en")
     assert issubclass(TranslatorError, ValueError)  # the CLI reports ValueErrors as clean messages
+
+
+def test_score_truncates_targets_longer_than_the_model_window(marian_folder):
+    """A reference longer than the decoder's positions is scored on its start instead of failing the batch."""
+    translator = Seq2SeqTranslator(str(marian_folder))
+    long_target = "the quick brown fox " * 200
+    scores = translator.score(["Vier.", "Wie viel ist zwei?"], [long_target, "What is two?"], "de", "en")
+    assert len(scores) == 2 and all(math.isfinite(s) and s <= 0 for s in scores)

@@ -563,6 +563,37 @@ def reward_score(
     console.print(table)
 
 
+@reward_app.command("serve")
+def reward_serve(
+    reward: RewardSpec = "hybrid",
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for other machines).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8000,
+    max_batch: Annotated[int, typer.Option(help="Most items scored in one batch.")] = 256,
+    max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after the first.")]
+    = 10.0,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 8 * 1024 * 1024,
+    max_items: Annotated[int, typer.Option(help="Most items in one request (413 above).")] = 4096,
+    cache_size: Annotated[int, typer.Option(help="Identical items remembered (0: no result cache).")] = 16384,
+) -> None:
+    """Serve a reward over HTTP so trainers' workers share one loaded encoder per node.
+
+    POST /score {"items": [{"response", "reference", "reference_answer", "lang", "answer_type"}]} returns
+    {"scores": [{"score", "gate", "components"}]}; POST /get_reward is OpenRLHF's remote reward contract
+    (labels are JSON strings with reference, reference_answer, lang); GET /health, GET /config. Requests are
+    batched dynamically; malformed ones get a 4xx with a JSON {"error"} naming the field. The verl adapter
+    (pivotrl.rewards.verl) calls this server when PIVOTRL_REWARD_URL is set. Ctrl-C stops it cleanly.
+    """
+    from pivotrl.rewards.compose import load_reward_config
+    from pivotrl.rewards.server import serve
+
+    try:
+        config = load_reward_config(reward)
+    except ValueError as exc:
+        _fail(str(exc))
+    serve(config, host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, max_body_bytes=max_body_bytes,
+          max_items=max_items, cache_size=cache_size)
+
+
 # --------------------------------------------------------------------------- stages of later issues
 
 

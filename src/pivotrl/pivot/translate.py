@@ -441,7 +441,9 @@ class Seq2SeqTranslator:
             # NLLB/M2M100 share one vocab for both sides; target mode would only move the language token.
             encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
             head = [self._lang_token(target, "target")[1]]
-        return [[*head, *ids, tokenizer.eos_token_id] for ids in encoded]
+        # The decoder has the same position limit as the encoder: longer targets are scored on their start.
+        room = max(1, self._max_source_tokens() - len(head) - 1)
+        return [[*head, *list(ids)[:room], tokenizer.eos_token_id] for ids in encoded]
 
     def _decoder_start(self) -> int:
         model = self.model
@@ -701,7 +703,8 @@ class ApertiumTranslator:
         if not todo:
             return results
         pair = self._pair(source, target)
-        document = "".join(f'<div class="pivotrl-{i}">{html.escape(texts[i], quote=False)}</div>\n' for i in todo)
+        clean = {i: texts[i].encode("utf-8", "replace").decode("utf-8") for i in todo}  # lone surrogates
+        document = "".join(f'<div class="pivotrl-{i}">{html.escape(clean[i], quote=False)}</div>\n' for i in todo)
         done = subprocess.run([self.executable, "-f", "html", "-u", pair], input=document, capture_output=True,
                               text=True, timeout=self.timeout)
         if done.returncode != 0:

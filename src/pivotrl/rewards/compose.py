@@ -307,7 +307,7 @@ class ComposedReward:
             langs = comp._column(columns.get("lang", "en"), len(scored), "lang")
             by_lang: dict[str, list[float]] = {}
             for s, code in zip(scored, langs, strict=True):
-                by_lang.setdefault(str(code), []).append(s.total)
+                by_lang.setdefault(get_language(str(code)).code, []).append(s.total)
             for code, values in sorted(by_lang.items()):
                 log_metric(f"reward_by_lang/{code}", sum(values) / len(values))
         return [s.total for s in scored]

@@ -1,0 +1,970 @@
+"""An HTTP reward server: one loaded reward per node, shared by every trainer worker that calls it.
+
+The composed reward (:mod:`pivotrl.rewards.compose`) loads an encoder and calibrates it once; a trainer with
+many rollout workers should not do that in every worker. :class:`RewardServer` loads the reward once and
+serves it over plain HTTP (stdlib ``http.server``: no extra dependency), batching the requests of all
+callers dynamically so the encoder sees large batches. :class:`RewardClient` is the matching stdlib client.
+
+HTTP contract (JSON bodies, UTF-8; every error is ``{"error": "..."}`` with a 4xx/5xx status)::
+
+    POST /score        {"items": [{"response": str, "reference": str, "reference_answer": str | null,
+                                   "lang": str, "answer_type": "number" | "choice" | null}, ...]}
+                       (or one item object on its own, without "items")
+                    -> {"scores": [{"score": float, "gate": float, "components": {name: float}}, ...]}
+    POST /get_reward   OpenRLHF's remote reward contract (``--remote_rm_url http://host:port/get_reward``):
+                       {"query": [prompt + response], "prompts": [prompt], "labels": [label]}
+                    -> {"rewards": [float], "scores": [float], "extra_logs": {component: [float], "gate": [...]}}
+    GET  /health    -> {"status": "ok", "reward": name, "components": [...], "queue": items waiting,
+                        "served": items scored, "requests": n, "batches": n, "mean_batch": x, ...}
+    GET  /config    -> the reward's RewardConfig as a dict
+
+Items: ``response`` (the policy's answer, in language ``lang``), ``reference`` (the English pivot reference
+text) and ``lang`` (an ISO code or any name :func:`pivotrl.languages.get_language` knows) are required;
+``reference_answer`` (the reference's final answer, e.g. "18" or "B"; a number is accepted too) defaults to
+reading the answer from ``reference`` when null, absent or empty (as the CLI's ``reward score`` does);
+``answer_type`` defaults to "number". Other keys (``problem_id``, ...) are ignored.
+
+OpenRLHF ``labels``: OpenRLHF passes the dataset's label column as strings, so each label is a JSON object
+*string* with the item fields except the response, e.g.
+``"{\"reference\": \"... The answer is 18.\", \"reference_answer\": \"18\", \"lang\": \"de\"}"`` (a label
+that is already an object is accepted too). The response is ``query[i]`` with the ``prompts[i]`` prefix
+removed (when ``query[i]`` starts with it; otherwise the whole query is scored). ``rewards`` and ``scores``
+are both the composed totals; ``extra_logs`` holds every component and the gate, which OpenRLHF logs.
+
+Dynamic batching: request handler threads validate their request, put its items on a queue with a future
+and wait. One worker thread takes the first waiting request, then keeps collecting requests until it holds
+``max_batch`` items or ``max_wait_ms`` have passed since the first one was queued (requests that queued up
+while the previous batch was being scored are taken at once), and scores the whole batch in one
+``reward.score(...)`` call. If that call raises (a set-up error that slipped past validation), each request
+of the batch is scored on its own, so only the faulty request fails. Results of identical items are kept
+in an LRU cache (``cache_size`` items; 0 disables it): the reward is deterministic per item, and identical
+responses (degenerate outputs, client retries) are common in RL.
+
+Validation happens before queueing: non-JSON body 400; body over ``max_body_bytes`` 413 (by
+Content-Length; a missing Content-Length is 411); ``items`` missing, not a list or empty 400, more than
+``max_items`` 413; a field of the wrong type 400 naming it (``items[3].lang: expected a string``); an
+unknown language 400 naming it; unknown path 404; wrong method 405.
+
+Start it with ``pivotrl reward serve`` (which calls :func:`serve`), or in Python::
+
+    server = RewardServer("hybrid", port=0)
+    port = server.start()                # loads and warms the reward, serves in background threads
+    RewardClient(server.url).score(["Die Antwort lautet 18."], ["... The answer is 18."], langs="de")
+    server.stop()                        # stops accepting, finishes queued work
+"""
+
+from __future__ import annotations
+
+import http
+import http.client
+import ipaddress
+import json
+import logging
+import math
+import queue
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from pivotrl.languages import get_language
+from pivotrl.rewards.compose import ComposedReward, RewardConfig, build_reward
+
+__all__ = [
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_ITEMS",
+    "DEFAULT_MAX_WAIT_MS",
+    "RequestError",
+    "RewardClient",
+    "RewardClientError",
+    "RewardItem",
+    "RewardServer",
+    "parse_item",
+    "serve",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH = 256
+DEFAULT_MAX_WAIT_MS = 10.0
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_ITEMS = 4096
+DEFAULT_CACHE_SIZE = 16384
+DEFAULT_REQUEST_TIMEOUT = 600.0
+ANSWER_TYPES = ("number", "choice")
+PATHS = {"/score": ("POST",), "/get_reward": ("POST",), "/health": ("GET",), "/config": ("GET",)}
+
+# ------------------------------------------------------------------------------------------------ items
+
+
+class RequestError(Exception):
+    """A request the server refuses: HTTP ``status`` and a message for the caller."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class RewardItem:
+    """One response to score, with its columns (validated)."""
+
+    response: str
+    reference: str
+    reference_answer: str | None
+    lang: str
+    answer_type: str | None
+
+    @property
+    def answer(self) -> str:
+        """The reference answer the reward compares with: the given one, else the reference text itself."""
+        return self.reference_answer if self.reference_answer else self.reference
+
+
+def _text(obj: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
+    value = obj.get(key)
+    if value is None:
+        if required:
+            raise RequestError(400, f"{where}.{key}: missing (expected a string)")
+        return None
+    if not isinstance(value, str):
+        raise RequestError(400, f"{where}.{key}: expected a string, got {_json_type(value)}")
+    return value
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def parse_item(obj: Any, where: str = "item") -> RewardItem:
+    """Validate one item (a JSON object); raise :class:`RequestError` (400) naming ``where`` and the field."""
+    if not isinstance(obj, Mapping):
+        raise RequestError(400, f"{where}: expected an object with response, reference and lang, got "
+                                f"{_json_type(obj)}")
+    response = _text(obj, "response", where, required=True)
+    reference = _text(obj, "reference", where, required=True)
+    lang = _text(obj, "lang", where, required=True)
+    answer = obj.get("reference_answer")
+    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+        if not math.isfinite(answer):
+            raise RequestError(400, f"{where}.reference_answer: expected a string or a finite number")
+        answer = str(answer)
+    elif answer is not None and not isinstance(answer, str):
+        raise RequestError(400, f"{where}.reference_answer: expected a string or null, got {_json_type(answer)}")
+    answer_type = obj.get("answer_type")
+    if answer_type is not None and answer_type not in ANSWER_TYPES:
+        raise RequestError(400, f"{where}.answer_type: expected \"number\", \"choice\" or null, got "
+                                f"{json.dumps(answer_type)[:80]}")
+    try:
+        get_language(lang)  # type: ignore[arg-type]
+    except KeyError as exc:  # UnknownLanguageError
+        raise RequestError(400, f"{where}.lang: {exc}") from None
+    return RewardItem(response, reference, answer, lang, answer_type)  # type: ignore[arg-type]
+
+
+def _score_items(reward: Any, items: Sequence[RewardItem]) -> list[dict[str, Any]]:
+    """Score items in one ``reward.score`` call; JSON-ready dicts {"score", "gate", "components"}."""
+    scored = reward.score([it.response for it in items], reference=[it.reference for it in items],
+                          reference_answer=[it.answer for it in items], lang=[it.lang for it in items],
+                          answer_type=[it.answer_type for it in items])
+    return [{"score": float(s.total), "gate": float(s.gate),
+             "components": {k: float(v) for k, v in s.components.items()}} for s in scored]
+
+
+# --------------------------------------------------------------------------------------------- batching
+
+
+class _Job:
+    __slots__ = ("enqueued", "future", "items")
+
+    def __init__(self, items: list[RewardItem]) -> None:
+        self.items = items
+        self.future: Future[list[dict[str, Any]]] = Future()
+        self.enqueued = time.monotonic()
+
+
+_STOP = object()
+
+
+class _Batcher:
+    """The single scoring thread: collects queued jobs into batches and resolves their futures."""
+
+    def __init__(self, reward: Any, max_batch: int, max_wait_ms: float, cache_size: int) -> None:
+        self.reward = reward
+        self.max_batch = max(1, int(max_batch))
+        self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
+        self.cache_size = max(0, int(cache_size))
+        self._cache: OrderedDict[RewardItem, dict[str, Any]] = OrderedDict()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._carry: _Job | None = None
+        self._lock = threading.Lock()
+        self._open = True
+        self._thread: threading.Thread | None = None
+        self.stats = {"requests": 0, "items": 0, "served": 0, "batches": 0, "batch_items": 0, "max_batch_seen": 0,
+                      "cache_hits": 0, "failed_requests": 0, "fallbacks": 0, "queue": 0}
+
+    # -- callers (handler threads)
+
+    def submit(self, items: list[RewardItem]) -> Future[list[dict[str, Any]]]:
+        job = _Job(items)
+        with self._lock:
+            if not self._open:
+                raise RequestError(503, "the reward server is shutting down")
+            self.stats["requests"] += 1
+            self.stats["items"] += len(items)
+            self.stats["queue"] += len(items)
+            self._queue.put(job)
+        return job.future
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self.stats)
+
+    # -- life cycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="pivotrl-reward-batcher", daemon=True)
+        self._thread.start()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop accepting jobs, score everything already queued, end the thread."""
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+            self._queue.put(_STOP)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the worker
+
+    def _next(self, timeout: float | None) -> Any:
+        if self._carry is not None:
+            job, self._carry = self._carry, None
+            return job
+        if timeout is None:
+            return self._queue.get()
+        if timeout <= 0:
+            return self._queue.get_nowait()
+        return self._queue.get(timeout=timeout)
+
+    def _run(self) -> None:
+        while True:
+            first = self._next(None)
+            if first is _STOP:
+                return
+            batch, n, stop = [first], len(first.items), False
+            deadline = first.enqueued + self.max_wait
+            while n < self.max_batch:
+                try:
+                    job = self._next(deadline - time.monotonic())
+                except queue.Empty:
+                    break
+                if job is _STOP:
+                    stop = True
+                    break
+                if n + len(job.items) > self.max_batch:
+                    self._carry = job  # starts the next batch
+                    break
+                batch.append(job)
+                n += len(job.items)
+            with self._lock:
+                self.stats["queue"] -= n
+                self.stats["batches"] += 1
+                self.stats["batch_items"] += n
+                self.stats["max_batch_seen"] = max(self.stats["max_batch_seen"], n)
+            try:
+                self._process(batch)
+            except BaseException as exc:  # noqa: BLE001 - the worker must never die; its callers get the error
+                logger.error("reward batch of %d items failed: %s: %s", n, type(exc).__name__, exc)
+                for job in batch:
+                    if not job.future.done():
+                        job.future.set_exception(exc)
+            if stop:
+                # Anything a handler queued after the stop marker would wait forever: fail it.
+                self._drain_after_stop()
+                return
+
+    def _drain_after_stop(self) -> None:
+        while True:
+            try:
+                job = self._next(0)
+            except queue.Empty:
+                return
+            if job is not _STOP and not job.future.done():
+                job.future.set_exception(RequestError(503, "the reward server is shutting down"))
+
+    def _process(self, batch: list[_Job]) -> None:
+        items = [it for job in batch for it in job.items]
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        todo: list[int] = []
+        for i, item in enumerate(items):
+            hit = self._cache.get(item) if self.cache_size else None
+            if hit is not None:
+                self._cache.move_to_end(item)
+                results[i] = hit
+            else:
+                todo.append(i)
+        if todo:
+            try:
+                fresh = _score_items(self.reward, [items[i] for i in todo])
+            except Exception as exc:  # noqa: BLE001 - isolate the faulty request below
+                if len(batch) == 1:
+                    self._fail(batch[0], exc)
+                    return
+                logger.warning("scoring a batch of %d requests failed (%s: %s); scoring them one by one",
+                               len(batch), type(exc).__name__, exc)
+                with self._lock:
+                    self.stats["fallbacks"] += 1
+                for job in batch:
+                    self._process([job])
+                return
+            for i, res in zip(todo, fresh, strict=True):
+                results[i] = res
+                if self.cache_size:
+                    self._cache[items[i]] = res
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        start = 0
+        for job in batch:
+            part = results[start:start + len(job.items)]
+            start += len(job.items)
+            if not job.future.done():
+                job.future.set_result([dict(r, components=dict(r["components"])) for r in part])  # type: ignore
+        with self._lock:
+            self.stats["cache_hits"] += len(items) - len(todo)
+            self.stats["served"] += len(items)
+
+    def _fail(self, job: _Job, exc: BaseException) -> None:
+        with self._lock:
+            self.stats["failed_requests"] += 1
+        if not job.future.done():
+            job.future.set_exception(exc)
+
+
+# ------------------------------------------------------------------------------------------ HTTP server
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 2048
+    allow_reuse_address = True
+    app: RewardServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive for clients that reuse connections (requests.Session)
+    server_version = "pivotrl-reward/1"
+    timeout = 120  # seconds a connection may sit idle or stall mid-request
+    server: _HTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        logger.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch("DELETE")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch("PATCH")
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._dispatch("HEAD")
+
+    def do_OPTIONS(self) -> None:  # noqa: N802
+        self._dispatch("OPTIONS")
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Errors the stdlib raises itself (malformed request line, headers too long, ...): JSON bodies too."""
+        logger.warning("%s -> %d: %s", (self.requestline or "?")[:200], code, message or explain or "")
+        self.close_connection = True
+        try:
+            self._send(code, {"error": message or explain or http.HTTPStatus(code).phrase})
+        except OSError:
+            pass
+
+    # -- plumbing
+
+    def _dispatch(self, method: str) -> None:
+        app = self.server.app
+        app._enter()
+        self._body_done = method not in ("POST", "PUT", "PATCH")
+        try:
+            path = urllib.parse.urlsplit(self.path).path.rstrip("/") or "/"
+            allowed = PATHS.get(path)
+            if allowed is None:
+                raise RequestError(404, f"no such path {path!r}; paths: " + ", ".join(
+                    f"{m} {p}" for p, ms in PATHS.items() for m in ms))
+            if method not in allowed:
+                raise RequestError(405, f"{method} is not allowed on {path}; use {' or '.join(allowed)}")
+            if path == "/health":
+                self._send(200, app.health())
+            elif path == "/config":
+                self._send(200, app.reward.config.to_dict())
+            elif path == "/score":
+                items = _score_request(self._read_json(), app.max_items)
+                self._send(200, {"scores": app._wait(items)})
+            else:
+                items = _openrlhf_request(self._read_json(), app.max_items)
+                results = app._wait(items)
+                totals = [r["score"] for r in results]
+                logs: dict[str, list[float]] = {name: [r["components"][name] for r in results]
+                                                for name in (results[0]["components"] if results else {})}
+                logs["gate"] = [r["gate"] for r in results]
+                self._send(200, {"rewards": totals, "scores": list(totals), "extra_logs": logs})
+        except RequestError as exc:
+            app._count_error()
+            logger.warning("%s %s -> %d: %s", method, self.path[:200], exc.status, exc.message[:500])
+            self._drain_body()
+            self._send_quietly(exc.status, {"error": exc.message}, allow=PATHS.get(
+                urllib.parse.urlsplit(self.path).path.rstrip("/")) if exc.status == 405 else None)
+        except (ConnectionError, TimeoutError, socket.timeout) as exc:
+            app._count_error()
+            logger.warning("%s %s: connection lost (%s)", method, self.path[:200], type(exc).__name__)
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - never let a handler thread die silently
+            app._count_error()
+            logger.error("%s %s -> 500: %s: %s", method, self.path[:200], type(exc).__name__, exc)
+            self._send_quietly(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+        finally:
+            app._leave()
+
+    def _drain_body(self) -> None:
+        """Before an error answer: read an unread request body, so the client is not reset mid-upload."""
+        if getattr(self, "_body_done", False):
+            return
+        self._body_done = True
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            return
+        if length > 0:
+            self._discard(length)
+
+    def _read_json(self) -> Any:
+        app = self.server.app
+        self._body_done = True
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            raise RequestError(411, "chunked request bodies are not supported: send a Content-Length")
+        header = self.headers.get("Content-Length")
+        if header is None:
+            raise RequestError(411, "a Content-Length header is required")
+        try:
+            length = int(header)
+        except ValueError:
+            raise RequestError(400, f"bad Content-Length {header[:40]!r}") from None
+        if length < 0:
+            raise RequestError(400, f"bad Content-Length {header[:40]!r}")
+        if length > app.max_body_bytes:
+            self._discard(length)
+            raise RequestError(413, f"request body of {length} bytes is larger than the limit of "
+                                    f"{app.max_body_bytes} bytes; split it into smaller requests")
+        raw = self.rfile.read(length)
+        if len(raw) < length:
+            raise RequestError(400, f"body ended after {len(raw)} of {length} bytes")
+        try:
+            return json.loads(raw)
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise RequestError(400, f"body is not valid JSON: {exc}") from None
+
+    def _discard(self, length: int) -> None:
+        """Read (and drop) a too-large body, so the client reads our 413 instead of a connection reset."""
+        self.close_connection = True
+        limit = 4 * self.server.app.max_body_bytes
+        if length > limit:
+            return
+        try:
+            self.connection.settimeout(2.0)
+            left = length
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
+
+    def _send(self, status: int, body: Any, *, allow: Sequence[str] | None = None) -> None:
+        data = json.dumps(body, allow_nan=False).encode("ascii")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if allow:
+            self.send_header("Allow", ", ".join(allow))
+        if status >= 400:
+            self.close_connection = True  # the body may be unread: do not reuse the connection
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _send_quietly(self, status: int, body: Any, allow: Sequence[str] | None = None) -> None:
+        try:
+            self._send(status, body, allow=allow)
+        except OSError as exc:
+            self.close_connection = True
+            logger.warning("could not send the %d response: %s", status, exc)
+
+
+def _check_count(n: int, what: str, max_items: int) -> None:
+    if n == 0:
+        raise RequestError(400, f"{what}: expected a non-empty list")
+    if n > max_items:
+        raise RequestError(413, f"{what}: {n} items are more than the limit of {max_items} per request; "
+                                "split the request")
+
+
+def _score_request(body: Any, max_items: int) -> list[RewardItem]:
+    if not isinstance(body, Mapping):
+        raise RequestError(400, f"body: expected a JSON object with 'items', got {_json_type(body)}")
+    if "items" not in body:
+        if "response" in body:  # a single item
+            return [parse_item(body, "item")]
+        raise RequestError(400, "body: missing 'items' (expected {\"items\": [{\"response\": ..., "
+                                "\"reference\": ..., \"lang\": ...}, ...]} or a single item object)")
+    items = body["items"]
+    if not isinstance(items, list):
+        raise RequestError(400, f"items: expected a list, got {_json_type(items)}")
+    _check_count(len(items), "items", max_items)
+    return [parse_item(obj, f"items[{i}]") for i, obj in enumerate(items)]
+
+
+def _openrlhf_request(body: Any, max_items: int) -> list[RewardItem]:
+    if not isinstance(body, Mapping):
+        raise RequestError(400, f"body: expected a JSON object with query, prompts and labels, got "
+                                f"{_json_type(body)}")
+    queries = body.get("query")
+    if not isinstance(queries, list):
+        raise RequestError(400, f"query: expected a list of strings (prompt + response), got {_json_type(queries)}")
+    _check_count(len(queries), "query", max_items)
+    prompts = body.get("prompts")
+    if prompts is None:
+        prompts = [""] * len(queries)
+    labels = body.get("labels")
+    for name, column in (("prompts", prompts), ("labels", labels)):
+        if not isinstance(column, list):
+            raise RequestError(400, f"{name}: expected a list, got {_json_type(column)}")
+        if len(column) != len(queries):
+            raise RequestError(400, f"{name}: {len(column)} values for {len(queries)} queries")
+    items = []
+    for i, (query, prompt, label) in enumerate(zip(queries, prompts, labels, strict=True)):
+        if not isinstance(query, str):
+            raise RequestError(400, f"query[{i}]: expected a string, got {_json_type(query)}")
+        if not isinstance(prompt, str):
+            raise RequestError(400, f"prompts[{i}]: expected a string, got {_json_type(prompt)}")
+        if isinstance(label, str):
+            try:
+                label = json.loads(label)
+            except (ValueError, RecursionError) as exc:
+                raise RequestError(400, f"labels[{i}]: not JSON ({exc}); expected a JSON object string with "
+                                        "reference, lang and optionally reference_answer, answer_type") from None
+        if not isinstance(label, Mapping):
+            raise RequestError(400, f"labels[{i}]: expected a JSON object with reference, lang and optionally "
+                                    f"reference_answer, answer_type; got {_json_type(label)}")
+        response = query[len(prompt):] if prompt and query.startswith(prompt) else query
+        items.append(parse_item({**label, "response": response}, f"labels[{i}]"))
+    return items
+
+
+class RewardServer:
+    """A composed reward served over HTTP with dynamic batching (see the module docstring for the contract).
+
+    ``config`` is a preset name, YAML path, mapping, :class:`RewardConfig` or an already built reward (any
+    object with ``score(completions, **columns)`` and ``config``); ``overrides`` are reward config fields.
+    ``port=0`` picks a free port (see :attr:`port` after :meth:`start`). ``warmup`` scores one item before
+    serving, so the encoder is loaded and calibrated before the first caller waits on it.
+    """
+
+    def __init__(self, config: ComposedReward | RewardConfig | str | Path | Mapping[str, Any] | None = "hybrid",
+                 host: str = "127.0.0.1", port: int = 8000, *, max_batch: int = DEFAULT_MAX_BATCH,
+                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 max_items: int = DEFAULT_MAX_ITEMS, cache_size: int = DEFAULT_CACHE_SIZE,
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT, warmup: bool = True, **overrides: Any) -> None:
+        if hasattr(config, "score") and hasattr(config, "config"):
+            if overrides:
+                raise ValueError("reward config overrides need a config, not an already built reward")
+            self.reward: Any = config
+        else:
+            self.reward = build_reward(config, **overrides)  # type: ignore[arg-type]
+        if int(max_batch) < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if float(max_wait_ms) < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        if int(max_items) < 1 or int(max_body_bytes) < 1:
+            raise ValueError("max_items and max_body_bytes must be positive")
+        self.host = host
+        self.requested_port = int(port)
+        self.max_items = int(max_items)
+        self.max_body_bytes = int(max_body_bytes)
+        self.request_timeout = float(request_timeout)
+        self.warmup = warmup
+        self._batcher = _Batcher(self.reward, max_batch, max_wait_ms, cache_size)
+        self._httpd: _HTTPServer | None = None
+        self._serve_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+        self._state_lock = threading.Lock()
+        self._idle = threading.Condition(self._state_lock)
+        self._active = 0
+        self._errors = 0
+        self._started_at: float | None = None
+
+    # -- properties
+
+    @property
+    def max_batch(self) -> int:
+        return self._batcher.max_batch
+
+    @property
+    def max_wait_ms(self) -> float:
+        return self._batcher.max_wait * 1000.0
+
+    @property
+    def port(self) -> int:
+        if self._httpd is None:
+            raise RuntimeError("the reward server is not started")
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    # -- life cycle
+
+    def start(self) -> int:
+        """Bind, warm the reward up, serve in background threads; returns the bound port."""
+        if self._httpd is not None:
+            raise RuntimeError("the reward server is already started")
+        server_class = _HTTPServer
+        if ":" in self.host:
+            server_class = type("_HTTPServer6", (_HTTPServer,), {"address_family": socket.AF_INET6})
+        httpd = server_class((self.host, self.requested_port), _Handler)
+        httpd.app = self
+        self._httpd = httpd
+        try:
+            if self.warmup:
+                t0 = time.monotonic()
+                _score_items(self.reward, [RewardItem("Die Antwort lautet 4.", "2 + 2 = 4. The answer is 4.", "4",
+                                                      "de", "number")])
+                logger.info("reward %r warmed up in %.1f s", self.reward.config.name, time.monotonic() - t0)
+            self._batcher.start()
+        except BaseException:
+            httpd.server_close()
+            self._httpd = None
+            raise
+        self._serve_thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2},
+                                              name="pivotrl-reward-http", daemon=True)
+        self._serve_thread.start()
+        self._started_at = time.monotonic()
+        logger.info("reward server %r listening on %s", self.reward.config.name, self.url)
+        return self.port
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop accepting connections, finish the requests in flight and the queued work, close."""
+        httpd = self._httpd
+        if httpd is None or self._stopped.is_set():
+            self._stopped.set()
+            return
+        httpd.shutdown()  # no new connections from here on
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._active > 0 and time.monotonic() < deadline:
+                self._idle.wait(min(0.2, max(0.0, deadline - time.monotonic())))
+        self._batcher.close(max(0.1, deadline - time.monotonic()))
+        httpd.server_close()
+        if self._serve_thread is not None:
+            self._serve_thread.join(5.0)
+        self._stopped.set()
+        logger.info("reward server stopped")
+
+    def run(self) -> None:
+        """Serve until :meth:`stop` is called from another thread or Ctrl-C (then stop cleanly)."""
+        if self._httpd is None:
+            self.start()
+        try:
+            while not self._stopped.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            logger.info("interrupted: stopping the reward server")
+        finally:
+            self.stop()
+
+    def __enter__(self) -> RewardServer:
+        if self._httpd is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- state
+
+    def health(self) -> dict[str, Any]:
+        s = self._batcher.snapshot()
+        with self._state_lock:
+            errors, active = self._errors, self._active
+        return {
+            "status": "ok",
+            "reward": self.reward.config.name,
+            "components": list(self.reward.config.components),
+            "queue": s["queue"],
+            "served": s["served"],
+            "requests": s["requests"],
+            "items": s["items"],
+            "batches": s["batches"],
+            "batch_items": s["batch_items"],
+            "mean_batch": (s["batch_items"] / s["batches"]) if s["batches"] else 0.0,
+            "max_batch_seen": s["max_batch_seen"],
+            "cache_hits": s["cache_hits"],
+            "fallbacks": s["fallbacks"],
+            "failed_requests": s["failed_requests"],
+            "errors": errors,
+            "active": active,
+            "max_batch": self.max_batch,
+            "max_wait_ms": self.max_wait_ms,
+            "uptime_s": (time.monotonic() - self._started_at) if self._started_at else 0.0,
+        }
+
+    def _enter(self) -> None:
+        with self._state_lock:
+            self._active += 1
+
+    def _leave(self) -> None:
+        with self._idle:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.notify_all()
+
+    def _count_error(self) -> None:
+        with self._state_lock:
+            self._errors += 1
+
+    def _wait(self, items: list[RewardItem]) -> list[dict[str, Any]]:
+        future = self._batcher.submit(items)
+        try:
+            return future.result(timeout=self.request_timeout)
+        except FutureTimeout:
+            raise RequestError(504, f"scoring took longer than {self.request_timeout:g} s") from None
+        except RequestError:
+            raise
+        except (KeyError, ValueError) as exc:  # set-up errors: unknown language, bad column
+            raise RequestError(400, str(exc)) from None
+        except Exception as exc:  # noqa: BLE001
+            raise RequestError(500, f"scoring failed: {type(exc).__name__}: {exc}") from None
+
+
+def serve(config: ComposedReward | RewardConfig | str | Path | Mapping[str, Any] | None = "hybrid",
+          host: str = "127.0.0.1", port: int = 8000, max_batch: int = DEFAULT_MAX_BATCH,
+          max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+          max_items: int = DEFAULT_MAX_ITEMS, cache_size: int = DEFAULT_CACHE_SIZE,
+          request_timeout: float = DEFAULT_REQUEST_TIMEOUT, **overrides: Any) -> None:
+    """Run a reward server in the foreground (for ``pivotrl reward serve``): prints the URL; Ctrl-C or SIGTERM
+    stops it cleanly (stops accepting, finishes queued work)."""
+    server = RewardServer(config, host, port, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                          max_body_bytes=max_body_bytes, max_items=max_items, cache_size=cache_size,
+                          request_timeout=request_timeout, **overrides)
+    print(f"pivotrl reward server: loading reward {server.reward.config.name!r} ...", flush=True)
+    server.start()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        def on_term(signum: int, frame: Any) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+    print(f"pivotrl reward server: reward {server.reward.config.name!r} at {server.url} "
+          f"(POST /score, POST /get_reward, GET /health, GET /config; max_batch={server.max_batch}, "
+          f"max_wait_ms={server.max_wait_ms:g}); Ctrl-C stops", flush=True)
+    try:
+        server.run()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        h = server.health()
+        print(f"pivotrl reward server: stopped after {h['requests']} requests, {h['served']} items, "
+              f"{h['batches']} batches (mean {h['mean_batch']:.1f} items)", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------ client
+
+
+class RewardClientError(RuntimeError):
+    """A reward server refused a request (``status`` 4xx, with its message) or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _column(values: Any, n: int, name: str) -> list[Any]:
+    if values is None or isinstance(values, (str, int, float)):
+        return [values] * n
+    values = list(values)
+    if len(values) != n:
+        raise ValueError(f"{name} has {len(values)} values for {n} responses")
+    return values
+
+
+class RewardClient:
+    """A stdlib client of :class:`RewardServer` (``POST /score``) with retries.
+
+    Connection errors, timeouts and 5xx/429 answers are retried ``retries`` times with exponential backoff
+    (``backoff`` seconds, doubled each time, at most 10 s); a 4xx answer raises :class:`RewardClientError`
+    at once with the server's message. Requests larger than ``chunk_size`` items are sent in chunks.
+    """
+
+    def __init__(self, url: str, timeout: float = 600.0, retries: int = 3, backoff: float = 0.5,
+                 chunk_size: int = 1024) -> None:
+        url = url.strip().rstrip("/")
+        for suffix in ("/score", "/get_reward", "/health"):
+            if url.endswith(suffix):
+                url = url[: -len(suffix)]
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"reward server URL must look like http://host:port, got {url!r}")
+        self.url = url
+        self.timeout = float(timeout)
+        self.retries = max(0, int(retries))
+        self.backoff = max(0.0, float(backoff))
+        self.chunk_size = max(1, int(chunk_size))
+        # Loopback servers are reached directly, whatever proxy the environment sets.
+        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) else []
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def score(self, responses: Sequence[str], references: Sequence[str] | str,
+              reference_answers: Sequence[str | None] | str | None = None, langs: Sequence[str] | str | None = None,
+              answer_types: Sequence[str | None] | str | None = None) -> list[dict[str, Any]]:
+        """One ``{"score", "gate", "components"}`` dict per response. Scalars are broadcast."""
+        if isinstance(responses, str):
+            raise TypeError("responses must be a list of strings, not one string")
+        responses = list(responses)
+        if langs is None:
+            raise ValueError("langs is required: the language each response was asked in")
+        n = len(responses)
+        refs = _column(references, n, "references")
+        answers = _column(reference_answers, n, "reference_answers")
+        codes = _column(langs, n, "langs")
+        types = _column(answer_types, n, "answer_types")
+        items = [{"response": r, "reference": ref, "reference_answer": a, "lang": g, "answer_type": t}
+                 for r, ref, a, g, t in zip(responses, refs, answers, codes, types, strict=True)]
+        return self.score_items(items)
+
+    def score_items(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Score item objects (the ``/score`` item fields) in order."""
+        items = [dict(x) for x in items]
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(items), self.chunk_size):
+            chunk = items[start:start + self.chunk_size]
+            answer = self._request("POST", "/score", {"items": chunk})
+            scores = answer.get("scores") if isinstance(answer, dict) else None
+            if not isinstance(scores, list) or len(scores) != len(chunk):
+                raise RewardClientError(f"reward server {self.url}: unexpected answer to /score: {str(answer)[:200]}")
+            out.extend(scores)
+        return out
+
+    def health(self) -> dict[str, Any]:
+        return self._request("GET", "/health")
+
+    def config(self) -> dict[str, Any]:
+        return self._request("GET", "/config")
+
+    def _request(self, method: str, path: str, body: Any = None) -> Any:
+        data = None
+        if body is not None:
+            try:
+                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: escape them instead
+                data = json.dumps(body).encode("ascii")
+        url = self.url + path
+        last = ""
+        for attempt in range(self.retries + 1):
+            if attempt:
+                time.sleep(min(10.0, self.backoff * 2 ** (attempt - 1)))
+            request = urllib.request.Request(url, data=data, method=method,
+                                             headers={"Content-Type": "application/json"})
+            try:
+                with self._opener.open(request, timeout=self.timeout) as response:
+                    return json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                message = _error_message(exc)
+                if exc.code >= 500 or exc.code == 429:
+                    last = f"HTTP {exc.code}: {message}"
+                    logger.warning("reward server %s answered %s (attempt %d of %d)", url, last, attempt + 1,
+                                   self.retries + 1)
+                    continue
+                raise RewardClientError(f"reward server {url} refused the request (HTTP {exc.code}): {message}",
+                                        status=exc.code) from None
+            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                last = f"{type(exc).__name__}: {reason}"
+                logger.warning("reward server %s unreachable: %s (attempt %d of %d)", url, last, attempt + 1,
+                               self.retries + 1)
+                continue
+            except ValueError as exc:  # not JSON
+                raise RewardClientError(f"reward server {url} sent a body that is not JSON: {exc}") from None
+        raise RewardClientError(f"reward server {url} failed after {self.retries + 1} attempts: {last}")
+
+
+def _error_message(exc: urllib.error.HTTPError) -> str:
+    try:
+        raw = exc.read()
+    except OSError:
+        raw = b""
+    finally:
+        exc.close()
+    try:
+        body = json.loads(raw)
+        if isinstance(body, dict) and "error" in body:
+            return str(body["error"])
+    except ValueError:
+        pass
+    return raw.decode("utf-8", "replace")[:500] or str(exc.reason)
