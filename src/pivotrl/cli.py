@@ -3,7 +3,7 @@
     pivotrl data     list / show / export problem sets
     pivotrl pivot    English pivot references, verified and resumable; build-train pairs them
     pivotrl reward   semantically verifiable rewards: show, score, serve, audit
-    pivotrl train    RL training through TRL             (not implemented yet)
+    pivotrl train    RL training through TRL (GRPO, RLOO), evaluation during training, resume
     pivotrl eval     multilingual evaluation: accuracy, fidelity, English gap
     pivotrl report   compare evaluation runs (tables and plots)
     pivotrl demo     the main job on the embedded default
@@ -594,27 +594,51 @@ def reward_serve(
           max_items=max_items, cache_size=cache_size)
 
 
-# --------------------------------------------------------------------------- stages of later issues
+# ------------------------------------------------------------------------------------------------ train
 
 
-def _not_yet(stage: str) -> None:
-    err.print(f"pivotrl {stage}: not implemented yet (it arrives with its own issue). "
-              "Available now: pivotrl data, languages, pivot, eval, report, demo.")
-    raise typer.Exit(2)
+@app.command("train")
+def train_cmd(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A YAML recipe (see recipes/).")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe field: key=value, "
+                    "dotted for nested fields (trl.max_steps=30, reward.weights.answer_format=0.5, langs=de,zh). "
+                    "Repeatable.")] = None,
+    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Run folder (checkpoints, "
+                          "log.jsonl, evals/, final/).")] = None,
+    model: Annotated[Optional[str], typer.Option(help="Policy: packaged alias, folder, GGUF or hub id.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Shortcut for --set trl.max_steps=N.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in the run folder "
+                      "(same data order and step count).")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """RL-train the policy with TRL (GRPO by default, or RLOO) on target-language prompts, rewarded against
+    English pivot references by a composed reward; evaluates a held-out slice during training, checkpoints,
+    resumes, and saves a transformers folder that `pivotrl eval --model <run>/final` loads. Runs under
+    `accelerate launch` unchanged."""
+    from pivotrl.data.errors import DataError
+    from pivotrl.models import ModelLoadError
+    from pivotrl.train.config import TrainConfigError, load_train_config
+    from pivotrl.train.run import TrainError, run_train
+
+    overrides = list(set_ or [])
+    if output_dir is not None:
+        overrides.append(f"output_dir={output_dir}")
+    if model is not None:
+        overrides.append(f"model={model}")
+    if max_steps is not None:
+        overrides.append(f"trl.max_steps={max_steps}")
+    try:
+        recipe = load_train_config(config, overrides)
+        summary = run_train(recipe, resume=resume, progress=progress)
+    except (TrainConfigError, TrainError, DataError, ModelLoadError, ValueError) as exc:
+        _fail(str(exc))
+    last = summary["last_log"]
+    console.print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; final model: {summary['final']}")
+    if last:
+        console.print("last step: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()
+                                                if isinstance(v, float) and (k.startswith("reward") or k == "loss")))
 
 
-def _make_stub(stage: str):
-    def stub(ctx: typer.Context) -> None:
-        _not_yet(stage)
-
-    return stub
-
-
-for _stage, _help in [
-    ("train", "RL-train the policy with TRL (not implemented yet)."),
-]:
-    app.command(_stage, help=_help, context_settings={"allow_extra_args": True,
-                                                      "ignore_unknown_options": True})(_make_stub(_stage))
 
 
 if __name__ == "__main__":  # pragma: no cover

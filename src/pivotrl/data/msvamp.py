@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pivotrl.answers import canonical_number, parse_exact_number
+from fractions import Fraction
+
+from pivotrl.answers import canonical_number, find_numbers, parse_exact_number
 from pivotrl.data.errors import DataError, DataFormatError
 from pivotrl.data.files import iter_json_lines, require_text
 from pivotrl.data.locate import find_local, hub_file
@@ -32,15 +34,57 @@ def read_msvamp_jsonl(path: Path, lang: str) -> list[Problem]:
         if value is None:
             raise DataFormatError(path, lineno, "response", f"expected a number, found {row['response']!r}")
         question_en = question if lang == "en" else row.get("query")
+        equation = row.get("equation")
+        solution = equation_solution(question, equation, value) if lang == "en" else None
         problems.append(Problem(
             id=f"msvamp-{lineno - 1:04d}", lang=lang, question=question,
             answer=canonical_number(value), source="msvamp",
             question_en=question_en.strip() if isinstance(question_en, str) else None,
-            meta={"equation": row.get("equation")},
+            solution=solution, meta={"equation": equation},
         ))
     if not problems:
         raise DataFormatError(path, None, None, "file is empty")
     return problems
+
+
+_OPS = {"+": Fraction.__add__, "-": Fraction.__sub__, "*": Fraction.__mul__, "/": Fraction.__truediv__}
+
+
+def equation_solution(question: str, equation: object, answer: Fraction) -> str | None:
+    """An English worked solution from the SVAMP prefix equation ("- number0 number1"), or None.
+
+    ``numberK`` is the K-th number of the question. Each operation becomes one step ("18 - 10 = 8."), then
+    "The answer is N.". None when the equation does not parse or does not reach the gold answer: the gold
+    pivot then has no rationale for this problem rather than a wrong one.
+    """
+    if not isinstance(equation, str) or not equation.strip():
+        return None
+    numbers = find_numbers(question)
+    tokens = equation.split()
+    steps: list[str] = []
+
+    def show(x: Fraction) -> str:
+        return canonical_number(x)
+
+    def parse(i: int) -> tuple[Fraction, int]:
+        token = tokens[i]
+        if token in _OPS:
+            left, i = parse(i + 1)
+            right, i = parse(i)
+            result = _OPS[token](left, right)
+            steps.append(f"{show(left)} {'×' if token == '*' else token} {show(right)} = {show(result)}.")
+            return result, i
+        if token.startswith("number"):
+            return numbers[int(token[6:])], i + 1
+        return Fraction(token), i + 1
+
+    try:
+        value, end = parse(0)
+    except (IndexError, ValueError, ZeroDivisionError):
+        return None
+    if end != len(tokens) or value != answer or not steps:
+        return None
+    return " ".join(steps) + f" The answer is {show(value)}."
 
 
 def _file(data_dir: Path | None, lang: str) -> Path:

@@ -362,7 +362,8 @@ def cases_from_generations(path: str | Path, references: References, *, missing:
 class AnswerParts:
     """A response split at its first answer sentence (the one extraction reads).
 
-    ``base`` is the response as probes use it (NFC), ``body`` the reasoning before the answer phrase
+    ``base`` is the response as probes use it (as is, or NFC-normalised when only that form shows the
+    answer phrase), ``body`` the reasoning before the answer phrase
     (right-stripped), ``gap`` the whitespace between body and phrase, ``ending`` the answer sentence and
     whatever follows it; ``number`` the span of the answer's digits in ``base``. Without an answer sentence
     ``body`` is the whole response and ``ending``/``number`` are empty/None.
@@ -635,6 +636,7 @@ class LangResult:
     mean_incorrect: dict[str, float | None]
     probes: dict[str, ProbeStat]
     required: tuple[str, ...] = REQUIRED_PROBES
+    auc_n: tuple[int, int] = (0, 0)  # (positives, negatives) the AUC was computed over
 
     @property
     def min_required(self) -> float | None:
@@ -650,6 +652,7 @@ class LangResult:
         d = asdict(self)
         d["probes"] = {k: v.to_dict() for k, v in self.probes.items()}
         d["required"] = list(self.required)
+        d["auc_n"] = list(self.auc_n)
         d["min_required"] = self.min_required
         d["min_all"] = self.min_all
         return d
@@ -657,6 +660,9 @@ class LangResult:
 
 @dataclass
 class AuditReport:
+    """The audit of one reward: per language (``langs``), pooled (``overall``), per source and language
+    (``by_source``, total win rates), every loss on a required probe, and every scored text (``details``)."""
+
     reward: str
     config: dict[str, Any]
     components: list[str]
@@ -789,7 +795,7 @@ def _lang_result(lang: str, cases: list[AuditCase], items: list[_Item], probes: 
         sources[c.source] = sources.get(c.source, 0) + 1
     n_correct = sum(c.correct for c in cases)
     return LangResult(lang, len(cases), n_correct, len(cases) - n_correct, sources, basis, auc, mean_c, mean_i,
-                      stats, tuple(r for r in required if r in probes))
+                      stats, tuple(r for r in required if r in probes), (len(pos), len(neg)))
 
 
 def run_audit(cases: Sequence[AuditCase], reward: Any = "hybrid", probes: Mapping[str, Probe] | None = None, *,
@@ -921,7 +927,7 @@ def _pooled(cases: list[AuditCase], items: list[_Item], results: Mapping[str, La
         sources[c.source] = sources.get(c.source, 0) + 1
     n_correct = sum(c.correct for c in cases)
     return LangResult("all", len(cases), n_correct, len(cases) - n_correct, sources, basis, auc, mean_c, mean_i,
-                      stats, tuple(r for r in required if r in probes))
+                      stats, tuple(r for r in required if r in probes), (len(pos), len(neg)))
 
 
 # -------------------------------------------------------------------------------------------- markdown
@@ -978,10 +984,10 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
               "the final number changed: a *number-sensitivity* AUC (an embedding cannot tell numbers apart, "
               "answer agreement can), not a measure of naturally wrong reasoning.", ""]
     comps = [*report.components, "total"]
-    rows = [[r.lang, r.auc_basis or "n/a", f"{r.n_correct}/{r.n_incorrect}", *[_num(r.auc.get(c)) for c in comps]]
+    rows = [[r.lang, r.auc_basis or "n/a", f"{r.auc_n[0]}/{r.auc_n[1]}", *[_num(r.auc.get(c)) for c in comps]]
             for r in rows_all]
     lines += _table(["lang", "basis", "pos/neg", *comps], rows) + [""]
-    lines += ["Mean score, correct / incorrect:", ""]
+    lines += ["Mean score, correct / incorrect (the AUC's positives / negatives):", ""]
     rows = [[r.lang, *[f"{_num(r.mean_correct.get(c), 2)} / {_num(r.mean_incorrect.get(c), 2)}" for c in comps]]
             for r in rows_all]
     lines += _table(["lang", *comps], rows) + [""]

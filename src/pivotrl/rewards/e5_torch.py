@@ -56,7 +56,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["E5Tokenizer", "Q4Model", "TorchE5Encoder", "default_model_path", "read_q4_model"]
+__all__ = ["E5Tokenizer", "Q4Model", "TorchE5Encoder", "default_model_path", "dequantize_q4", "read_q4_model"]
 
 _QK = 32                    # Q4_0 block size (weights per block)
 _BLOCK_BYTES = 2 + _QK // 2  # fp16 scale + 16 bytes of nibbles

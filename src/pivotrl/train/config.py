@@ -1,0 +1,149 @@
+"""The training recipe: one dataclass, read from YAML, every field overridable from the command line.
+
+A recipe names the policy, where its problems and English references come from, the reward (a preset, a
+YAML file or an inline mapping of :class:`pivotrl.rewards.compose.RewardConfig` fields), the trainer
+(``grpo`` or ``rloo``), and passes TRL's own config fields through unchanged under ``trl:``
+(``num_generations``, ``beta``, ``epsilon``, ``loss_type``, ``use_vllm``, ``vllm_mode``,
+``gradient_accumulation_steps``, ``bf16``, ``report_to``, ...): pivotrl does not rename or second-guess them.
+
+Overrides are ``key=value`` strings with dotted keys for nested fields (``trl.max_steps=30``,
+``reward.weights.answer_format=0.5``, ``langs=de,zh``); values are parsed as YAML (numbers, booleans, lists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["TrainConfig", "TrainConfigError", "load_train_config", "apply_overrides"]
+
+ALGORITHMS = ("grpo", "rloo")
+LABELS = ("pivot", "gold")
+
+
+class TrainConfigError(ValueError):
+    """A recipe that cannot be used; the message names the file and field."""
+
+
+@dataclass
+class TrainConfig:
+    """What a training run is made of. See ``recipes/`` for complete examples."""
+
+    model: str = "smollm2"  # policy: packaged alias, folder, GGUF file or hub id
+    output_dir: str = "runs/train"
+    # -- data: problems in the target languages, and the English references they are rewarded against
+    task: str = "synthetic"  # a problem set (pivotrl data list) for the target-language questions
+    langs: list[str] = field(default_factory=lambda: ["de", "es", "fr", "ru", "zh", "ja", "sw"])
+    data_dir: str | None = None
+    refs: str | None = None  # pivot store folder (pivotrl pivot --out); None: gold English solutions
+    labels: str = "pivot"  # pivot: English references; gold: target-language gold answers (RLVR baseline)
+    n_train: int | None = None  # first n training problems (per language)
+    levels: list[int] | None = None  # synthetic set only: keep these difficulty levels
+    prompt_style: str = "instruction"  # instruction | mgsm (see pivotrl.prompts)
+    # -- reward
+    reward: Any = "hybrid"  # preset name, YAML path, or a mapping of RewardConfig fields
+    # -- trainer
+    algorithm: str = "grpo"
+    trl: dict[str, Any] = field(default_factory=dict)  # GRPOConfig / RLOOConfig fields, passed unchanged
+    lora: dict[str, Any] | None = None  # peft LoraConfig fields; None: full fine-tuning
+    # -- multilingual evaluation during training (held-out split)
+    eval_every: int = 0  # steps between evaluations; 0: only before and after
+    eval_n: int = 8  # held-out problems per language
+    eval_langs: list[str] | None = None  # default: langs plus English
+    eval_task: str | None = None  # default: task
+    eval_max_new_tokens: int = 192
+    seed: int = 0
+
+    def validate(self, source: str = "recipe") -> None:
+        if self.algorithm not in ALGORITHMS:
+            raise TrainConfigError(
+                f"{source}: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        if self.labels not in LABELS:
+            raise TrainConfigError(f"{source}: labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
+        if isinstance(self.langs, str):
+            self.langs = [x.strip() for x in self.langs.split(",") if x.strip()]
+        if not self.langs:
+            raise TrainConfigError(f"{source}: langs is empty; name the target languages (e.g. [de, zh])")
+        from pivotrl.languages import UnknownLanguageError, get_language
+
+        for code in self.langs + (self.eval_langs or []):
+            try:
+                get_language(str(code))
+            except UnknownLanguageError as exc:
+                raise TrainConfigError(f"{source}: langs: {exc}") from exc
+        if not isinstance(self.trl, dict):
+            raise TrainConfigError(
+                f"{source}: trl must be a mapping of TRL config fields, got {type(self.trl).__name__}")
+        for key in ("eval_every", "eval_n", "eval_max_new_tokens"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or value < 0:
+                raise TrainConfigError(f"{source}: {key} must be a non-negative integer, got {value!r}")
+        if self.lora is not None and not isinstance(self.lora, dict):
+            raise TrainConfigError(f"{source}: lora must be a mapping of peft LoraConfig fields or null")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "--set") -> dict[str, Any]:
+    """Apply ``key=value`` overrides (dotted keys for nested mappings) to a recipe mapping, in place."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise TrainConfigError(f"{source} {item!r}: expected key=value (e.g. trl.max_steps=30)")
+        parts = key.split(".")
+        target = data
+        for part in parts[:-1]:
+            nested = target.get(part)
+            if nested is None or isinstance(nested, str):  # a preset name becomes a mapping that names it
+                nested = {} if nested is None else {"preset": nested}
+                target[part] = nested
+            if not isinstance(nested, dict):
+                raise TrainConfigError(f"{source} {item!r}: {part!r} is not a mapping")
+            target = nested
+        parsed = _parse_value(value)
+        if parts[-1] in ("langs", "eval_langs") and isinstance(parsed, str):
+            parsed = [x.strip() for x in parsed.split(",") if x.strip()]
+        target[parts[-1]] = parsed
+    return data
+
+
+def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
+    """A :class:`TrainConfig` from a YAML recipe (or the defaults) plus ``key=value`` overrides."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise TrainConfigError(f"recipe {path} does not exist")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise TrainConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise TrainConfigError(f"{path}: expected a mapping of recipe fields, got {type(loaded).__name__}")
+        data = loaded
+    data = apply_overrides(data, overrides or [])
+    allowed = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise TrainConfigError(
+            f"{source}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+    config = TrainConfig(**data)
+    config.validate(source)
+    return config

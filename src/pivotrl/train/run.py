@@ -1,0 +1,319 @@
+"""`pivotrl train`: the training set, the reward and TRL's trainer, with evaluation, checkpoints and resume.
+
+The run folder (``output_dir``) holds everything a run produces, written as it goes:
+
+* ``recipe.yaml`` - the resolved recipe (a resume must use the same one);
+* ``train_set.jsonl`` - every training row (prompt, reference, reference answer, language, problem id);
+* ``checkpoint-N/`` - TRL/transformers checkpoints (model, optimizer, scheduler, RNG, data position);
+* ``log.jsonl`` - every logged dict (losses, per-component and per-language rewards, evaluations), appended
+  and flushed at each logging step, so a killed run keeps its curves;
+* ``evals/step-N/`` - ``pivotrl eval`` run folders of the held-out evaluations during training;
+* ``final/`` - the trained model as a normal transformers folder (merged when LoRA was used; the adapter
+  itself in ``final/adapter``) that ``pivotrl eval --model <output_dir>/final`` loads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pivotrl.train.config import TrainConfig, TrainConfigError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["TrainError", "build_rows", "run_train", "trl_args"]
+
+
+class TrainError(RuntimeError):
+    """A training run that cannot start or continue; the message says why and what to do."""
+
+
+# ------------------------------------------------------------------------------------------- training set
+
+
+def _level_filter(config: TrainConfig) -> set[str] | None:
+    if not config.levels:
+        return None
+    if config.task != "synthetic":
+        raise TrainConfigError(f"levels only applies to the synthetic set, not {config.task!r}")
+    from pivotrl.data import load_problems
+
+    wanted = {int(x) for x in config.levels}
+    return {p.id for p in load_problems("synthetic", ["en"]) if int(p.meta.get("level", 0)) in wanted}
+
+
+def _prompt(question: str, lang: str, problem_id: str, answer_type: str, style: str) -> str:
+    from pivotrl.prompts import native_prompt
+    from pivotrl.records import Problem
+
+    return native_prompt(Problem(problem_id, lang, question, "0", "train", answer_type=answer_type), style)
+
+
+def build_rows(config: TrainConfig, progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Training rows for TRL: ``prompt`` (chat messages in the target language) and the reward's columns.
+
+    ``labels: pivot`` pairs target-language questions with the English pivot references of ``refs`` (a pivot
+    store; without one, the set's gold English worked solutions are used as the pivot and stored in
+    ``<output_dir>/refs``). ``labels: gold`` uses the target-language gold answers instead (RLVR baseline).
+    Held-out problems never enter training.
+    """
+    from pivotrl.data import load_problems
+
+    keep = _level_filter(config)
+    rows: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {"labels": config.labels, "task": config.task}
+    if config.labels == "gold":
+        problems = load_problems(config.task, config.langs, split="train", data_dir=config.data_dir)
+        english = {p.id: p for p in load_problems(config.task, ["en"], split="train", data_dir=config.data_dir)}
+        for p in problems:
+            if keep is not None and p.id not in keep:
+                continue
+            ref = english.get(p.id)
+            rows.append({"problem_id": p.id, "lang": p.lang, "question": p.question,
+                         "reference": (ref.solution if ref and ref.solution else "") or "",
+                         "reference_answer": p.answer, "answer_type": p.answer_type})
+        summary["source"] = "gold target-language answers"
+    else:
+        from pivotrl.pivot.train_set import build_train_set
+
+        refs = config.refs
+        if refs is None:
+            from pivotrl.pivot.run import PivotConfig, run_pivot
+
+            refs = str(Path(config.output_dir) / "refs")
+            run_pivot(PivotConfig(pivot="gold", task=config.task, split="train", out=refs, data_dir=config.data_dir),
+                      progress=progress)
+        examples, built = build_train_set(refs, config.task, config.langs, data_dir=config.data_dir)
+        summary.update({k: v for k, v in built.items() if k != "languages"})
+        for e in examples:
+            if keep is not None and e.id not in keep:
+                continue
+            rows.append({"problem_id": e.id, "lang": e.lang, "question": e.question, "reference": e.reference,
+                         "reference_answer": e.reference_answer, "answer_type": e.answer_type})
+        summary["source"] = f"pivot references from {refs}"
+    if config.n_train is not None:
+        ids = sorted({r["problem_id"] for r in rows})[: config.n_train]
+        rows = [r for r in rows if r["problem_id"] in set(ids)]
+    if not rows:
+        raise TrainError(f"no training rows for task {config.task!r} in {', '.join(config.langs)} "
+                         f"({summary.get('source')}); check the languages, levels and references")
+    for r in rows:
+        r["prompt"] = [{"role": "user", "content": _prompt(r["question"], r["lang"], r["problem_id"],
+                                                          r["answer_type"], config.prompt_style)}]
+    summary["rows"] = len(rows)
+    summary["by_lang"] = {code: sum(r["lang"] == code for r in rows) for code in config.langs}
+    return rows, summary
+
+
+# ----------------------------------------------------------------------------------------------- TRL setup
+
+
+def trl_args(config: TrainConfig, reward_weights: list[float]) -> Any:
+    """TRL's config object: pivotrl's defaults for a small CPU run, then ``config.trl`` unchanged on top."""
+    import torch
+    from trl import GRPOConfig, RLOOConfig
+
+    cls = GRPOConfig if config.algorithm == "grpo" else RLOOConfig
+    on_cpu = not torch.cuda.is_available()
+    defaults: dict[str, Any] = {
+        "output_dir": config.output_dir, "seed": config.seed, "data_seed": config.seed, "report_to": [],
+        "logging_steps": 1, "save_strategy": "steps", "save_steps": 10, "max_steps": 30,
+        "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 128,
+        "learning_rate": 1e-6, "temperature": 1.0, "bf16": False, "use_cpu": on_cpu,
+        "reward_weights": reward_weights, "remove_unused_columns": False,
+    }
+    merged = {**defaults, **config.trl}
+    known = {f for f in cls.__dataclass_fields__}
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise TrainConfigError(f"trl: unknown {cls.__name__} field(s) {', '.join(unknown)}")
+    if "reward_weights" in config.trl:
+        raise TrainConfigError("trl.reward_weights: set weights in the reward config (reward.weights), not in trl")
+    return cls(**merged)
+
+
+class _LogFile:
+    """A TrainerCallback appending every logged dict to log.jsonl (flushed: a kill loses nothing logged)."""
+
+    def __new__(cls, path: Path):
+        from transformers import TrainerCallback
+
+        class LogFile(TrainerCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if state.is_world_process_zero and logs:
+                    with path.open("a", encoding="utf-8") as f:
+                        f.write(json.dumps({"step": state.global_step, **logs}, ensure_ascii=False) + "\n")
+                        f.flush()
+                        os.fsync(f.fileno())
+
+        return LogFile()
+
+
+class _MultilingualEval:
+    """A TrainerCallback running ``pivotrl eval`` on a held-out slice every ``eval_every`` steps and at the end."""
+
+    def __new__(cls, config: TrainConfig, tokenizer: Any):
+        from transformers import TrainerCallback
+
+        from pivotrl.evaluation import EvalConfig, run_eval
+        from pivotrl.models import LoadedModel
+
+        langs = config.eval_langs or (["en"] + [x for x in config.langs if x != "en"])
+
+        class MultilingualEval(TrainerCallback):
+            trainer: Any = None
+            done: set[int] = set()
+
+            def evaluate(self, state, model) -> None:
+                step = state.global_step
+                if step in self.done or not state.is_world_process_zero:
+                    return
+                self.done.add(step)
+                out = Path(config.output_dir) / "evals" / f"step-{step}"
+                eval_config = EvalConfig(model=config.model, task=config.eval_task or config.task, langs=langs,
+                                         split="held-out", n=config.eval_n, max_new_tokens=config.eval_max_new_tokens,
+                                         data_dir=config.data_dir, out=str(out), prompt=config.prompt_style,
+                                         extra={"train_step": step})
+                was_training = model.training
+                model.eval()
+                started = time.perf_counter()
+                try:
+                    metrics = run_eval(eval_config, loaded=LoadedModel(model, tokenizer, config.model, "training",
+                                                                       str(out)), progress=False)
+                finally:
+                    model.train(was_training)
+                logged = {f"eval/accuracy/{code}": m["accuracy"] for code, m in metrics["languages"].items()}
+                logged.update({f"eval/fidelity/{code}": m["fidelity"] for code, m in metrics["languages"].items()})
+                summary = metrics["summary"]
+                for key in ("non_en_accuracy", "en_accuracy", "english_gap_points", "non_en_fidelity"):
+                    if summary.get(key) is not None:
+                        logged[f"eval/{key}"] = summary[key]
+                logged["eval/seconds"] = round(time.perf_counter() - started, 1)
+                if self.trainer is not None:
+                    self.trainer.log(logged)
+
+            def on_step_end(self, args, state, control, model=None, **kwargs):
+                if config.eval_every and state.global_step % config.eval_every == 0:
+                    self.evaluate(state, model)
+
+            def on_train_end(self, args, state, control, model=None, **kwargs):
+                if config.eval_n:
+                    self.evaluate(state, model)
+
+        return MultilingualEval()
+
+
+def _last_checkpoint(output_dir: Path) -> Path | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if not output_dir.is_dir():
+        return None
+    last = get_last_checkpoint(str(output_dir))
+    return Path(last) if last else None
+
+
+def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
+    path = out / "recipe.yaml"
+    current = yaml.safe_dump(config.to_dict(), sort_keys=True, allow_unicode=True)
+    if path.exists() and resume:
+        before = yaml.safe_load(path.read_text(encoding="utf-8"))
+        now = yaml.safe_load(current)
+        # max_steps may grow on resume (continue a run longer); everything else must match
+        for d in (before, now):
+            d.get("trl", {}).pop("max_steps", None)
+        if before != now:
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            raise TrainError(f"{out} was trained with a different recipe (fields {', '.join(changed)} differ); "
+                             "resume with the same recipe or use another --output-dir")
+    path.write_text(current, encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------------ the run
+
+
+def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train; returns a summary (steps, seconds, final model folder, last logged metrics)."""
+    from datasets import Dataset
+
+    from pivotrl.models import load_model
+    from pivotrl.rewards.compose import build_reward
+
+    out = Path(config.output_dir)
+    last = _last_checkpoint(out)
+    if last is not None and not resume:
+        raise TrainError(f"{out} already has checkpoints (last: {last.name}); pass --resume to continue it, "
+                         "or choose another --output-dir")
+    if resume and last is None:
+        log.warning("--resume: no checkpoint in %s yet; starting from the beginning", out)
+    out.mkdir(parents=True, exist_ok=True)
+    _check_recipe(config, out, resume)
+
+    rows, data_summary = build_rows(config, progress=progress)
+    with (out / "train_set.jsonl").open("w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    reward = build_reward(config.reward)
+    funcs, weights = reward.trl_reward_funcs()
+    args = trl_args(config, weights)
+
+    loaded = load_model(config.model)
+    model, tokenizer = loaded.model, loaded.tokenizer
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    has_chat = bool(getattr(tokenizer, "chat_template", None))
+    if not has_chat:  # a base model without a chat template gets the plain prompt text
+        for r in rows:
+            r["prompt"] = r["prompt"][0]["content"]
+    dataset = Dataset.from_list(rows)
+
+    peft_config = None
+    if config.lora is not None:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora})
+
+    if config.algorithm == "grpo":
+        from trl import GRPOTrainer as Trainer
+    else:
+        from trl import RLOOTrainer as Trainer
+    evaluator = _MultilingualEval(config, tokenizer)
+    trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args, train_dataset=dataset,
+                      peft_config=peft_config, callbacks=[_LogFile(out / "log.jsonl"), evaluator])
+    evaluator.trainer = trainer
+    if not progress:
+        from transformers.trainer_callback import ProgressCallback
+
+        trainer.remove_callback(ProgressCallback)
+
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(last) if (resume and last is not None) else None)
+    seconds = time.perf_counter() - started
+
+    final = out / "final"
+    if trainer.is_world_process_zero():
+        _save_final(trainer, tokenizer, final, lora=config.lora is not None)
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    summary = {"steps": trainer.state.global_step, "seconds": round(seconds, 1), "final": str(final),
+               "data": data_summary, "last_log": history[-1] if history else {},
+               "resumed_from": last.name if (resume and last is not None) else None}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
+    return summary
+
+
+def _save_final(trainer: Any, tokenizer: Any, final: Path, *, lora: bool) -> None:
+    model = trainer.model
+    if lora:
+        model.save_pretrained(final / "adapter")
+        model = model.merge_and_unload()
+    model.save_pretrained(final)
+    tokenizer.save_pretrained(final)
+    (final / "pivotrl.json").write_text(json.dumps({"kind": "trained policy", "lora": lora,
+                                                   "args": asdict(trainer.args) if hasattr(trainer.args,
+                                                   "__dataclass_fields__") else {}}, indent=2, default=str) + "\n")
