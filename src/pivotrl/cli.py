@@ -594,6 +594,40 @@ def reward_serve(
           max_items=max_items, cache_size=cache_size)
 
 
+@reward_app.command("audit")
+def reward_audit(
+    reward: RewardSpec = "hybrid",
+    source: Annotated[Optional[list[str]], typer.Option("--source", help="exemplars (MGSM's human-translated "
+                      "worked answers), synthetic (the embedded set's worked solutions), or a generations.jsonl / "
+                      "eval run folder (needs --refs or --gold-task). Repeatable.")] = None,
+    langs: Annotated[Optional[str], typer.Option(help="Comma-separated languages (default: every language of "
+                     "each source).")] = None,
+    n: Annotated[int, typer.Option("-n", help="Synthetic problems per language.")] = 40,
+    refs: Annotated[Optional[str], typer.Option(help="A `pivotrl pivot` folder: references for generations.")]
+    = None,
+    gold_task: Annotated[Optional[str], typer.Option(help="A problem set whose English gold solutions serve as "
+                         "references for generations.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for audit.md, audit.json, audit.png.")]
+    = Path("runs/audit"),
+    data_dir: DataDir = None,
+) -> None:
+    """How well a reward separates correct from incorrect answers (ROC-AUC and means per language and
+    component) and whether honest answers outscore hacking probes built from them: an English copy of the
+    reference, a changed final number, truncated reasoning, padding/repetition, an unrelated answer, a bare
+    answer, an English answer sentence."""
+    from pivotrl.data.errors import DataError
+    from pivotrl.rewards.audit import audit_main
+
+    try:
+        report = audit_main(reward, sources=source or ["exemplars", "synthetic"], langs=langs, out_dir=out, n=n,
+                            data_dir=data_dir, refs_dir=refs, gold_task=gold_task,
+                            echo=lambda text: console.print(text, highlight=False, markup=False))
+    except (DataError, ValueError, KeyError, OSError) as exc:
+        _fail(str(exc))
+    verdict = "passes" if report.passes(0.99) else "does NOT pass"
+    console.print(f"audit written to {out}/audit.md; the reward {verdict} the 99% probe check in every language")
+
+
 # ------------------------------------------------------------------------------------------------ train
 
 

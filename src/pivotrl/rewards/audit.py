@@ -677,8 +677,13 @@ class AuditReport:
     n_scored: int
 
     def passes(self, threshold: float = 0.99) -> bool:
-        """True when every language's min over required probes reaches ``threshold``."""
-        return all(r.min_required is not None and r.min_required >= threshold for r in self.langs.values())
+        """True when every language with probes reaches ``threshold`` on every required probe.
+
+        A language without correct answers has no probes (nothing honest to imitate) and is not counted;
+        with no probed language at all the audit does not pass.
+        """
+        rates = [r.min_required for r in self.langs.values() if r.min_required is not None]
+        return bool(rates) and min(rates) >= threshold
 
     def to_dict(self, details: bool = False) -> dict[str, Any]:
         d = {
@@ -963,7 +968,13 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
               f" {report.n_scored} texts scored in {report.seconds:.1f} s. Required probes: "
               f"{', '.join(report.required)}. Verdict: "
               + ("**every language >= 99% on every required probe**" if report.passes(0.99)
-                 else "**some language is below 99% on a required probe** (see Losses)"), ""]
+                 else "**some language is below 99% on a required probe** (see Losses)"
+                 if any(r.min_required is not None for r in report.langs.values())
+                 else "**no correct answers: nothing to probe**")]
+    unprobed = [r.lang for r in report.langs.values() if r.min_required is None]
+    if unprobed:
+        lines += [f"No probes in {', '.join(unprobed)}: no correct answer to build them from."]
+    lines += [""]
     lines += ["## Probe win rate of the total (% of cases where honest total > probe total)", "",
               "Ties count as not won; `min req.` is the minimum over the required probes.", ""]
     header = ["lang", "cases", *probes, "min req."]

@@ -112,8 +112,12 @@ def _safe(name: str, fn: Callable[[], float], fallback: float) -> float:
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
 _KANA = "\u3040-\u30ff\u31f0-\u31ff\uff66-\uff9f"
 _SEA = "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"  # Thai, Lao, Myanmar, Khmer
+# Combining marks and joiners belong to the word they sit in (Indic vowel signs, viramas, ZWNJ/ZWJ, accents);
+# \w does not match them, which would cut one Telugu word into several.
+_MARKS = "\u0300-\u036f\u0900-\u0963\u0966-\u0dff\u200c\u200d"
 _TOKEN_RE = re.compile(
-    rf"(?P<cjk>[{_CJK}])|(?P<kana>[{_KANA}])|(?P<sea>[{_SEA}])|(?P<word>[^\W{_CJK}{_KANA}{_SEA}]+)|(?P<punct>[^\w\s])"
+    rf"(?P<cjk>[{_CJK}])|(?P<kana>[{_KANA}])|(?P<sea>[{_SEA}])"
+    rf"|(?P<word>(?:[^\W{_CJK}{_KANA}{_SEA}]|[{_MARKS}])+)|(?P<punct>[^\w\s])"
 )
 # How many English words one character of a spaceless script is worth (rough translation ratios:
 # 100 English words ~ 170 Chinese characters ~ 220 Japanese characters ~ 500 Thai characters).

