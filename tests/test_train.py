@@ -1,0 +1,132 @@
+"""`pivotrl train`: recipes and overrides, the training rows, and a real (tiny) GRPO run killed and resumed.
+
+The policy in the run tests is a tiny random-weight Llama (plumbing: checkpoints, resume, data order, the final
+folder); learning is measured in docs/RESULTS.md with the packaged SmolLM2, not here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pivotrl.train.config import TrainConfigError, apply_overrides, load_train_config
+from pivotrl.train.run import build_rows
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def test_every_recipe_in_the_repo_loads():
+    paths = sorted(RECIPES.glob("*/*.yaml"))
+    assert len(paths) >= 8
+    for path in paths:
+        if path.name.startswith("accelerate"):
+            continue
+        config = load_train_config(path)
+        assert config.langs and config.algorithm in ("grpo", "rloo")
+
+
+def test_overrides_are_dotted_and_typed():
+    data = apply_overrides({"reward": "hybrid", "trl": {"beta": 0.0}},
+                           ["trl.max_steps=30", "reward.weights.answer_format=0.5", "langs=de,zh", "lora.r=8"])
+    assert data["trl"] == {"beta": 0.0, "max_steps": 30}
+    assert data["reward"] == {"preset": "hybrid", "weights": {"answer_format": 0.5}}
+    assert data["langs"] == ["de", "zh"] and data["lora"] == {"r": 8}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["algorithm=ppo"], "algorithm must be one of grpo, rloo"),
+    (["langs=de,xx"], "unknown language 'xx'"),
+    (["colour=blue"], "unknown field(s) colour"),
+    (["trl.max_steps"], "expected key=value"),
+    (["eval_every=-1"], "eval_every must be a non-negative integer"),
+])
+def test_bad_recipes_name_the_field(overrides, message):
+    with pytest.raises(TrainConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_train_config(None, overrides)
+
+
+def test_bad_recipe_file_is_named(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_text("model: [unclosed\n")
+    with pytest.raises(TrainConfigError, match=str(path)):
+        load_train_config(path)
+
+
+def test_rows_pair_target_prompts_with_english_references(tmp_path):
+    config = load_train_config(None, [f"output_dir={tmp_path}", "langs=de,zh", "levels=[1]", "n_train=5"])
+    rows, summary = build_rows(config, progress=False)
+    assert summary["rows"] == len(rows) == 10 and summary["by_lang"] == {"de": 5, "zh": 5}
+    for row in rows:
+        assert row["prompt"][0]["role"] == "user" and row["question"] in row["prompt"][0]["content"]
+        assert row["reference"].rstrip().endswith(f"The answer is {row['reference_answer']}.")
+    from pivotrl.data.splits import split_of
+
+    assert all(split_of(r["problem_id"]) == "train" for r in rows)  # held-out problems never train
+
+
+def test_gold_labels_use_the_target_language_answers(tmp_path):
+    config = load_train_config(None, [f"output_dir={tmp_path}", "langs=sw", "labels=gold", "n_train=3"])
+    rows, summary = build_rows(config, progress=False)
+    assert summary["source"] == "gold target-language answers" and len(rows) == 3
+    assert all(r["lang"] == "sw" and r["reference_answer"] for r in rows)
+
+
+def _recipe(tmp_path: Path, model: Path, max_steps: int) -> list[str]:
+    return ["--set", f"model={model}", "--set", "langs=de,zh", "--set", "levels=[1]", "--set", "n_train=4",
+            "--set", "reward=answer", "--set", "eval_n=1", "--set", "eval_max_new_tokens=8",
+            "--set", "trl.max_completion_length=8", "--set", "trl.num_generations=2",
+            "--set", "trl.per_device_train_batch_size=4", "--set", "trl.save_steps=1",
+            "--set", "trl.gradient_checkpointing=false",
+            "--max-steps", str(max_steps), "--output-dir", str(tmp_path / "run"), "--no-progress"]
+
+
+def _train(args: list[str], **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "pivotrl.cli", "train", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_step_count_and_saves_a_loadable_model(tmp_path, tiny_folder):
+    run = tmp_path / "run"
+    # 1) start a 4-step run and SIGKILL it as soon as its second checkpoint exists
+    proc = _train(_recipe(tmp_path, tiny_folder, 4))
+    deadline = time.time() + 240
+    while time.time() < deadline and not (run / "checkpoint-2" / "trainer_state.json").exists():
+        if proc.poll() is not None:
+            pytest.fail(f"training ended early: {proc.stdout.read()[-3000:]}")
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert (run / "checkpoint-2").is_dir() and not (run / "final").exists()
+
+    # 2) without --resume the run folder is protected
+    again = _train(_recipe(tmp_path, tiny_folder, 4))
+    out, _ = again.communicate(timeout=240)
+    assert again.returncode == 1 and "pass --resume" in out
+
+    # 3) --resume continues from the last checkpoint to step 4 and saves the final model
+    resumed = _train([*_recipe(tmp_path, tiny_folder, 4), "--resume"])
+    out, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, out[-3000:]
+    state = json.loads((run / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["resumed_from"].startswith("checkpoint-") and summary["steps"] == 4
+    logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    train_steps = sorted({entry["step"] for entry in logged if "loss" in entry})
+    assert train_steps[-1] == 4 and {3, 4} <= set(train_steps)  # steps after the kill were trained once more
+    assert any("eval/non_en_accuracy" in entry for entry in logged)  # the held-out evaluation at the end
+
+    # 4) the final folder is a normal transformers model that `pivotrl eval` loads
+    from pivotrl.models import load_model
+
+    loaded = load_model(str(run / "final"))
+    assert loaded.source == "folder" and loaded.model.config.num_hidden_layers == 2
