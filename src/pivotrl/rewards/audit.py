@@ -64,6 +64,7 @@ from pivotrl.answers import (
     normalize_digits,
     parse_number,
 )
+from pivotrl.data.files import iter_json_lines
 from pivotrl.data.errors import DataError, DataFormatError
 from pivotrl.languages import get_language
 from pivotrl.records import Reference
@@ -197,16 +198,8 @@ References = Mapping[str, tuple[str, str | None]]
 
 def _check_json_lines(path: Path, what: str) -> None:
     """A DataFormatError naming the file and line for the first line that is not a JSON object."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, lineno, None, f"expected a JSON object ({what})")
+    for _ in iter_json_lines(path):  # raises naming the file and line
+        pass
 
 
 def references_from_store(refs_dir: str | Path, *, pivot: str | None = None,
@@ -304,48 +297,39 @@ def cases_from_generations(path: str | Path, references: References, *, missing:
         raise ValueError(f"missing must be 'skip' or 'error', got {missing!r}")
     keep = {get_language(c).code for c in langs} if langs is not None else None
     cases, skipped = [], []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, lineno, None, "expected a JSON object (a generation)")
-            for name in ("id", "lang"):
-                if not isinstance(row.get(name), str) or not row[name].strip():
-                    raise DataFormatError(path, lineno, name, "missing or not a non-empty string")
-            if not isinstance(row.get("response"), str):
-                raise DataFormatError(path, lineno, "response", "missing or not a string")
-            if not isinstance(row.get("correct"), bool):
-                raise DataFormatError(path, lineno, "correct", f"expected true or false, got {row.get('correct')!r}")
-            try:
-                code = get_language(row["lang"]).code
-            except KeyError as exc:
-                raise DataFormatError(path, lineno, "lang", str(exc)) from None
-            answer_type = row.get("answer_type") or "number"
-            if answer_type not in ("number", "choice"):
-                raise DataFormatError(path, lineno, "answer_type", f"expected number or choice, got {answer_type!r}")
-            sample = row.get("sample", 0)
-            if not isinstance(sample, int) or isinstance(sample, bool):
-                raise DataFormatError(path, lineno, "sample", f"expected an integer, got {sample!r}")
-            if keep is not None and code not in keep:
-                continue
-            ref = references.get(row["id"])
-            if ref is None:
-                if missing == "error":
-                    raise DataFormatError(path, lineno, "id", f"no reference for problem {row['id']!r}")
-                skipped.append(row["id"])
-                continue
-            text, answer = ref
-            answer = answer or row.get("gold")
-            if not answer:
-                raise DataFormatError(path, lineno, "gold", f"no reference answer for problem {row['id']!r}")
-            cases.append(AuditCase(id=row["id"], lang=code, response=row["response"], reference=text,
-                                   reference_answer=str(answer), answer_type=answer_type, correct=row["correct"],
-                                   source=str(path.parent.name or path.name), sample=sample))
+    for lineno, row in iter_json_lines(path):
+        for name in ("id", "lang"):
+            if not isinstance(row.get(name), str) or not row[name].strip():
+                raise DataFormatError(path, lineno, name, "missing or not a non-empty string")
+        if not isinstance(row.get("response"), str):
+            raise DataFormatError(path, lineno, "response", "missing or not a string")
+        if not isinstance(row.get("correct"), bool):
+            raise DataFormatError(path, lineno, "correct", f"expected true or false, got {row.get('correct')!r}")
+        try:
+            code = get_language(row["lang"]).code
+        except KeyError as exc:
+            raise DataFormatError(path, lineno, "lang", str(exc)) from None
+        answer_type = row.get("answer_type") or "number"
+        if answer_type not in ("number", "choice"):
+            raise DataFormatError(path, lineno, "answer_type", f"expected number or choice, got {answer_type!r}")
+        sample = row.get("sample", 0)
+        if not isinstance(sample, int) or isinstance(sample, bool):
+            raise DataFormatError(path, lineno, "sample", f"expected an integer, got {sample!r}")
+        if keep is not None and code not in keep:
+            continue
+        ref = references.get(row["id"])
+        if ref is None:
+            if missing == "error":
+                raise DataFormatError(path, lineno, "id", f"no reference for problem {row['id']!r}")
+            skipped.append(row["id"])
+            continue
+        text, answer = ref
+        answer = answer or row.get("gold")
+        if not answer:
+            raise DataFormatError(path, lineno, "gold", f"no reference answer for problem {row['id']!r}")
+        cases.append(AuditCase(id=row["id"], lang=code, response=row["response"], reference=text,
+                               reference_answer=str(answer), answer_type=answer_type, correct=row["correct"],
+                               source=str(path.parent.name or path.name), sample=sample))
     if skipped:
         logger.warning("%s: %d of %d rows skipped: no reference for %s%s", path, len(skipped),
                        len(skipped) + len(cases), ", ".join(sorted(set(skipped))[:5]),
