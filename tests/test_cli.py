@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -81,3 +82,18 @@ def test_installed_entry_point_runs(data_dir):
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)
     assert row["lang"] == "ja" and row["answer"] == "18"
+
+
+def test_export_verl_from_a_recipe(env, tmp_path):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "verl"
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "cpu" / "pbrlsvr-hybrid.yaml"
+    result = runner.invoke(app, ["export", "verl", "-c", str(recipe), "--set", "langs=de,sw",
+                                 "--set", "n_train=6", "-o", str(out), "--n-gpus", "2"])
+    assert result.exit_code == 0, result.output
+    train = pq.read_table(out / "train.parquet").to_pylist()
+    assert len(train) == 12 and {r["extra_info"]["lang"] for r in train} == {"de", "sw"}
+    test = pq.read_table(out / "test.parquet").to_pylist()
+    assert test and not {r["extra_info"]["problem_id"] for r in test} & {r["extra_info"]["problem_id"] for r in train}
+    assert (out / "reward.py").is_file() and (out / "run_grpo.sh").is_file()

@@ -130,3 +130,38 @@ def test_killed_run_resumes_to_the_same_step_count_and_saves_a_loadable_model(tm
 
     loaded = load_model(str(run / "final"))
     assert loaded.source == "folder" and loaded.model.config.num_hidden_layers == 2
+
+
+@pytest.mark.slow
+def test_two_process_accelerate_run_gathers_both_processes(tmp_path, tiny_folder):
+    """The same command under `accelerate launch` with 2 CPU processes: each process generates and scores its
+    own completions, TRL gathers them (twice the tokens of a 1-process run of the same recipe per step), and
+    only the main process writes the log and the final model."""
+    def train(processes: int) -> list[dict]:
+        run = tmp_path / f"run-{processes}"
+        args = ["--set", f"model={tiny_folder}", "--set", "langs=de,zh", "--set", "levels=[1]",
+                "--set", "n_train=4", "--set", "reward=answer", "--set", "eval_n=0",
+                "--set", "trl.max_completion_length=8", "--set", "trl.num_generations=2",
+                "--set", "trl.per_device_train_batch_size=2", "--set", "trl.gradient_checkpointing=false",
+                "--set", "trl.save_steps=100", "--max-steps", "2", "-o", str(run), "--no-progress"]
+        accelerate = Path(sys.executable).with_name("accelerate")
+        # `--cpu` would pick accelerate's single-process launcher; `--multi_gpu` is its torchrun launcher, which
+        # with TrainingArguments(use_cpu=True) (pivotrl's default without CUDA) runs gloo MULTI_CPU processes
+        launcher = ([str(accelerate), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines",
+                     "1", "--mixed_precision", "no", "--dynamo_backend", "no", "-m"] if processes > 1
+                    else [sys.executable, "-m"])
+        done = subprocess.run([*launcher, "pivotrl.cli", "train", *args], capture_output=True, text=True,
+                              timeout=600)
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+        assert json.loads((run / "checkpoint-2" / "trainer_state.json").read_text())["global_step"] == 2
+        assert (run / "final" / "config.json").is_file()
+        logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+        return [entry for entry in logged if "loss" in entry]
+
+    two, one = train(2), train(1)
+    assert [entry["step"] for entry in two] == [1, 2]  # one log line per step: only the main process writes
+    for entry in two:
+        assert any(key.startswith("reward_by_lang/") for key in entry)
+        assert entry["completions/mean_length"] <= 8
+    # every completion is 8 tokens (random weights never stop): the gathered token count covers 2x the prompts
+    assert two[-1]["num_tokens"] > 1.5 * one[-1]["num_tokens"]

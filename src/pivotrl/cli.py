@@ -628,6 +628,61 @@ def reward_audit(
     console.print(f"audit written to {out}/audit.md; the reward {verdict} the 99% probe check in every language")
 
 
+# ------------------------------------------------------------------------------------------------ export
+
+export_app = typer.Typer(help="Export a training set for other trainers (verl on Ray).", no_args_is_help=True)
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("verl")
+def export_verl_cmd(
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A training recipe (see recipes/): "
+                      "task, langs, refs, levels, n_train and reward are used.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe field (key=value).")]
+    = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the parquet files, reward.py and scripts.")]
+    = Path("runs/verl"),
+    model: Annotated[str, typer.Option(help="The policy verl trains (hub id or path on the cluster).")]
+    = "Qwen/Qwen2.5-7B-Instruct",
+    n_gpus: Annotated[int, typer.Option(help="GPUs per node.")] = 8,
+    nnodes: Annotated[int, typer.Option(help="Nodes.")] = 1,
+    reward_url: Annotated[Optional[str], typer.Option(help="Score through `pivotrl reward serve` at this URL.")]
+    = None,
+) -> None:
+    """Write verl's RL data (train.parquet, test.parquet from the held-out split), the reward module and
+    GRPO / PPO launch scripts for Ray, from the same recipe `pivotrl train` uses."""
+    from pivotrl.data import load_problems
+    from pivotrl.data.errors import DataError
+    from pivotrl.pivot.train_set import TrainExample
+    from pivotrl.train.config import TrainConfigError, load_train_config
+    from pivotrl.train.run import TrainError, build_rows
+    from pivotrl.train.verl_export import export_verl
+
+    try:
+        recipe = load_train_config(config, list(set_ or []) + [f"output_dir={out}"])
+        rows, _ = build_rows(recipe, progress=True)
+        english = {p.id: p for p in load_problems(recipe.task, ["en"], data_dir=recipe.data_dir)}
+
+        def example(pid: str, lang: str, question: str, reference: str, answer: str, kind: str) -> TrainExample:
+            question_en = english[pid].question if pid in english else ""
+            return TrainExample(pid, lang, question, question_en, reference, answer, kind,
+                                f"parallel:{recipe.task}", "gold" if recipe.refs is None else str(recipe.refs),
+                                "gold" if recipe.refs is None else "verified")
+
+        train = [example(r["problem_id"], r["lang"], r["question"], r["reference"], r["reference_answer"],
+                         r["answer_type"]) for r in rows]
+        held = [example(p.id, p.lang, p.question, english[p.id].solution, p.answer, p.answer_type)
+                for p in load_problems(recipe.task, recipe.langs, split="held-out", data_dir=recipe.data_dir)
+                if p.id in english and english[p.id].solution]
+        reward = recipe.reward if isinstance(recipe.reward, str) else "hybrid"
+        summary = export_verl(train, out, held_out=held or None, reward=reward, reward_url=reward_url, model=model,
+                              n_gpus=n_gpus, nnodes=nnodes)
+    except (TrainConfigError, TrainError, DataError, ValueError) as exc:
+        _fail(str(exc))
+    console.print_json(json.dumps(summary, default=str))
+    console.print(f"verl export written to {out}: see {out}/README.md")
+
+
 # ------------------------------------------------------------------------------------------------ train
 
 

@@ -301,15 +301,14 @@ class ComposedReward:
 
     def __call__(self, completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None,
                  **columns: Any) -> list[float]:
-        """TRL reward function: the totals. With TRL's ``log_metric``, also logs the mean total per language."""
+        """TRL reward function: the totals. With TRL's ``log_metric``, also logs the total per language."""
         scored = self.score(completions, **columns)
         if log_metric is not None and scored:
+            # One value per completion: TRL averages pending metrics as sum / count gathered over processes, so
+            # this is the exact mean per language over every process's completions.
             langs = comp._column(columns.get("lang", "en"), len(scored), "lang")
-            by_lang: dict[str, list[float]] = {}
             for s, code in zip(scored, langs, strict=True):
-                by_lang.setdefault(get_language(str(code)).code, []).append(s.total)
-            for code, values in sorted(by_lang.items()):
-                log_metric(f"reward_by_lang/{code}", sum(values) / len(values))
+                log_metric(f"reward_by_lang/{get_language(str(code)).code}", s.total)
         return [s.total for s in scored]
 
     def component_view(self, name: str) -> Callable[..., list[float]]:
