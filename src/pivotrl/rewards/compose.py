@@ -178,14 +178,9 @@ def load_reward_config(source: str | Path | Mapping[str, Any] | RewardConfig | N
         path = Path(source)
         if not path.is_file():
             raise ValueError(f"reward config {str(source)!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
-        import yaml
+        from pivotrl.yaml_files import read_yaml_mapping
 
-        try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(loaded, Mapping):
-            raise ValueError(f"{path}: expected a mapping of reward config fields, got {type(loaded).__name__}")
+        loaded = read_yaml_mapping(path, "reward config fields")
         data = dict(loaded.get("reward", loaded)) if isinstance(loaded.get("reward"), Mapping) else dict(loaded)
     data.update({k: v for k, v in overrides.items() if v is not None})
     preset = data.pop("preset", None)

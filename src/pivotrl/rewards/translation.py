@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pivotrl.languages import get_language
+from pivotrl.rewards.components import _column as _broadcast  # one reading of TRL columns for all rewards
 from pivotrl.rewards.components import completion_text
 
 log = logging.getLogger(__name__)
@@ -51,14 +52,6 @@ def _clean(text: Any) -> str:
     text = completion_text(text) if not isinstance(text, str) else text
     text = text[:MAX_CHARS].encode("utf-8", "replace").decode("utf-8", "replace").replace("\x00", " ")
     return text if text.strip() else ""
-
-
-def _broadcast(values: Any, n: int, name: str) -> list[Any]:
-    if isinstance(values, (list, tuple)):
-        if len(values) != n:
-            raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
-        return list(values)
-    return [values] * n
 
 
 def _finite01(value: Any) -> float:

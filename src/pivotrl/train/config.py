@@ -19,6 +19,8 @@ from typing import Any
 
 import yaml
 
+from pivotrl.yaml_files import read_yaml_mapping
+
 __all__ = ["TrainConfig", "TrainConfigError", "load_train_config", "apply_overrides"]
 
 ALGORITHMS = ("grpo", "rloo")
@@ -130,14 +132,9 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
         if not path.is_file():
             raise TrainConfigError(f"recipe {path} does not exist")
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise TrainConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise TrainConfigError(f"{path}: expected a mapping of recipe fields, got {type(loaded).__name__}")
-        data = loaded
+            data = read_yaml_mapping(path, "recipe fields")
+        except ValueError as exc:
+            raise TrainConfigError(str(exc)) from exc
     data = apply_overrides(data, overrides or [])
     allowed = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - allowed)
