@@ -77,6 +77,7 @@ def load_problems(
     synthetic_size: int = 500,
     columns: dict[str, str] | None = None,
     answer_type: str = "number",
+    levels: list[int] | None = None,
 ) -> list[Problem]:
     """Load a problem set (or a file) in the given languages.
 
@@ -84,7 +85,10 @@ def load_problems(
     of the problems held out); ``n`` keeps the first n problems, the same ones in every language. ``subset``
     picks GSM8K's ``train``/``test`` file or MMLU-ProX's ``test``/``validation`` split. The data folder
     comes from ``data_dir`` or $PIVOTRL_DATA_DIR; without one, the sets are fetched from the hub.
+    ``levels`` keeps only those difficulty levels of the synthetic set (before ``n`` is applied).
     """
+    if levels and name != "synthetic":
+        raise DataError(f"levels only applies to the synthetic set, not {name!r}")
     if n is not None and n < 1:
         raise DataError(f"n must be at least 1, got {n}")
     if name not in PROBLEM_SETS:
@@ -109,6 +113,9 @@ def load_problems(
         from pivotrl.data.synthetic import generate_synthetic
 
         problems = generate_synthetic(synthetic_size, langs=lang_list, seed=seed)
+        if levels:
+            wanted = {int(x) for x in levels}
+            problems = [p for p in problems if int(p.meta.get("level", 0)) in wanted]
     elif name == "mgsm":
         from pivotrl.data.mgsm import load_mgsm
 

@@ -42,6 +42,7 @@ class EvalConfig:
     split: str = "all"  # all | train | held-out
     n: int | None = None  # first n problems (the same in every language)
     subset: str | None = None  # GSM8K train|test, MMLU-ProX test|validation
+    levels: list[int] | None = None  # synthetic set only: keep these difficulty levels
     shots: int = 0  # few-shot MGSM exemplars in the question's language
     prompt: str = "instruction"  # instruction (chat models) | mgsm (lm-evaluation-harness native CoT)
     chat: bool | None = None  # apply the chat template; None: when the tokenizer has one
@@ -135,7 +136,7 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
     if config.samples < 1 or config.batch_size < 1 or config.max_new_tokens < 1:
         raise EvalError("samples, batch size and max new tokens must be at least 1")
     problems = load_problems(config.task, config.langs, split=config.split, n=config.n,
-                             data_dir=config.data_dir, subset=config.subset)
+                             data_dir=config.data_dir, subset=config.subset, levels=config.levels)
     langs = list(dict.fromkeys(p.lang for p in problems))
     exemplars: dict[str, list[tuple[str, str]]] = {}
     if config.shots:

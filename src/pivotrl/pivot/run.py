@@ -24,6 +24,7 @@ class PivotConfig:
     split: str = "train"
     n: int | None = None
     subset: str | None = None
+    levels: list[int] | None = None  # synthetic set only: keep these difficulty levels
     data_dir: str | None = None
     out: str = "runs/pivot"
     k: int = 4
@@ -57,7 +58,7 @@ def make_backend(config: PivotConfig, loaded: Any = None):
 
 def english_problems(config: PivotConfig) -> list[Problem]:
     return load_problems(config.task, ["en"], split=config.split, n=config.n, data_dir=config.data_dir,
-                         subset=config.subset)
+                         subset=config.subset, levels=config.levels)
 
 
 def _gold_reference(problem: Problem, pivot: str, settings: str, why: str) -> Reference:

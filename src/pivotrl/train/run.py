@@ -45,8 +45,7 @@ def _level_filter(config: TrainConfig) -> set[str] | None:
         raise TrainConfigError(f"levels only applies to the synthetic set, not {config.task!r}")
     from pivotrl.data import load_problems
 
-    wanted = {int(x) for x in config.levels}
-    return {p.id for p in load_problems("synthetic", ["en"]) if int(p.meta.get("level", 0)) in wanted}
+    return {p.id for p in load_problems("synthetic", ["en"], levels=config.levels)}
 
 
 def _prompt(question: str, lang: str, problem_id: str, answer_type: str, style: str) -> str:
@@ -180,6 +179,8 @@ class _MultilingualEval:
                 eval_config = EvalConfig(model=config.model, task=config.eval_task or config.task, langs=langs,
                                          split="held-out", n=config.eval_n, max_new_tokens=config.eval_max_new_tokens,
                                          data_dir=config.data_dir, out=str(out), prompt=config.prompt_style,
+                                         levels=config.levels if (config.eval_task or config.task) == "synthetic"
+                                         else None,
                                          extra={"train_step": step})
                 was_training = model.training
                 model.eval()
@@ -208,6 +209,22 @@ class _MultilingualEval:
                     self.evaluate(state, model)
 
         return MultilingualEval()
+
+
+class _QuietProgress:
+    """transformers' step bar, with the mean reward and its spread as the bar's postfix."""
+
+    def __new__(cls):
+        from transformers.trainer_callback import ProgressCallback
+
+        class QuietProgress(ProgressCallback):
+            def on_log(self, args, state, control, logs=None, **kwargs):
+                if state.is_world_process_zero and self.training_bar is not None and logs and "reward" in logs:
+                    self.training_bar.set_postfix(reward=f"{logs['reward']:.3f}",
+                                                  zero_spread=f"{logs.get('frac_reward_zero_std', 0):.2f}",
+                                                  refresh=False)
+
+        return QuietProgress()
 
 
 def _last_checkpoint(output_dir: Path) -> Path | None:
@@ -287,10 +304,11 @@ def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = Tru
     trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args, train_dataset=dataset,
                       peft_config=peft_config, callbacks=[_LogFile(out / "log.jsonl"), evaluator])
     evaluator.trainer = trainer
-    if not progress:
-        from transformers.trainer_callback import ProgressCallback
+    from transformers.trainer_callback import ProgressCallback
 
-        trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(ProgressCallback)
+    if progress:  # a step bar showing the reward, instead of a full dict printed at every step
+        trainer.add_callback(_QuietProgress())
 
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(last) if (resume and last is not None) else None)

@@ -1,0 +1,242 @@
+"""The whole PB-RLSVR pipeline in one call: pivot references -> evaluation before -> training -> evaluation
+after -> report. ``pivotrl demo`` runs it on the embedded default; the CPU-scale reproduction
+(``experiments/reproduce.py``) runs its stages many times.
+
+Every stage writes into one run folder and skips work that is already there, so running the same command
+again after a kill continues where it stopped:
+
+* ``pivot/`` - the pivot's English references (a :class:`~pivotrl.pivot.store.ReferenceStore`);
+* ``eval/base/`` and ``eval/trained/`` - ``pivotrl eval`` run folders (resumable batch by batch);
+* ``train/`` - a ``pivotrl train`` run folder (checkpoints, ``log.jsonl``, ``final/``);
+* ``report/`` - ``report.md`` with its plots; ``summary.json`` - the figures of every stage.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["CPU_TRL", "PipelineConfig", "eval_stage", "pivot_stage", "run_pipeline", "train_stage"]
+
+# TRL settings for a small policy on a CPU: one prompt per step with 4 sampled answers of at most 64 tokens
+# (about 9 s per step with SmolLM2-135M on 2 cores), DAPO's token-level loss, no KL term.
+CPU_TRL: dict[str, Any] = {
+    "num_generations": 4, "per_device_train_batch_size": 4, "max_completion_length": 64,
+    "learning_rate": 1e-5, "beta": 0.0, "loss_type": "dapo", "temperature": 1.0,
+    "save_steps": 10, "logging_steps": 1, "gradient_checkpointing": False,
+}
+
+
+@dataclass
+class PipelineConfig:
+    """One pipeline run. The defaults are ``pivotrl demo``: about 10 minutes on 2 CPU cores."""
+
+    out: str = "runs/demo"
+    model: str = "smollm2"  # the multilingual policy
+    pivot: str = "smollm2"  # the English pivot: a model spec, or "gold" for the set's worked solutions
+    task: str = "synthetic"  # training problems (train split)
+    langs: list[str] = field(default_factory=lambda: ["de", "es", "zh"])  # target languages
+    levels: list[int] | None = field(default_factory=lambda: [1])  # synthetic set only
+    data_dir: str | None = None
+    # -- pivot references (verified against the English gold answers; gold solutions where none verifies)
+    pivot_n: int = 24  # English training problems given to the pivot
+    pivot_k: int = 4  # samples per problem
+    pivot_max_new_tokens: int = 128
+    # -- training
+    reward: Any = "hybrid"
+    labels: str = "pivot"  # pivot: the English references; gold: target-language gold answers (RLVR)
+    steps: int = 30
+    trl: dict[str, Any] = field(default_factory=dict)  # on top of CPU_TRL
+    seed: int = 0
+    # -- evaluation (held-out split, English plus the target languages)
+    eval_task: str | None = None  # default: task
+    eval_n: int = 16
+    eval_max_new_tokens: int = 96
+
+    def eval_levels(self, task: str) -> list[int] | None:
+        return self.levels if task == "synthetic" else None
+
+
+def _say(console: Any, text: str) -> None:
+    if console is not None:
+        console.print(text, highlight=False)
+
+
+def pivot_stage(config: PipelineConfig, out: Path, progress: bool = True) -> dict[str, Any]:
+    """English references for the first ``pivot_n`` training problems, written by ``config.pivot``."""
+    from pivotrl.pivot.run import PivotConfig, run_pivot
+
+    pivot_config = PivotConfig(pivot=config.pivot, task=config.task, split="train", n=config.pivot_n,
+                               levels=config.levels if config.task == "synthetic" else None,
+                               data_dir=config.data_dir, out=str(out), k=config.pivot_k,
+                               max_new_tokens=config.pivot_max_new_tokens, seed=config.seed, fallback_gold=True)
+    return run_pivot(pivot_config, progress=progress)
+
+
+def eval_stage(model: str, config: PipelineConfig, out: Path, task: str | None = None, n: int | None = None,
+               progress: bool = True) -> dict[str, Any]:
+    """Greedy held-out evaluation of ``model`` in English and the target languages."""
+    from pivotrl.data import PROBLEM_SETS
+    from pivotrl.evaluation import EvalConfig, run_eval
+
+    task = task or config.eval_task or config.task
+    has = PROBLEM_SETS[task].langs if task in PROBLEM_SETS else None
+    langs = [code for code in ["en", *config.langs] if has is None or code in has]
+    eval_config = EvalConfig(model=model, task=task, langs=langs, split="held-out", n=n or config.eval_n,
+                             levels=config.eval_levels(task), max_new_tokens=config.eval_max_new_tokens,
+                             data_dir=config.data_dir, out=str(out))
+    return run_eval(eval_config, progress=progress)
+
+
+def train_config(config: PipelineConfig, out: Path, refs: Path | None) -> Any:
+    from pivotrl.train.config import TrainConfig
+
+    trained = TrainConfig(model=config.model, output_dir=str(out), task=config.task, langs=list(config.langs),
+                          data_dir=config.data_dir, refs=str(refs) if refs else None, labels=config.labels,
+                          n_train=config.pivot_n if config.labels == "gold" else None,
+                          levels=config.levels if config.task == "synthetic" else None, reward=config.reward,
+                          trl={**CPU_TRL, **config.trl, "max_steps": config.steps}, eval_n=0, seed=config.seed)
+    trained.validate("pipeline")
+    return trained
+
+
+def train_stage(config: PipelineConfig, out: Path, refs: Path | None, progress: bool = True) -> dict[str, Any]:
+    """Train (or continue training) the policy; a finished run folder is returned as it is."""
+    from pivotrl.train.run import run_train
+
+    done = out / "summary.json"
+    if done.is_file() and (out / "final").is_dir():
+        summary = json.loads(done.read_text(encoding="utf-8"))
+        if summary.get("steps", 0) >= config.steps:
+            return summary
+    return run_train(train_config(config, out, refs), resume=True, progress=progress)
+
+
+def run_pipeline(config: PipelineConfig, progress: bool = True, console: Any = None,
+                 on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every stage (skipping finished ones); returns the summary also written to ``<out>/summary.json``."""
+    from pivotrl.report import write_report
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {"config": asdict(config), "seconds": {}}
+    started = time.perf_counter()
+
+    def stage(name: str, title: str) -> float:
+        if on_stage is not None:
+            on_stage(name)
+        _say(console, f"\n[bold cyan]{title}[/]")
+        return time.perf_counter()
+
+    refs = None
+    if config.labels == "pivot":
+        t = stage("pivot", f"1/5 pivot references: {config.pivot} on {config.pivot_n} English {config.task} "
+                           f"training problems, {config.pivot_k} samples each")
+        pivot = pivot_stage(config, out / "pivot", progress)
+        refs = out / "pivot"
+        status = pivot["by_status"]
+        summary["pivot"] = pivot
+        summary["seconds"]["pivot"] = round(time.perf_counter() - t, 1)
+        _say(console, f"references: {status.get('verified', 0)} verified by the pivot (right final answer), "
+                      f"{status.get('majority', 0)} by majority, {status.get('gold', 0)} gold worked solutions "
+                      f"(fallback where no sample verified), {status.get('none', 0)} without any")
+
+    t = stage("eval-base", f"2/5 evaluation before training: {config.model}, greedy, held-out problems")
+    summary["base"] = eval_stage(config.model, config, out / "eval" / "base", progress=progress)["summary"]
+    summary["seconds"]["eval_base"] = round(time.perf_counter() - t, 1)
+
+    t = stage("train", f"3/5 training: {config.steps} GRPO steps, reward {config.reward!r}, "
+                       f"languages {', '.join(config.langs)}")
+    trained = train_stage(config, out / "train", refs, progress)
+    summary["train"] = {k: trained.get(k) for k in ("steps", "seconds", "final", "data")}
+    summary["seconds"]["train"] = round(time.perf_counter() - t, 1)
+
+    t = stage("eval-trained", "4/5 evaluation after training: the same held-out problems")
+    summary["trained"] = eval_stage(str(out / "train" / "final"), config, out / "eval" / "trained",
+                                    progress=progress)["summary"]
+    summary["seconds"]["eval_trained"] = round(time.perf_counter() - t, 1)
+
+    stage("report", "5/5 report")
+    report = write_report([out / "eval" / "base", out / "eval" / "trained"], out / "report",
+                          title=f"pivotrl: {config.model} before and after PB-RLSVR ({config.reward} reward, "
+                                f"{config.steps} steps on {config.task})")
+    _append_training(report, out / "train", summary)
+    summary["report"] = str(report)
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
+                                      encoding="utf-8")
+    return summary
+
+
+def read_log(train_dir: Path) -> list[dict[str, Any]]:
+    """The training log (``log.jsonl``): one dict per logged step; a resumed run's repeated steps keep the last."""
+    path = train_dir / "log.jsonl"
+    if not path.is_file():
+        return []
+    by_step: dict[tuple[int, bool], dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            by_step[(int(row.get("step", 0)), "reward" in row)] = row
+    return [row for _, row in sorted(by_step.items())]
+
+
+def training_curve(rows: list[dict[str, Any]], out: Path, title: str) -> Path | None:
+    """Reward per step (total and components) from a training log, smoothed over 5 steps."""
+    steps = [r for r in rows if "reward" in r]
+    if not steps:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    def smooth(values: list[float]) -> np.ndarray:
+        width = min(5, len(values))
+        return np.convolve(values, np.ones(width) / width, mode="valid")
+
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    x = [r["step"] for r in steps]
+    keys = ["reward"] + sorted(k for k in steps[0] if k.startswith("rewards/") and k.endswith("/mean")
+                               and not k.startswith("rewards/total"))
+    for key in keys:
+        values = [float(r.get(key, 0.0)) for r in steps]
+        sm = smooth(values)
+        ax.plot(x[len(x) - len(sm):], sm, label=key.replace("rewards/", "").replace("/mean", ""),
+                linewidth=2.2 if key == "reward" else 1.0)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mean reward (5-step average)")
+    ax.set_title(title)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, frameon=False)
+    fig.tight_layout()
+    path = out / "training_reward.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _append_training(report: Path, train_dir: Path, summary: dict[str, Any]) -> None:
+    rows = [r for r in read_log(train_dir) if "reward" in r]
+    lines = ["", "## Training", ""]
+    pivot = summary.get("pivot")
+    if pivot:
+        status = pivot["by_status"]
+        lines.append(f"Pivot references: {status.get('verified', 0)} verified, {status.get('majority', 0)} "
+                     f"majority, {status.get('gold', 0)} gold fallback, {status.get('none', 0)} none, of "
+                     f"{pivot['problems']} English problems.")
+    if rows:
+        first, last = rows[: max(1, len(rows) // 5)], rows[-max(1, len(rows) // 5):]
+        mean = lambda xs, k: sum(float(r.get(k, 0.0)) for r in xs) / len(xs)  # noqa: E731
+        zero = sum(float(r.get("frac_reward_zero_std", 0.0)) for r in rows) / len(rows)
+        lines.append(f"{len(rows)} steps; mean reward {mean(first, 'reward'):.3f} over the first fifth, "
+                     f"{mean(last, 'reward'):.3f} over the last fifth; {100 * zero:.0f}% of the groups had no "
+                     "reward spread (no learning signal).")
+        curve = training_curve(rows, report.parent, "reward during training")
+        if curve is not None:
+            lines += ["", f"![training reward]({curve.name})"]
+    with report.open("a", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")

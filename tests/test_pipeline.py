@@ -1,0 +1,70 @@
+"""`pivotrl demo` (the whole pipeline) and the level filter it relies on.
+
+The pipeline test runs the real command in a subprocess with a tiny random-weight Llama as policy and the gold
+pivot: plumbing only (stages, files, resume, report). The packaged SmolLM2 run and its figures are in the
+README and docs/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pivotrl.data import DataError, load_problems
+
+
+def test_levels_keep_only_those_synthetic_levels_in_every_split():
+    for split in ("train", "held-out"):
+        problems = load_problems("synthetic", ["en", "de"], split=split, levels=[1, 2])
+        assert problems and {p.meta["level"] for p in problems} == {1, 2}
+    first = load_problems("synthetic", ["en"], levels=[3], n=5)
+    assert len(first) == 5 and all(p.meta["level"] == 3 for p in first)
+    with pytest.raises(DataError, match="only applies to the synthetic set"):
+        load_problems("mgsm", ["en"], levels=[1])
+
+
+def _demo(tmp_path, tiny_folder, *extra: str) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "pivotrl.cli", "demo", "-o", str(tmp_path / "demo"), "--model", str(tiny_folder),
+            "--pivot", "gold", "--langs", "de,zh", "--steps", "2", "--pivot-n", "4", "--eval-n", "2",
+            "--no-progress", *extra]
+    return subprocess.run(args, env={**os.environ, "PYTHONUNBUFFERED": "1"}, capture_output=True, text=True,
+                          timeout=600)
+
+
+@pytest.mark.slow
+def test_demo_runs_every_stage_writes_the_report_and_continues_a_finished_run(tmp_path, tiny_folder):
+    proc = _demo(tmp_path, tiny_folder)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "demo"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["pivot"]["by_status"] == {"gold": 4}  # gold pivot: every reference is a gold solution
+    assert summary["train"]["steps"] == 2 and (run / "train" / "final" / "config.json").is_file()
+    for stage in ("base", "trained"):
+        metrics = json.loads((run / "eval" / stage / "metrics.json").read_text())
+        assert list(metrics["languages"]) == ["en", "de", "zh"]
+        assert all(m["problems"] == 2 for m in metrics["languages"].values())
+    report = (run / "report" / "report.md").read_text()
+    assert "| language | base | trained | trained - base |" in report
+    assert "## Training" in report and "2 steps" in report
+    for png in ("accuracy.png", "fidelity.png", "english_gap.png", "training_reward.png"):
+        assert (run / "report" / png).stat().st_size > 1000
+    assert str(run / "report" / "report.md") in proc.stdout.replace("\n", "")
+
+    # the same command again finds every stage done: nothing is trained or generated twice
+    log_lines = (run / "train" / "log.jsonl").read_text()
+    again = _demo(tmp_path, tiny_folder)
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    assert (run / "train" / "log.jsonl").read_text() == log_lines
+    assert json.loads((run / "summary.json").read_text())["seconds"]["train"] < summary["seconds"]["train"]
+
+
+def test_demo_rejects_bad_flags_with_the_flag_named(tmp_path):
+    for extra, message in ((["--langs", "en"], "--langs"), (["--langs", "xx"], "--langs"),
+                           (["--steps", "0"], "--steps")):
+        proc = subprocess.run([sys.executable, "-m", "pivotrl.cli", "demo", "-o", str(tmp_path / "d"), *extra],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and message in proc.stderr, proc.stderr
