@@ -208,7 +208,7 @@ def demo(
     reward: Annotated[str, typer.Option(help="Reward preset (hybrid, embedding, translate, answer) or a YAML "
                                              "file.")] = "hybrid",
     steps: Annotated[int, typer.Option(help="GRPO steps (one prompt, 4 sampled answers each).")] = 30,
-    pivot_n: Annotated[int, typer.Option(help="English training problems given to the pivot.")] = 24,
+    pivot_n: Annotated[int, typer.Option(help="English training problems given to the pivot.")] = 16,
     eval_n: Annotated[int, typer.Option(help="Held-out problems per language, before and after.")] = 16,
     seed: Annotated[int, typer.Option(help="Seed of sampling and training.")] = 0,
     data_dir: DataDir = None,

@@ -42,7 +42,7 @@ class PipelineConfig:
     levels: list[int] | None = field(default_factory=lambda: [1])  # synthetic set only
     data_dir: str | None = None
     # -- pivot references (verified against the English gold answers; gold solutions where none verifies)
-    pivot_n: int = 24  # English training problems given to the pivot
+    pivot_n: int = 16  # English training problems given to the pivot
     pivot_k: int = 4  # samples per problem
     pivot_max_new_tokens: int = 128
     # -- training
