@@ -68,3 +68,18 @@ def test_demo_rejects_bad_flags_with_the_flag_named(tmp_path):
         proc = subprocess.run([sys.executable, "-m", "pivotrl.cli", "demo", "-o", str(tmp_path / "d"), *extra],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1 and message in proc.stderr, proc.stderr
+
+
+@pytest.mark.slow
+def test_demo_flags_switch_to_msvamp_training_and_mgsm_evaluation(tmp_path, tiny_folder):
+    from pivotrl.data import resolve_data_dir
+
+    if resolve_data_dir(None) is None:
+        pytest.skip("needs the benchmark files ($PIVOTRL_DATA_DIR)")
+    proc = _demo(tmp_path, tiny_folder, "--task", "msvamp", "--eval-task", "mgsm", "--steps", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    run = tmp_path / "demo"
+    rows = [json.loads(line) for line in (run / "train" / "train_set.jsonl").read_text().splitlines()]
+    assert {r["problem_id"].split("-")[0] for r in rows} == {"msvamp"} and {r["lang"] for r in rows} == {"de", "zh"}
+    metrics = json.loads((run / "eval" / "trained" / "metrics.json").read_text())
+    assert metrics["run"]["task"] == "mgsm" and list(metrics["languages"]) == ["en", "de", "zh"]
