@@ -73,13 +73,14 @@ def _metrics(path: Path) -> dict[str, Any] | None:
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
 
-def _fmt(values: list[float], scale: float = 100.0, signed: bool = False) -> str:
+def _fmt(values: list[float], scale: float = 100.0, signed: bool = False, digits: int = 1) -> str:
+    """Mean (and, over several seeds, ± the population standard deviation) of ``values`` times ``scale``."""
     if not values:
         return "-"
     mean = scale * statistics.fmean(values)
-    text = f"{mean:+.1f}" if signed else f"{mean:.1f}"
+    text = f"{mean:+.{digits}f}" if signed else f"{mean:.{digits}f}"
     if len(values) > 1:
-        text += f" ± {scale * statistics.pstdev(values):.1f}"
+        text += f" ± {scale * statistics.pstdev(values):.{digits}f}"
     return text
 
 
@@ -144,18 +145,18 @@ def tables(found: dict[str, Any]) -> str:
         if entry["logs"]:
             lines += [f"### Training signal on {dataset}", "",
                       "| method | seeds | steps | mean reward, first 10 steps | mean reward, last 10 steps | "
-                      "groups without reward spread % | answer reward > 0 % of steps |",
+                      "groups without reward spread % | sampled answers right % |",
                       "|---|---|---|---|---|---|---|"]
             for method, by_seed in entry["logs"].items():
                 first = [statistics.fmean(float(r["reward"]) for r in rows[:10]) for rows in by_seed.values()]
                 last = [statistics.fmean(float(r["reward"]) for r in rows[-10:]) for rows in by_seed.values()]
                 zero = [statistics.fmean(float(r.get("frac_reward_zero_std", 0)) for r in rows)
                         for rows in by_seed.values()]
-                hit = [statistics.fmean(float(r.get("rewards/answer_agreement/mean", 0)) > 0 for r in rows)
-                       for rows in by_seed.values()]
+                hit = [statistics.fmean(float(r["rewards/answer_agreement/mean"]) for r in rows)
+                       for rows in by_seed.values() if "rewards/answer_agreement/mean" in rows[0]]
                 steps = ",".join(str(len(rows)) for rows in by_seed.values())
                 lines.append(f"| {method} | {','.join(str(s) for s in sorted(by_seed))} | {steps} | "
-                             f"{_fmt(first, 1)} | {_fmt(last, 1)} | {_fmt(zero)} | {_fmt(hit)} |")
+                             f"{_fmt(first, 1, digits=3)} | {_fmt(last, 1, digits=3)} | {_fmt(zero)} | {_fmt(hit)} |")
             lines.append("")
         if "pivot" in entry:
             lines += [f"Pivot references for {dataset} (SmolLM2, 4 samples per problem, {PIVOT_N} problems): "
@@ -203,12 +204,12 @@ def plots(found: dict[str, Any], out: Path) -> list[Path]:
                         width = min(5, len(values))
                         sm = np.convolve(values, np.ones(width) / width, mode="valid")
                         ax.plot(steps[len(steps) - len(sm):], sm, label=f"{method} s{seed}")
-            axes[0].set_ylabel("mean reward (5-step average)")
-            axes[1].set_ylabel("groups without reward spread (5-step average)")
+            axes[0].set_ylabel("mean reward")
+            axes[1].set_ylabel("share of groups, no reward spread")
             for ax in axes:
                 ax.set_xlabel("training step")
             axes[0].legend(fontsize=7)
-            fig.suptitle(f"training on {dataset}")
+            fig.suptitle(f"training on {dataset} (5-step moving averages)")
             fig.tight_layout()
             path = out / f"{dataset}-training.png"
             fig.savefig(path, dpi=110)
