@@ -639,7 +639,10 @@ def reward_audit(
     except (DataError, ValueError, KeyError, OSError) as exc:
         _fail(str(exc))
     verdict = "passes" if report.passes(0.99) else "does NOT pass"
-    console.print(f"audit written to {out}/audit.md; the reward {verdict} the 99% probe check in every language")
+    unprobed = [r.lang for r in report.langs.values() if r.min_required is None]
+    console.print(f"audit written to {out}/audit.md; the reward {verdict} the 99% probe check in every language "
+                  "with probes" + (f" (none in {', '.join(unprobed)}: no correct answer to build them from)"
+                                   if unprobed else ""))
 
 
 # ------------------------------------------------------------------------------------------------ export

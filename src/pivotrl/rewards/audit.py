@@ -951,7 +951,7 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
               f"{report.overall.n_cases} cases ({', '.join(f'{k}: {v}' for k, v in report.overall.sources.items())}),"
               f" {report.n_scored} texts scored in {report.seconds:.1f} s. Required probes: "
               f"{', '.join(report.required)}. Verdict: "
-              + ("**every language >= 99% on every required probe**" if report.passes(0.99)
+              + ("**every language with probes >= 99% on every required probe**" if report.passes(0.99)
                  else "**some language is below 99% on a required probe** (see Losses)"
                  if any(r.min_required is not None for r in report.langs.values())
                  else "**no correct answers: nothing to probe**")]
