@@ -201,8 +201,9 @@ def training_curve(rows: list[dict[str, Any]], out: Path, title: str) -> Path | 
 
     fig, ax = plt.subplots(figsize=(7, 3.8))
     x = [r["step"] for r in steps]
+    # "reward" is the weighted total; rewards/pivotrl_<preset> repeats it, rewards/<component> are the parts
     keys = ["reward"] + sorted(k for k in steps[0] if k.startswith("rewards/") and k.endswith("/mean")
-                               and not k.startswith("rewards/total"))
+                               and not k.startswith("rewards/pivotrl_"))
     for key in keys:
         values = [float(r.get(key, 0.0)) for r in steps]
         sm = smooth(values)
