@@ -226,10 +226,26 @@ def write_results(root: Path, out: Path) -> Path:
     text += [f"![{p.stem}](results/{p.name})" for p in images]
     path = out / "tables.md"
     path.write_text("\n".join(text) + "\n", encoding="utf-8")
+    _fill_results_page(out.parent / "RESULTS.md", "\n".join(text[2:]))
     settings = {"steps": STEPS, "pivot_n": PIVOT_N, "langs": LANGS, "trl": CPU_TRL, "methods": METHODS,
                 "datasets": {k: v[0] | {"evals": v[1]} for k, v in DATASETS.items()}}
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+START, END = "<!-- tables:start -->", "<!-- tables:end -->"
+
+
+def _fill_results_page(page: Path, tables_md: str) -> None:
+    """Put the generated tables between the two markers of docs/RESULTS.md (the prose around stays)."""
+    if not page.is_file():
+        return
+    text = page.read_text(encoding="utf-8")
+    if START not in text or END not in text:
+        return
+    head, rest = text.split(START, 1)
+    tail = rest.split(END, 1)[1]
+    page.write_text(f"{head}{START}\n{tables_md.strip()}\n{END}{tail}", encoding="utf-8")
 
 
 def main() -> None:
