@@ -123,7 +123,9 @@ def trl_args(config: TrainConfig, reward_weights: list[float]) -> Any:
     on_cpu = not torch.cuda.is_available()
     defaults: dict[str, Any] = {
         "output_dir": config.output_dir, "seed": config.seed, "data_seed": config.seed, "report_to": [],
-        "logging_steps": 1, "save_strategy": "steps", "save_steps": 10, "max_steps": 30,
+        # one checkpoint kept (the newest, written before the older one is removed): enough to resume, and a
+        # 135M-parameter policy's checkpoint with its optimizer state is already 1.6 GB
+        "logging_steps": 1, "save_strategy": "steps", "save_steps": 10, "save_total_limit": 1, "max_steps": 30,
         "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 128,
         "learning_rate": 1e-6, "temperature": 1.0, "bf16": False, "use_cpu": on_cpu,
         "reward_weights": reward_weights, "remove_unused_columns": False,
