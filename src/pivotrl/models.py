@@ -52,6 +52,7 @@ __all__ = [
     "cut_at_stop",
     "generate",
     "generate_with_stats",
+    "generation_dtype",
     "has_chat_template",
     "load_model",
     "resolve_spec",
@@ -173,6 +174,17 @@ def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
     if name not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; expected one of auto, {', '.join(_DTYPES)} or a torch.dtype")
     return _DTYPES[name]
+
+
+def generation_dtype(dtype: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> torch.dtype:
+    """The dtype for generation-only stages (evaluation, the local pivot): ``auto`` is bfloat16 on a GPU and
+    float32 on a CPU. Why float32 on a CPU: on an AVX512-BF16 CPU without AMX, bf16 generation was no faster
+    at batch 32 (58.9 vs 60.9 tokens/s with Qwen2.5-0.5B) and changed 8 of 48 greedy final answers
+    (docs/BENCHMARKS.md); bf16 only wins for one short sequence at a time."""
+    parsed = _parse_dtype(dtype)
+    if parsed != "auto":
+        return parsed
+    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
 
 
 def load_model(
@@ -480,8 +492,13 @@ class GenerationConfig:
     top_p: float = 1.0
     num_samples: int = 1  # completions per prompt
     seed: int | None = None
-    batch_size: int = 8  # prompts per generate() call; each prompt expands to num_samples rows
+    batch_size: int = 8  # prompts decoded together; each prompt expands to num_samples rows
     stop: tuple[str, ...] = ()  # generation stops at these; returned text is cut before the first one
+    # "continuous": pivotrl's decoder, where a finished row leaves the batch at once and the next prompt takes
+    # its place (a prompt is prefilled once for all its samples); "hf": transformers' generate, where a batch
+    # runs until its longest row ends. The same greedy answers (docs/BENCHMARKS.md); "continuous" falls back
+    # to "hf" for models whose cache it cannot drive.
+    engine: str = "continuous"
 
 
 ModelAndTokenizer = LoadedModel | tuple[PreTrainedModel, PreTrainedTokenizerBase]
@@ -509,6 +526,11 @@ def _check_config(config: GenerationConfig) -> None:
         raise TypeError("stop must be a tuple of strings, not a single string")
     if any(not s for s in config.stop):
         raise ValueError("stop strings must be non-empty")
+    if config.engine not in ENGINES:
+        raise ValueError(f"engine must be one of {', '.join(ENGINES)}, got {config.engine!r}")
+
+
+ENGINES = ("continuous", "hf")
 
 
 def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
@@ -536,6 +558,155 @@ class _StopStrings(StoppingCriteria):
                 tail = self.tokenizer.decode(new[row, -self.window:], skip_special_tokens=True)
                 self.done[row] = any(s in tail for s in stops)
         return self.done.to(input_ids.device)
+
+
+def _can_batch_continuously(model: PreTrainedModel) -> bool:
+    """The continuous decoder drives decoder-only models whose forward takes a cache, position ids and
+    logits_to_keep, and whose cache is made of plain (full-attention) layers it can pad, cut and join."""
+    import inspect
+
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    if model.config.is_encoder_decoder:
+        return False
+    params = inspect.signature(model.forward).parameters
+    if not all(name in params for name in ("past_key_values", "position_ids", "logits_to_keep")):
+        return False
+    try:
+        layers = DynamicCache(config=model.config).layers
+    except Exception:  # a model family with a cache of its own
+        return False
+    return bool(layers) and all(type(layer) is DynamicLayer for layer in layers)
+
+
+class _Flight:
+    """The rows being decoded together: one KV cache, left-padded, every row ending at the same column."""
+
+    def __init__(self, model: PreTrainedModel):
+        self.model = model
+        self.cache: Any = None
+        self.mask: torch.Tensor | None = None  # [rows, columns]: 1 = a real token, 0 = padding
+        self.logits: torch.Tensor | None = None  # [rows, vocab]: the next-token logits of every row
+        self.rows: list[int] = []  # row ids, in batch order
+
+    def forward(self, input_ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> torch.Tensor:
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -input_ids.shape[1]:]
+        return self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions, past_key_values=cache,
+                          use_cache=True, logits_to_keep=1).logits[:, -1, :]
+
+    def join(self, input_ids: torch.Tensor, mask: torch.Tensor, rows: list[int], copies: int) -> None:
+        """Prefill new prompts (once each, then ``copies`` rows per prompt) and add them to the flight."""
+        from transformers import DynamicCache
+
+        cache = DynamicCache(config=self.model.config)
+        logits = self.forward(input_ids, mask, cache)
+        if copies > 1:
+            expand = torch.arange(input_ids.shape[0], device=input_ids.device).repeat_interleave(copies)
+            cache.reorder_cache(expand)
+            logits, mask = logits[expand], mask[expand]
+        if self.cache is None or not self.rows:
+            self.cache, self.mask, self.logits, self.rows = cache, mask, logits, list(rows)
+            return
+        # Pad the shorter side on the left so both end at the same column, then stack the rows.
+        width = max(self.mask.shape[1], mask.shape[1])
+        for old, new in zip(self.cache.layers, cache.layers):
+            old.keys = torch.cat([_pad_left(old.keys, width, dim=2), _pad_left(new.keys, width, dim=2)])
+            old.values = torch.cat([_pad_left(old.values, width, dim=2), _pad_left(new.values, width, dim=2)])
+        self.mask = torch.cat([_pad_left(self.mask, width, dim=1), _pad_left(mask, width, dim=1)])
+        self.logits = torch.cat([self.logits, logits])
+        self.rows += rows
+
+    def keep(self, positions: list[int]) -> None:
+        """Keep only these batch positions, and drop the leading columns that are padding in every row left."""
+        if len(positions) < len(self.rows):
+            index = torch.tensor(positions, dtype=torch.long, device=self.mask.device)
+            self.cache.reorder_cache(index)
+            self.mask = self.mask[index]
+            self.rows = [self.rows[i] for i in positions]
+        if self.rows:
+            first = int(torch.nonzero(self.mask.sum(0))[0])
+            if first:
+                self.mask = self.mask[:, first:]
+                for layer in self.cache.layers:
+                    layer.keys, layer.values = layer.keys[:, :, first:], layer.values[:, :, first:]
+
+    def step(self, tokens: torch.Tensor) -> None:
+        """Feed each row its chosen token; the logits for the next one replace ``self.logits``."""
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(self.rows), 1))], dim=1)
+        self.logits = self.forward(tokens[:, None], self.mask, self.cache)
+
+
+def _pad_left(tensor: torch.Tensor, width: int, dim: int) -> torch.Tensor:
+    missing = width - tensor.shape[dim]
+    if missing <= 0:
+        return tensor
+    shape = list(tensor.shape)
+    shape[dim] = missing
+    return torch.cat([tensor.new_zeros(shape), tensor], dim=dim)
+
+
+def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, encoded: list[list[int]],
+                       order: list[int], config: GenerationConfig, rows_per_prompt: int,
+                       stops: list[tuple[str, ...]], end_ids: set[int], pad_id: int,
+                       on_prompt_done: Any = None) -> list[list[list[int]]]:
+    """Generate for every prompt with continuous batching; returns, per prompt, its rows' new token ids.
+
+    Why not ``model.generate``: there a batch runs until its longest row ends, and on a CPU the finished rows
+    still cost their share of every matrix product, so most of the work of a batch of answers of mixed
+    lengths is wasted. Here a row leaves the flight as soon as it ends (eos, pad or a stop string), and new
+    prompts (in ``order``) join it whenever a quarter of its ``batch_size * rows_per_prompt`` places are free,
+    so the matrix products stay full. A prompt is prefilled once and its cache copied for its samples. Tokens
+    are chosen as ``generate`` chooses them with pivotrl's settings: argmax, or temperature then top-p
+    sampling, on float32 logits.
+    """
+    from transformers import TemperatureLogitsWarper, TopPLogitsWarper
+
+    device = next(model.parameters()).device
+    warpers = []
+    if config.do_sample and config.temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(config.temperature))
+    if config.do_sample and config.top_p < 1.0:
+        warpers.append(TopPLogitsWarper(config.top_p))
+    window = max((len(s) for row in stops for s in row), default=0) + 2
+    places = config.batch_size * rows_per_prompt
+    pending = list(reversed(order))  # popped from the end: longest prompts first
+    new: list[list[int]] = [[] for _ in range(len(encoded) * rows_per_prompt)]  # row = prompt * copies + sample
+    left = [rows_per_prompt] * len(encoded)  # rows of each prompt still in flight
+    flight = _Flight(model)
+    while pending or flight.rows:
+        free = places - len(flight.rows)
+        if pending and (not flight.rows or free >= max(rows_per_prompt, places // 4)):
+            joining = []
+            while pending and (len(joining) + 1) * rows_per_prompt <= max(free, rows_per_prompt):
+                joining.append(pending.pop())
+            input_ids, mask = _left_pad([encoded[i] for i in joining], pad_id)
+            rows = [i * rows_per_prompt + j for i in joining for j in range(rows_per_prompt)]
+            flight.join(input_ids.to(device), mask.to(device), rows, rows_per_prompt)
+        scores = flight.logits.float()
+        for warp in warpers:
+            scores = warp(None, scores)
+        if config.do_sample:
+            chosen = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        else:
+            chosen = scores.argmax(dim=-1)
+        keep = []
+        for position, token in enumerate(chosen.tolist()):
+            row = flight.rows[position]
+            prompt = row // rows_per_prompt
+            if token not in end_ids:
+                new[row].append(token)
+                tail = tokenizer.decode(new[row][-window:], skip_special_tokens=True) if stops[prompt] else ""
+                if len(new[row]) < config.max_new_tokens and not any(s in tail for s in stops[prompt]):
+                    keep.append(position)
+                    continue
+            left[prompt] -= 1
+            if left[prompt] == 0 and on_prompt_done is not None:
+                on_prompt_done(prompt)
+        flight.keep(keep)
+        if flight.rows:
+            flight.step(chosen[torch.tensor(keep, dtype=torch.long, device=chosen.device)])
+    return [new[i * rows_per_prompt:(i + 1) * rows_per_prompt] for i in range(len(encoded))]
 
 
 def _encode(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
@@ -592,8 +763,8 @@ def generate_with_stats(
     ``stops`` gives each prompt its own stop strings (instead of ``config.stop`` for all), so prompts in
     different languages can share a batch.
 
-    ``new_tokens`` counts generated tokens before each completion's eos/padding, i.e. useful output; the
-    work actually done is larger, because a batch runs until its longest row finishes.
+    ``new_tokens`` counts generated tokens before each completion's eos/padding, i.e. useful output (with
+    ``engine="hf"`` the work done is larger, because a batch runs until its longest row finishes).
     """
     _check_config(config)
     model, tokenizer = _unpack(loaded_or_model_and_tokenizer)
@@ -652,6 +823,7 @@ def generate_with_stats(
 
         bar = tqdm(total=len(prompts), unit="prompt", desc="generating")
 
+    continuous = config.engine == "continuous" and _can_batch_continuously(model)
     was_training = model.training
     model.eval()  # a model handed over mid-training must not generate with dropout
     device = next(model.parameters()).device
@@ -660,7 +832,16 @@ def generate_with_stats(
         if config.seed is not None:
             set_seed(config.seed)  # once per call: the same call with the same seed gives the same samples
         with torch.inference_mode():
-            for first in range(0, len(order), config.batch_size):
+            if continuous:
+                done = (lambda _: bar.update(1)) if bar is not None else None
+                per_prompt = _decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops,
+                                                end_ids, pad_id, on_prompt_done=done)
+                stats["batches"] = -(-len(prompts) // config.batch_size)
+                for i, rows in enumerate(per_prompt):
+                    stats["new_tokens"] += sum(len(r) for r in rows)
+                    # The token that completes a stop string may carry text past it.
+                    results[i] = [cut_at_stop(tokenizer.decode(r, skip_special_tokens=True), stops[i]) for r in rows]
+            for first in range(0, len(order) if not continuous else 0, config.batch_size):
                 batch = order[first : first + config.batch_size]
                 input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id)
                 row_stops = [stops[i] for i in batch for _ in range(rows_per_prompt)]
@@ -676,8 +857,8 @@ def generate_with_stats(
                 stats["new_tokens"] += sum(counts)
                 stats["batches"] += 1
                 # Rows come back grouped by prompt: prompt 0's samples, then prompt 1's, ...
-                for row, tokens in enumerate(new_tokens):
-                    text = tokenizer.decode(tokens, skip_special_tokens=True)
+                for row, (tokens, n) in enumerate(zip(new_tokens, counts)):
+                    text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
                     # Rows of a batch run until the last one stops, so the text may go past a stop string.
                     results[batch[row // rows_per_prompt]].append(cut_at_stop(text, row_stops[row]))
                 if bar is not None:

@@ -25,17 +25,18 @@ class Sampling:
 class LocalPivot:
     """A transformers model (packaged alias, folder, .gguf, hub id), batched on this machine."""
 
-    def __init__(self, spec: str, loaded: Any = None):
+    def __init__(self, spec: str, loaded: Any = None, dtype: str = "auto"):
         self.name = f"local:{spec}"
         self.spec = spec
+        self.dtype = dtype  # "auto": bfloat16 on a GPU, float32 on a CPU (models.generation_dtype)
         self._loaded = loaded
 
     @property
     def loaded(self):
         if self._loaded is None:
-            from pivotrl.models import load_model
+            from pivotrl.models import generation_dtype, load_model
 
-            self._loaded = load_model(self.spec)
+            self._loaded = load_model(self.spec, dtype=generation_dtype(self.dtype))
         return self._loaded
 
     def sample(self, prompts: list[str], s: Sampling) -> tuple[list[list[str]], int]:

@@ -36,6 +36,7 @@ class PivotConfig:
     min_agreement: float = 0.5
     fallback_gold: bool = False  # use the gold worked solution where the pivot finds no reference
     endpoint: dict[str, Any] | None = None  # EndpointConfig fields when pivot == "endpoint"
+    dtype: str = "auto"  # local pivot: auto (bfloat16 on a GPU, float32 on a CPU) | float32 | bfloat16
 
 
 def settings_key(config: PivotConfig) -> str:
@@ -53,7 +54,7 @@ def make_backend(config: PivotConfig, loaded: Any = None):
         from pivotrl.pivot.endpoint import EndpointConfig
 
         return EndpointPivot(EndpointConfig(**(config.endpoint or {})))
-    return LocalPivot(config.pivot, loaded)
+    return LocalPivot(config.pivot, loaded, dtype=config.dtype)
 
 
 def english_problems(config: PivotConfig) -> list[Problem]:

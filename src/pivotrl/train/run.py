@@ -282,7 +282,7 @@ def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = Tru
     funcs, weights = reward.trl_reward_funcs()
     args = trl_args(config, weights)
 
-    loaded = load_model(config.model)
+    loaded = load_model(config.model, dtype=config.dtype)
     model, tokenizer = loaded.model, loaded.tokenizer
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
