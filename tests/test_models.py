@@ -386,3 +386,18 @@ def test_folder_resolution(tmp_path: Path) -> None:
     assert resolve_spec("HuggingFaceTB/SmolLM2-135M-Instruct") == ("hub", "HuggingFaceTB/SmolLM2-135M-Instruct")
     with pytest.raises(ModelLoadError, match="no such file or folder"):
         resolve_spec("./missing/checkpoint")
+
+
+@pytest.mark.model
+def test_qwen_chat_template_and_eos_end_the_answer() -> None:
+    # The packaged Qwen2.5-0.5B: the GGUF's own chat template (with Qwen's default system prompt) and an answer
+    # that ends at <|im_end|>, not at the token budget.
+    qwen = load_model("qwen0.5b")
+    prompt = build_prompt(qwen.tokenizer, "What is 2 + 3? Reply with the number only.")
+    assert prompt.startswith("<|im_start|>system\nYou are Qwen, created by Alibaba Cloud.")
+    assert prompt.endswith("<|im_start|>user\nWhat is 2 + 3? Reply with the number only.<|im_end|>\n"
+                           "<|im_start|>assistant\n")
+    assert qwen.tokenizer.convert_ids_to_tokens(qwen.model.generation_config.eos_token_id) == "<|im_end|>"
+    texts, stats = generate_with_stats(qwen, [prompt], GenerationConfig(max_new_tokens=32))
+    assert texts[0][0].strip() == "5"
+    assert stats["new_tokens"] < 32 and "<|im" not in texts[0][0]

