@@ -6,9 +6,9 @@
 
 Every setting answers the same prompts: real MSVAMP held-out questions, built exactly as ``pivotrl eval`` builds
 them (instruction prompt, the model's chat template), languages mixed and sorted by length as there. A setting
-is ``engine:dtype:batch_size`` or ``engine:dtype:batch_size:threads``; engines: ``hf`` (transformers' generate,
-a batch runs until its longest row ends) and ``continuous`` (pivotrl's decoder: rows leave and join). Prints one table row per setting: useful tokens/s (tokens
-before each answer's end, over wall time), the speed ratio to the first setting, and how many answers are
+is ``engine:dtype:batch_size`` or ``engine:dtype:batch_size:threads``; engines: ``hf`` (transformers'
+generate, a batch runs until its longest row ends) and ``continuous`` (pivotrl's decoder: rows leave and
+join). Prints one table row per setting: useful tokens/s (tokens before each answer's end, over wall time), the speed ratio to the first setting, and how many answers are
 identical to the first setting's, as text and as extracted final answer. ``--json`` writes the rows.
 """
 
@@ -68,10 +68,12 @@ def main() -> None:
     base = rows[0]["tokens_per_second"]
     print(f"\nmodel {args.model}, {len(problems)} {args.task} held-out prompts ({args.langs}), greedy, at most "
           f"{args.new_tokens} new tokens, {os.cpu_count()} CPUs")
-    print("| engine | dtype | batch | threads | useful tokens | seconds | tokens/s | vs first | same text | same answer |")
+    print("| engine | dtype | batch | threads | useful tokens | seconds | tokens/s | vs first | same text "
+          "| same answer |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['engine']} | {r['dtype']} | {r['batch_size']} | {r['threads']} | {r['new_tokens']} | {r['seconds']} | "
+        print(f"| {r['engine']} | {r['dtype']} | {r['batch_size']} | {r['threads']} | {r['new_tokens']} | "
+              f"{r['seconds']} | "
               f"{r['tokens_per_second']} | {r['tokens_per_second'] / base:.2f}x | {r['same_text']}/{r['items']} | "
               f"{r['same_answer']}/{r['items']} |")
     if args.json:

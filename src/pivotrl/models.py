@@ -179,7 +179,7 @@ def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
 def generation_dtype(dtype: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> torch.dtype:
     """The dtype for generation-only stages (evaluation, the local pivot): ``auto`` is bfloat16 on a GPU and
     float32 on a CPU. Why float32 on a CPU: on an AVX512-BF16 CPU without AMX, bf16 generation was no faster
-    at batch 32 (58.9 vs 60.9 tokens/s with Qwen2.5-0.5B) and changed 8 of 48 greedy final answers
+    at batch 32 (60.2 vs 59.9 tokens/s with Qwen2.5-0.5B) and changed 8 of 48 greedy final answers
     (docs/BENCHMARKS.md); bf16 only wins for one short sequence at a time."""
     parsed = _parse_dtype(dtype)
     if parsed != "auto":
@@ -902,8 +902,9 @@ def generate(
 
     A completion is the decoded new tokens only (special tokens skipped), cut before the first stop string.
     Prompts are decoded with continuous batching (``config.engine``), longest first, under
-    ``torch.inference_mode()``. Greedy unless ``config.do_sample``; with ``config.seed`` the same call gives the same samples (a sample can still change
-    if the other prompts in its batch change, since the random stream is shared by the batch).
+    ``torch.inference_mode()``. Greedy unless ``config.do_sample``; with ``config.seed`` the same call gives
+    the same samples (a sample can still change if the other prompts change, since they share the random
+    stream).
     """
     texts, _ = generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, progress=progress, stops=stops,
                                    on_result=on_result)
