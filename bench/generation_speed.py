@@ -8,8 +8,9 @@ Every setting answers the same prompts: real MSVAMP held-out questions, built ex
 them (instruction prompt, the model's chat template), languages mixed and sorted by length as there. A setting
 is ``engine:dtype:batch_size`` or ``engine:dtype:batch_size:threads``; engines: ``hf`` (transformers'
 generate, a batch runs until its longest row ends) and ``continuous`` (pivotrl's decoder: rows leave and
-join). Prints one table row per setting: useful tokens/s (tokens before each answer's end, over wall time), the speed ratio to the first setting, and how many answers are
-identical to the first setting's, as text and as extracted final answer. ``--json`` writes the rows.
+join). Prints one table row per setting: useful tokens/s (tokens before each answer's end, over wall time),
+the speed ratio to the first setting, and how many answers are identical to the first setting's, as text and
+as extracted final answer. ``--json`` writes the rows.
 """
 
 from __future__ import annotations
