@@ -181,13 +181,8 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
         prompts = {(p.id, p.lang): build_prompt(loaded.tokenizer, native_prompt(p, config.prompt,
                                                                                  exemplars.get(p.lang)),
                                                  chat=chat) for p in pending}
-        # Longest prompts first, languages mixed: similar lengths share a batch and no language leaves a
-        # half-empty batch behind; each prompt keeps its own language's stop strings.
-        # Sorted by length in tokens, not characters: a Thai prompt has many more tokens per character
-        # than a German one under most tokenizers, and mixing them by characters wastes work on padding.
-        n_tokens = {key: len(loaded.tokenizer(text, add_special_tokens=False).input_ids)
-                    for key, text in prompts.items()}
-        pending.sort(key=lambda p: -n_tokens[(p.id, p.lang)])
+        # One call for every pending prompt, languages mixed: generate() orders them by length in tokens
+        # (longest first) and keeps each prompt's own language's stop strings.
         bar = _progress_bar(len(pending), progress, f"eval {config.task} ({', '.join(langs)})")
         gen_config = GenerationConfig(
             max_new_tokens=config.max_new_tokens, do_sample=temperature > 0,
