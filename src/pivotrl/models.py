@@ -849,31 +849,32 @@ def generate_with_stats(
                 _decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops, end_ids, pad_id,
                                    on_prompt_done=done)
                 stats["batches"] = -(-len(prompts) // config.batch_size)
-            for first in range(0, len(order) if not continuous else 0, config.batch_size):
-                batch = order[first : first + config.batch_size]
-                input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id)
-                row_stops = [stops[i] for i in batch for _ in range(rows_per_prompt)]
-                criteria = StoppingCriteriaList()
-                if any(row_stops):
-                    criteria.append(_StopStrings(tokenizer, input_ids.shape[1], row_stops))
-                output = model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                    stopping_criteria=criteria, **kwargs
-                )
-                new_tokens = output[:, input_ids.shape[1] :].cpu()
-                counts = _count_new_tokens(new_tokens, end_ids)
-                stats["new_tokens"] += sum(counts)
-                stats["batches"] += 1
-                # Rows come back grouped by prompt: prompt 0's samples, then prompt 1's, ...
-                for row, (tokens, n) in enumerate(zip(new_tokens, counts)):
-                    text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
-                    # Rows of a batch run until the last one stops, so the text may go past a stop string.
-                    results[batch[row // rows_per_prompt]].append(cut_at_stop(text, row_stops[row]))
-                if on_result is not None:
-                    for i in dict.fromkeys(batch):
-                        on_result(i, results[i] * (config.num_samples // rows_per_prompt))
-                if bar is not None:
-                    bar.update(len(batch))
+            else:
+                for first in range(0, len(order), config.batch_size):
+                    batch = order[first : first + config.batch_size]
+                    input_ids, attention_mask = _left_pad([encoded[i] for i in batch], pad_id)
+                    row_stops = [stops[i] for i in batch for _ in range(rows_per_prompt)]
+                    criteria = StoppingCriteriaList()
+                    if any(row_stops):
+                        criteria.append(_StopStrings(tokenizer, input_ids.shape[1], row_stops))
+                    output = model.generate(
+                        input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                        stopping_criteria=criteria, **kwargs
+                    )
+                    new_tokens = output[:, input_ids.shape[1] :].cpu()
+                    counts = _count_new_tokens(new_tokens, end_ids)
+                    stats["new_tokens"] += sum(counts)
+                    stats["batches"] += 1
+                    # Rows come back grouped by prompt: prompt 0's samples, then prompt 1's, ...
+                    for row, (tokens, n) in enumerate(zip(new_tokens, counts)):
+                        text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
+                        # Rows of a batch run until the last one stops, so the text may go past a stop string.
+                        results[batch[row // rows_per_prompt]].append(cut_at_stop(text, row_stops[row]))
+                    if on_result is not None:
+                        for i in dict.fromkeys(batch):
+                            on_result(i, results[i] * (config.num_samples // rows_per_prompt))
+                    if bar is not None:
+                        bar.update(len(batch))
     finally:
         if was_training:
             model.train()
