@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pivotrl.train.config import TrainConfigError, apply_overrides, load_train_config
-from pivotrl.train.run import build_rows
+from pivotrl.train.run import _last_checkpoint, build_rows
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -91,6 +91,21 @@ def _train(args: list[str], **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "pivotrl.cli", "train", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def test_resume_skips_checkpoints_that_a_kill_cut_short(tmp_path):
+    # checkpoint-2 saved whole; checkpoint-3 killed before its trainer state; checkpoint-10 killed mid-write
+    (tmp_path / "checkpoint-2").mkdir()
+    (tmp_path / "checkpoint-2" / "trainer_state.json").write_text(json.dumps({"global_step": 2}))
+    (tmp_path / "checkpoint-3").mkdir()
+    (tmp_path / "checkpoint-3" / "model.safetensors").write_bytes(b"\0" * 16)
+    (tmp_path / "checkpoint-10").mkdir()
+    (tmp_path / "checkpoint-10" / "trainer_state.json").write_text('{"global_step": 1')
+    (tmp_path / "checkpoint-11").write_text("a file, not a checkpoint folder")
+    assert _last_checkpoint(tmp_path) == tmp_path / "checkpoint-2"
+    (tmp_path / "checkpoint-10" / "trainer_state.json").write_text('{"global_step": 10}')
+    assert _last_checkpoint(tmp_path) == tmp_path / "checkpoint-10"
+    assert _last_checkpoint(tmp_path / "missing") is None
 
 
 @pytest.mark.slow

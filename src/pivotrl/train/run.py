@@ -229,13 +229,38 @@ class _QuietProgress:
         return QuietProgress()
 
 
-def _last_checkpoint(output_dir: Path) -> Path | None:
-    from transformers.trainer_utils import get_last_checkpoint
+def _checkpoints(output_dir: Path) -> list[Path]:
+    """Checkpoint folders, newest first."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
     if not output_dir.is_dir():
-        return None
-    last = get_last_checkpoint(str(output_dir))
-    return Path(last) if last else None
+        return []
+    found = []
+    for path in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
+        step = path.name.rpartition("-")[2]
+        if path.is_dir() and step.isdigit():
+            found.append((int(step), path))
+    return [path for _, path in sorted(found, reverse=True)]
+
+
+def _is_complete(checkpoint: Path) -> bool:
+    # transformers writes trainer_state.json after the model, optimizer, scheduler and RNG state, and removes
+    # the older checkpoint only after that; a kill while saving leaves a folder without it (or with a torn one)
+    try:
+        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def _last_checkpoint(output_dir: Path) -> Path | None:
+    """The newest checkpoint that was saved whole; incomplete newer ones (a kill while saving) are skipped."""
+    for checkpoint in _checkpoints(output_dir):
+        if _is_complete(checkpoint):
+            return checkpoint
+        log.warning("%s was not saved completely (killed while saving?); resuming from an older checkpoint",
+                    checkpoint)
+    return None
 
 
 def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
@@ -265,10 +290,11 @@ def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = Tru
     from pivotrl.rewards.compose import build_reward
 
     out = Path(config.output_dir)
-    last = _last_checkpoint(out)
-    if last is not None and not resume:
-        raise TrainError(f"{out} already has checkpoints (last: {last.name}); pass --resume to continue it, "
+    existing = _checkpoints(out)
+    if existing and not resume:
+        raise TrainError(f"{out} already has checkpoints (last: {existing[0].name}); pass --resume to continue it, "
                          "or choose another --output-dir")
+    last = _last_checkpoint(out) if resume else None
     if resume and last is None:
         log.warning("--resume: no checkpoint in %s yet; starting from the beginning", out)
     out.mkdir(parents=True, exist_ok=True)
