@@ -1,76 +1,195 @@
 """The CPU-scale reproduction of PB-RLSVR's claim (docs/RESULTS.md): base model vs RLVR with target-language
-gold answers vs PB-RLSVR with the embedding reward vs PB-RLSVR with the hybrid reward, at equal training
-steps and several seeds, on the synthetic set and on MSVAMP (evaluated on MSVAMP's held-out split and MGSM).
+gold answers vs PB-RLSVR (embedding and hybrid rewards against a pivot's English references), at equal
+training steps and sampling budget, over several seeds.
 
-    .venv/bin/python experiments/reproduce.py                 # every run, then the tables and plots
-    .venv/bin/python experiments/reproduce.py --only synthetic --seeds 0
-    .venv/bin/python experiments/reproduce.py --report-only   # tables and plots from the runs so far
+Studies (``--study``):
+
+* ``qwen`` (the main one): Qwen2.5-0.5B-Instruct policy, Qwen2.5-1.5B-Instruct English pivot, LoRA, trained on
+  MSVAMP's train split in 7 languages, evaluated greedily on MSVAMP and MGSM held-out in every language;
+* ``smollm2-synthetic`` / ``smollm2-msvamp``: the first study (SmolLM2-135M as policy and pivot, full
+  fine-tuning), kept with the settings it was measured with.
+
+    .venv/bin/python experiments/reproduce.py                          # the qwen study: every run, then the page
+    .venv/bin/python experiments/reproduce.py --methods pbrlsvr-hybrid --seeds 1
+    .venv/bin/python experiments/reproduce.py --report-only            # tables and plots from the runs so far
 
 Every stage skips finished work and training resumes from its last checkpoint, so the command can be killed
-and run again (in another session) until everything is done. Runs go to runs/reproduce/, the tables and
-plots to docs/results/.
+and run again (in another session) until everything is done. Each run (a method and a seed) is locked while
+it is worked on, so two copies of the command on one machine share the work instead of colliding. Runs go to
+``runs/reproduce/<study>/``, tables and plots to ``docs/results/<study>/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
+import os
+import random
 import statistics
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pivotrl.pipeline import PipelineConfig, eval_stage, pivot_stage, read_log, train_stage
+from pivotrl.pipeline import CPU_TRL, DEMO_LORA, PipelineConfig, pivot_stage, read_log, train_stage
 
-LANGS = ["de", "es", "fr", "ru", "zh", "ja", "sw"]
-METHODS: dict[str, dict[str, Any]] = {
-    "rlvr-gold": {"labels": "gold", "reward": "answer"},  # target-language gold answers, right/wrong reward
-    "pbrlsvr-embedding": {"labels": "pivot", "reward": "embedding"},  # no target-language labels
-    "pbrlsvr-hybrid": {"labels": "pivot", "reward": "hybrid"},
-}
-# Training set -> (pipeline settings, {evaluation set: held-out problems per language})
-DATASETS: dict[str, tuple[dict[str, Any], dict[str, int]]] = {
-    "synthetic": ({"task": "synthetic", "levels": [1, 2], "eval_max_new_tokens": 96}, {"synthetic": 16}),
-    "msvamp": ({"task": "msvamp", "levels": None, "eval_max_new_tokens": 128}, {"msvamp": 12, "mgsm": 4}),
-}
-STEPS = 50
-PIVOT_N = 48
-# The SmolLM2 study's TRL settings (full fine-tuning, one prompt x 4 answers of 64 tokens per step), kept as
-# they were when docs/RESULTS.md was measured; the demo's own defaults (pipeline.CPU_TRL) have moved since.
-CPU_TRL: dict[str, Any] = {
+# The first study's TRL settings (full fine-tuning, one prompt x 4 answers of 64 tokens per step), kept as they
+# were when it was measured; the demo's own defaults (pipeline.CPU_TRL) have moved since.
+SMOLLM2_TRL: dict[str, Any] = {
     "num_generations": 4, "per_device_train_batch_size": 4, "max_completion_length": 64,
     "learning_rate": 1e-5, "beta": 0.0, "loss_type": "dapo", "temperature": 1.0,
     "save_steps": 10, "logging_steps": 1, "gradient_checkpointing": False,
 }
+SMOLLM2_LANGS = ["de", "es", "fr", "ru", "zh", "ja", "sw"]
+# MSVAMP answers of the 0.5B run to ~70-150 tokens; 128 lets most finish, at two prompts x 4 answers a step
+QWEN_TRL: dict[str, Any] = {**CPU_TRL, "max_completion_length": 128, "save_steps": 5}
 
 
-def base_config(root: Path, dataset: str) -> PipelineConfig:
-    settings, _ = DATASETS[dataset]
-    return PipelineConfig(out=str(root / dataset), model="smollm2", pivot="smollm2", langs=LANGS,
-                          pivot_n=PIVOT_N, pivot_k=4, pivot_max_new_tokens=128, steps=STEPS, trl=dict(CPU_TRL),
-                          lora=None, **settings)
+@dataclass(frozen=True)
+class Study:
+    """One reproduction: the models, the training set, the evaluation sets and the methods compared."""
+
+    pipeline: PipelineConfig  # policy, pivot, training set, languages, TRL and LoRA settings, steps
+    evals: dict[str, int]  # evaluation set -> held-out problems per language
+    all_langs: bool  # evaluate every language of each set (else English plus the training languages)
+    eval_max_new_tokens: int
+    methods: dict[str, dict[str, Any]]  # method -> PipelineConfig fields that make it
+    seeds: dict[str, list[int]]  # default seeds per method
+    notes: dict[str, str] = field(default_factory=dict)
 
 
-def run_all(root: Path, datasets: list[str], seeds: list[int], methods: list[str]) -> None:
-    for seed in seeds:
-        for dataset in datasets:
-            config = base_config(root, dataset)
-            evals = DATASETS[dataset][1]
-            folder = root / dataset
-            pivot = pivot_stage(config, folder / "pivot")  # seed 0 sampling, shared by every run
-            print(f"[{dataset}] pivot references: {pivot['by_status']}", flush=True)
-            for task, n in evals.items():
-                eval_stage(config.model, config, folder / "base" / f"eval-{task}", task=task, n=n)
-            for method in methods:
-                run = replace(config, seed=seed, **METHODS[method])
-                run_dir = folder / f"{method}-s{seed}"
-                started = time.perf_counter()
-                train_stage(run, run_dir / "train", folder / "pivot" if run.labels == "pivot" else None)
-                for task, n in evals.items():
-                    eval_stage(str(run_dir / "train" / "final"), run, run_dir / f"eval-{task}", task=task, n=n)
-                print(f"[{dataset}] {method} seed {seed}: done in {time.perf_counter() - started:.0f} s", flush=True)
-                write_results(root, Path("docs/results"))
+def _method_table(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    methods: dict[str, dict[str, Any]] = {
+        "rlvr-gold": {"labels": "gold", "reward": "answer"},  # target-language gold answers, right/wrong
+        "pbrlsvr-embedding": {"labels": "pivot", "reward": "embedding"},  # no target-language labels
+        "pbrlsvr-hybrid": {"labels": "pivot", "reward": "hybrid"},
+    }
+    return methods | (extra or {})
+
+
+STUDIES: dict[str, Study] = {
+    "qwen": Study(
+        pipeline=PipelineConfig(model="qwen0.5b", pivot="qwen1.5b", task="msvamp", levels=None,
+                                langs=["de", "fr", "ru", "zh", "ja", "th", "sw"], pivot_n=120, pivot_k=4,
+                                pivot_max_new_tokens=384, steps=40, trl=dict(QWEN_TRL), lora=dict(DEMO_LORA)),
+        evals={"msvamp": 40, "mgsm": 40}, all_langs=True, eval_max_new_tokens=256,
+        # rlvr-en: gold-answer RLVR on the English questions only; how much of an English-only gain transfers
+        methods=_method_table({"rlvr-en": {"labels": "gold", "reward": "answer", "langs": ["en"]}}),
+        seeds={"rlvr-gold": [0, 1, 2], "pbrlsvr-hybrid": [0, 1, 2], "pbrlsvr-embedding": [0], "rlvr-en": [0]},
+    ),
+    "smollm2-synthetic": Study(
+        pipeline=PipelineConfig(model="smollm2", pivot="smollm2", task="synthetic", levels=[1, 2],
+                                langs=SMOLLM2_LANGS, pivot_n=48, pivot_k=4, pivot_max_new_tokens=128, steps=50,
+                                trl=dict(SMOLLM2_TRL), lora=None),
+        evals={"synthetic": 16}, all_langs=False, eval_max_new_tokens=96,
+        methods=_method_table(), seeds={"rlvr-gold": [0, 1], "pbrlsvr-embedding": [0, 1], "pbrlsvr-hybrid": [0, 1]},
+    ),
+    "smollm2-msvamp": Study(
+        pipeline=PipelineConfig(model="smollm2", pivot="smollm2", task="msvamp", levels=None,
+                                langs=SMOLLM2_LANGS, pivot_n=48, pivot_k=4, pivot_max_new_tokens=128, steps=50,
+                                trl=dict(SMOLLM2_TRL), lora=None),
+        evals={"msvamp": 12, "mgsm": 4}, all_langs=False, eval_max_new_tokens=128,
+        methods=_method_table(), seeds={"rlvr-gold": [0, 1], "pbrlsvr-embedding": [0, 1], "pbrlsvr-hybrid": [0, 1]},
+    ),
+}
+# Where the first study's runs were written before studies had names.
+LEGACY_ROOTS = {"smollm2-synthetic": "runs/reproduce/synthetic", "smollm2-msvamp": "runs/reproduce/msvamp"}
+
+
+def study_root(name: str, runs: Path) -> Path:
+    return Path(LEGACY_ROOTS[name]) if name in LEGACY_ROOTS and runs == Path("runs/reproduce") else runs / name
+
+
+# ------------------------------------------------------------------------------------------------ the runs
+
+
+class Busy(Exception):
+    """Another process is working on this run."""
+
+
+class _Lock:
+    """An exclusive lock on ``folder/.lock`` for as long as the ``with`` block runs (it dies with the process)."""
+
+    def __init__(self, folder: Path):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / ".lock"
+
+    def __enter__(self) -> _Lock:
+        self.file = self.path.open("a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.close()
+            raise Busy(str(self.path.parent)) from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"{os.getpid()}\n")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
+
+
+def evaluate(study: Study, model: str, out: Path, task: str) -> dict[str, Any]:
+    """Greedy held-out evaluation, the same settings for the base model and every trained one."""
+    from pivotrl.evaluation import EvalConfig, run_eval
+
+    config = study.pipeline
+    langs = None if study.all_langs else ["en", *config.langs]
+    levels = config.levels if task == "synthetic" else None
+    eval_config = EvalConfig(model=model, task=task, langs=langs, split="held-out", n=study.evals[task],
+                             levels=levels, max_new_tokens=study.eval_max_new_tokens, data_dir=config.data_dir,
+                             out=str(out))
+    return run_eval(eval_config)
+
+
+def _eval_done(out: Path) -> bool:
+    return (out / "metrics.json").is_file()
+
+
+def jobs(study: Study, methods: list[str], seeds: list[int] | None) -> list[tuple[str, int]]:
+    """(method, seed) in the order they run: every method's first seed, then the second seeds, ..."""
+    chosen = {m: (seeds if seeds is not None else study.seeds.get(m, [0])) for m in methods}
+    order = []
+    for rank in range(max((len(s) for s in chosen.values()), default=0)):
+        order += [(m, s[rank]) for m, s in chosen.items() if rank < len(s)]
+    return order
+
+
+def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None, docs: Path,
+              prepare_only: bool = False) -> None:
+    study = STUDIES[name]
+    config = replace(study.pipeline, out=str(root))
+    with _Lock(root / "pivot"):
+        pivot = pivot_stage(config, root / "pivot")  # seed 0 sampling, shared by every run
+    print(f"[{name}] pivot references: {pivot['by_status']}", flush=True)
+    for task in study.evals:
+        try:
+            with _Lock(root / "base"):
+                evaluate(study, config.model, root / "base" / f"eval-{task}", task)
+        except Busy:
+            print(f"[{name}] base evaluation is being run by another process; going on", flush=True)
+    if prepare_only:
+        return
+    for method, seed in jobs(study, methods, seeds):
+        run = replace(config, seed=seed, **study.methods[method])
+        run_dir = root / f"{method}-s{seed}"
+        if all(_eval_done(run_dir / f"eval-{task}") for task in study.evals):
+            continue
+        started = time.perf_counter()
+        try:
+            with _Lock(run_dir):
+                train_stage(run, run_dir / "train", root / "pivot" if run.labels == "pivot" else None)
+                for task in study.evals:
+                    evaluate(study, str(run_dir / "train" / "final"), run_dir / f"eval-{task}", task)
+        except Busy:
+            print(f"[{name}] {method} seed {seed} is being run by another process; skipping it", flush=True)
+            continue
+        print(f"[{name}] {method} seed {seed}: done in {time.perf_counter() - started:.0f} s", flush=True)
+        write_results(name, root, docs)
 
 
 # ------------------------------------------------------------------------------------------ tables, plots
@@ -79,6 +198,17 @@ def run_all(root: Path, datasets: list[str], seeds: list[int], methods: list[str
 def _metrics(path: Path) -> dict[str, Any] | None:
     file = path / "metrics.json"
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+
+def _correct(path: Path) -> dict[tuple[str, str], bool]:
+    """(problem id, language) -> greedy answer right (flexible), from an eval run's generations."""
+    out: dict[tuple[str, str], bool] = {}
+    file = path / "generations.jsonl"
+    for line in file.read_text(encoding="utf-8").splitlines() if file.is_file() else []:
+        row = json.loads(line)
+        if row.get("sample", 0) == 0:
+            out[(row["id"], row["lang"])] = bool(row["correct"])
+    return out
 
 
 def _fmt(values: list[float], scale: float = 100.0, signed: bool = False, digits: int = 1) -> str:
@@ -92,87 +222,118 @@ def _fmt(values: list[float], scale: float = 100.0, signed: bool = False, digits
     return text
 
 
-def collect(root: Path) -> dict[str, Any]:
-    """Every finished evaluation and training log under ``root``, by dataset, evaluation set and method."""
-    found: dict[str, Any] = {}
-    for dataset, (_, evals) in DATASETS.items():
-        folder = root / dataset
-        entry: dict[str, Any] = {"evals": {}, "logs": {}}
-        for task in evals:
-            base = _metrics(folder / "base" / f"eval-{task}")
-            if base is None:
-                continue
-            runs: dict[str, dict[int, Any]] = {"base": {0: base}}
-            for method in METHODS:
-                for run_dir in sorted(folder.glob(f"{method}-s*")):
-                    m = _metrics(run_dir / f"eval-{task}")
-                    if m is not None:
-                        runs.setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = m
-            entry["evals"][task] = runs
-        for method in METHODS:
-            for run_dir in sorted(folder.glob(f"{method}-s*")):
-                rows = [r for r in read_log(run_dir / "train") if "reward" in r]
-                if rows:
-                    entry["logs"].setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = rows
-        pivot = folder / "pivot" / "references.jsonl"
-        if pivot.is_file():
-            status: dict[str, int] = {}
-            for line in pivot.read_text(encoding="utf-8").splitlines():
-                s = json.loads(line)["status"]
-                status[s] = status.get(s, 0) + 1
-            entry["pivot"] = status
-        found[dataset] = entry
+def bootstrap_gain(base: dict[tuple[str, str], bool], runs: list[dict[tuple[str, str], bool]],
+                   langs: list[str], draws: int = 2000, seed: int = 0) -> tuple[float, float, float] | None:
+    """Gain of the non-English mean accuracy over base (points), with a 95% bootstrap interval over problems.
+
+    Problems are resampled (the same draw in every language, as they are parallel); a method's accuracy on a
+    problem is averaged over its seeds, so the interval covers problem sampling, not seed variation (the
+    tables give that as ± across seeds).
+    """
+    ids = sorted({i for i, lang in base if lang in langs})
+    keys = [(i, lang) for i in ids for lang in langs]
+    if not ids or not runs or any(k not in base or any(k not in r for r in runs) for k in keys):
+        return None
+    diff = {i: [statistics.fmean(float(r[(i, lang)]) for r in runs) - float(base[(i, lang)]) for lang in langs]
+            for i in ids}
+    per_problem = [statistics.fmean(diff[i]) for i in ids]
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(per_problem, k=len(ids))) for _ in range(draws))
+    return (100 * statistics.fmean(per_problem), 100 * means[int(0.025 * draws)], 100 * means[int(0.975 * draws) - 1])
+
+
+def collect(study: Study, root: Path) -> dict[str, Any]:
+    """Every finished evaluation and training log of a study: {evals: {task: {method: {seed: folder}}}, ...}."""
+    found: dict[str, Any] = {"evals": {}, "logs": {}, "pivot": None}
+    for task in study.evals:
+        if not _eval_done(root / "base" / f"eval-{task}"):
+            continue
+        runs: dict[str, dict[int, Path]] = {"base": {0: root / "base" / f"eval-{task}"}}
+        for method in study.methods:
+            for run_dir in sorted(root.glob(f"{method}-s*")):
+                if _eval_done(run_dir / f"eval-{task}"):
+                    runs.setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = run_dir / f"eval-{task}"
+        found["evals"][task] = runs
+    for method in study.methods:
+        for run_dir in sorted(root.glob(f"{method}-s*")):
+            rows = [r for r in read_log(run_dir / "train") if "reward" in r]
+            if rows:
+                found["logs"].setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = rows
+    refs = root / "pivot" / "references.jsonl"
+    if refs.is_file():
+        status: dict[str, int] = {}
+        for line in refs.read_text(encoding="utf-8").splitlines():
+            s = json.loads(line)["status"]
+            status[s] = status.get(s, 0) + 1
+        found["pivot"] = status
     return found
 
 
-def tables(found: dict[str, Any]) -> str:
+def tables(study: Study, found: dict[str, Any]) -> str:
     lines: list[str] = []
-    for dataset, entry in found.items():
-        for task, runs in entry["evals"].items():
-            base = runs["base"][0]
-            langs = list(base["languages"])
-            non_en = [c for c in langs if c != "en"]
-            lines += [f"### Trained on {dataset}, evaluated on {task} (held-out)", "",
-                      "Accuracy % per language (mean ± spread across seeds), then the summary columns.", "",
-                      "| method | seeds | " + " | ".join(langs) + " | non-En mean | non-En gain vs base (points) | "
-                      "English gap (points) | non-En fidelity % |",
-                      "|" + "---|" * (len(langs) + 6)]
-            base_non_en = base["summary"]["non_en_accuracy"] or 0.0
-            for method, by_seed in runs.items():
-                ms = list(by_seed.values())
-                cells = [_fmt([m["languages"][c]["accuracy"] for m in ms if c in m["languages"]]) for c in langs]
-                non = [m["summary"]["non_en_accuracy"] or 0.0 for m in ms]
-                gain = [x - base_non_en for x in non]
-                gap = [(m["summary"].get("english_gap_points") or 0.0) / 100 for m in ms]
-                fid = [m["summary"].get("non_en_fidelity") or 0.0 for m in ms]
-                lines.append(f"| {method} | {','.join(str(s) for s in sorted(by_seed))} | " + " | ".join(cells)
-                             + f" | {_fmt(non)} | {_fmt(gain, signed=True) if method != 'base' else '0'} | "
-                             f"{_fmt(gap, signed=True)} | {_fmt(fid)} |")
-            n = base.get("languages", {}).get("en", {}).get("problems") or "?"
-            lines += ["", f"{n} problems per language; non-English = {', '.join(non_en)}.", ""]
-        if entry["logs"]:
-            lines += [f"### Training signal on {dataset}", "",
-                      "| method | seeds | steps | mean reward, first 10 steps | mean reward, last 10 steps | "
-                      "groups without reward spread % | sampled answers right % |",
-                      "|---|---|---|---|---|---|---|"]
-            for method, by_seed in entry["logs"].items():
-                first = [statistics.fmean(float(r["reward"]) for r in rows[:10]) for rows in by_seed.values()]
-                last = [statistics.fmean(float(r["reward"]) for r in rows[-10:]) for rows in by_seed.values()]
-                zero = [statistics.fmean(float(r.get("frac_reward_zero_std", 0)) for r in rows)
-                        for rows in by_seed.values()]
-                hit = [statistics.fmean(float(r["rewards/answer_agreement/mean"]) for r in rows)
-                       for rows in by_seed.values() if "rewards/answer_agreement/mean" in rows[0]]
-                steps = ",".join(str(len(rows)) for rows in by_seed.values())
-                lines.append(f"| {method} | {','.join(str(s) for s in sorted(by_seed))} | {steps} | "
-                             f"{_fmt(first, 1, digits=3)} | {_fmt(last, 1, digits=3)} | {_fmt(zero)} | {_fmt(hit)} |")
-            lines.append("")
-        if "pivot" in entry:
-            lines += [f"Pivot references for {dataset} (SmolLM2, 4 samples per problem, {PIVOT_N} problems): "
-                      + ", ".join(f"{k} {v}" for k, v in sorted(entry["pivot"].items())), ""]
+    config = study.pipeline
+    for task, runs in found["evals"].items():
+        base = _metrics(runs["base"][0])
+        langs = list(base["languages"])
+        non_en = [c for c in langs if c != "en"]
+        trained = [c for c in non_en if c in config.langs]
+        base_correct = _correct(runs["base"][0])
+        n = base["languages"][langs[0]]["problems"]
+        lines += [f"### Evaluated on {task} held-out ({n} problems per language, greedy)", "",
+                  f"Accuracy % (flexible extraction; mean ± spread across seeds). One answer moves a language by "
+                  f"{100 / n:.1f} points and the non-English mean by {100 / (n * len(non_en)):.2f}. Trained "
+                  f"languages: {', '.join(trained)}; the others ({', '.join(c for c in non_en if c not in trained)}"
+                  ") measure transfer.", "",
+                  "| method | seeds | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 2)]
+        metrics = {m: {s: _metrics(p) for s, p in by_seed.items()} for m, by_seed in runs.items()}
+        for method, by_seed in metrics.items():
+            ms = list(by_seed.values())
+            cells = [_fmt([m["languages"][c]["accuracy"] for m in ms if c in m["languages"]]) for c in langs]
+            lines.append(f"| {method} | {','.join(map(str, sorted(by_seed)))} | " + " | ".join(cells) + " |")
+        lines += ["", "| method | non-En acc % | non-En strict % | gain vs base (points, ± seeds) | "
+                  "95% CI of gain (bootstrap over problems) | trained-language gain | English acc % | "
+                  "English gap (points) | non-En fidelity % |", "|---|---|---|---|---|---|---|---|---|"]
+        base_non = base["summary"]["non_en_accuracy"] or 0.0
+        for method, by_seed in metrics.items():
+            ms = list(by_seed.values())
+            non = [m["summary"]["non_en_accuracy"] or 0.0 for m in ms]
+            strict = [m["summary"].get("non_en_strict") or 0.0 for m in ms]
+            gain = [x - base_non for x in non]
+            seeds_correct = [_correct(runs[method][s]) for s in sorted(by_seed)]
+            ci = bootstrap_gain(base_correct, seeds_correct, non_en) if method != "base" else None
+            ci_text = f"{ci[0]:+.1f} [{ci[1]:+.1f}, {ci[2]:+.1f}]" if ci else "-"
+            tr = bootstrap_gain(base_correct, seeds_correct, trained) if method != "base" and trained else None
+            en = [m["languages"]["en"]["accuracy"] for m in ms if "en" in m["languages"]]
+            gap = [(m["summary"].get("english_gap_points") or 0.0) / 100 for m in ms]
+            fid = [m["summary"].get("non_en_fidelity") or 0.0 for m in ms]
+            lines.append(f"| {method} | {_fmt(non)} | {_fmt(strict)} | "
+                         f"{_fmt(gain, signed=True) if method != 'base' else '0'} | {ci_text} | "
+                         f"{f'{tr[0]:+.1f}' if tr else '-'} | {_fmt(en)} | {_fmt(gap, signed=True)} | {_fmt(fid)} |")
+        lines.append("")
+    if found["logs"]:
+        lines += ["### Training signal", "",
+                  "| method | seeds | steps | mean reward, first 10 steps | mean reward, last 10 steps | "
+                  "groups without reward spread % | answer agreement of sampled answers % |",
+                  "|---|---|---|---|---|---|---|"]
+        for method, by_seed in found["logs"].items():
+            first = [statistics.fmean(float(r["reward"]) for r in rows[:10]) for rows in by_seed.values()]
+            last = [statistics.fmean(float(r["reward"]) for r in rows[-10:]) for rows in by_seed.values()]
+            zero = [statistics.fmean(float(r.get("frac_reward_zero_std", 0)) for r in rows)
+                    for rows in by_seed.values()]
+            hit = [statistics.fmean(float(r["rewards/answer_agreement/mean"]) for r in rows)
+                   for rows in by_seed.values() if "rewards/answer_agreement/mean" in rows[0]]
+            steps = ",".join(str(len(rows)) for rows in by_seed.values())
+            lines.append(f"| {method} | {','.join(map(str, sorted(by_seed)))} | {steps} | "
+                         f"{_fmt(first, 1, digits=3)} | {_fmt(last, 1, digits=3)} | {_fmt(zero)} | {_fmt(hit)} |")
+        lines.append("")
+    if found["pivot"]:
+        lines += [f"Pivot references ({config.pivot}, {config.pivot_k} samples per problem, {config.pivot_n} "
+                  f"English {config.task} training problems): "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(found["pivot"].items())), ""]
     return "\n".join(lines)
 
 
-def plots(found: dict[str, Any], out: Path) -> list[Path]:
+def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,98 +341,125 @@ def plots(found: dict[str, Any], out: Path) -> list[Path]:
     import numpy as np
 
     paths = []
-    for dataset, entry in found.items():
-        for task, runs in entry["evals"].items():
-            langs = list(runs["base"][0]["languages"])
-            fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
-            width = 0.8 / len(runs)
-            x = np.arange(len(langs))
-            for ax, key in zip(axes, ("accuracy", "fidelity")):
-                for i, (method, by_seed) in enumerate(runs.items()):
-                    values = np.array([[100 * (m["languages"].get(c, {}).get(key) or 0) for c in langs]
-                                       for m in by_seed.values()])
-                    ax.bar(x + (i - (len(runs) - 1) / 2) * width, values.mean(0), width,
-                           yerr=values.std(0) if len(values) > 1 else None, label=method, capsize=2)
-                ax.set_xticks(x, langs)
-                ax.set_ylabel(f"{key} (%)")
-                ax.set_ylim(0, 105)
-                ax.set_title(f"{key}: trained on {dataset}, evaluated on {task}")
-            axes[0].legend(fontsize=7)
-            fig.tight_layout()
-            path = out / f"{dataset}-{task}.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            paths.append(path)
-        if entry["logs"]:
-            fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
-            for method, by_seed in entry["logs"].items():
+    for task, runs in found["evals"].items():
+        metrics = {m: [_metrics(p) for p in by_seed.values()] for m, by_seed in runs.items()}
+        langs = list(metrics["base"][0]["languages"])
+        fig, axes = plt.subplots(1, 2, figsize=(13, 3.8))
+        width = 0.8 / len(metrics)
+        x = np.arange(len(langs))
+        for ax, key in zip(axes, ("accuracy", "fidelity")):
+            for i, (method, ms) in enumerate(metrics.items()):
+                values = np.array([[100 * (m["languages"].get(c, {}).get(key) or 0) for c in langs] for m in ms])
+                ax.bar(x + (i - (len(metrics) - 1) / 2) * width, values.mean(0), width,
+                       yerr=values.std(0) if len(values) > 1 else None, label=method, capsize=2)
+            ax.set_xticks(x, langs)
+            ax.set_ylabel(f"{key} (%)")
+            ax.set_ylim(0, 105)
+            ax.set_title(f"{key} on {task} held-out")
+        axes[0].legend(fontsize=7)
+        fig.tight_layout()
+        path = out / f"{task}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        paths.append(path)
+    if found["logs"]:
+        components = sorted({k.split("/")[1] for rows in (r for s in found["logs"].values() for r in s.values())
+                             for k in rows[0] if k.startswith("rewards/") and k.endswith("/mean")})
+        by_lang = sorted({k.split("/")[1] for s in found["logs"].values() for rows in s.values() for row in rows
+                          for k in row if k.startswith("reward_by_lang/")})
+        panels = ["reward", "frac_reward_zero_std", *[f"rewards/{c}/mean" for c in components],
+                  *[f"reward_by_lang/{c}" for c in by_lang]]
+        cols = 4
+        fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(16, 3.0 * -(-len(panels) // cols)),
+                                 squeeze=False)
+        for ax, key in zip(axes.flat, panels):
+            for method, by_seed in found["logs"].items():
                 for seed, rows in by_seed.items():
-                    steps = [r["step"] for r in rows]
-                    for ax, key in zip(axes, ("reward", "frac_reward_zero_std")):
-                        values = np.array([float(r.get(key, 0)) for r in rows])
-                        width = min(5, len(values))
-                        sm = np.convolve(values, np.ones(width) / width, mode="valid")
-                        ax.plot(steps[len(steps) - len(sm):], sm, label=f"{method} s{seed}")
-            axes[0].set_ylabel("mean reward")
-            axes[1].set_ylabel("share of groups, no reward spread")
-            for ax in axes:
-                ax.set_xlabel("training step")
-            axes[0].legend(fontsize=7)
-            fig.suptitle(f"training on {dataset} (5-step moving averages)")
-            fig.tight_layout()
-            path = out / f"{dataset}-training.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            paths.append(path)
+                    points = [(r["step"], float(r[key])) for r in rows if r.get(key) is not None]
+                    if not points:
+                        continue
+                    steps, values = zip(*points)
+                    width = min(5, len(values))
+                    smooth = np.convolve(values, np.ones(width) / width, mode="valid")
+                    ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"{method} s{seed}", lw=1)
+            ax.set_title(key.replace("rewards/", "").replace("/mean", "").replace("frac_reward_zero_std",
+                                                                                    "groups without spread"),
+                         fontsize=9)
+            ax.set_xlabel("step", fontsize=8)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.axis("off")
+        axes.flat[0].legend(fontsize=6)
+        fig.suptitle(f"{name}: training reward (total, per component, per language; 5-step moving averages)")
+        fig.tight_layout()
+        path = out / "training.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        paths.append(path)
     return paths
 
 
-def write_results(root: Path, out: Path) -> Path:
+def write_results(name: str, root: Path, docs: Path) -> Path:
+    study = STUDIES[name]
+    out = docs / "results" / name
     out.mkdir(parents=True, exist_ok=True)
-    found = collect(root)
-    images = plots(found, out)
-    text = ["<!-- written by experiments/reproduce.py; do not edit by hand -->", "", tables(found), ""]
-    text += [f"![{p.stem}](results/{p.name})" for p in images]
+    found = collect(study, root)
+    images = plots(name, found, out)
+    body = tables(study, found) + "\n\n" + "\n".join(f"![{p.stem}](results/{name}/{p.name})" for p in images)
     path = out / "tables.md"
-    path.write_text("\n".join(text) + "\n", encoding="utf-8")
-    _fill_results_page(out.parent / "RESULTS.md", "\n".join(text[2:]))
-    settings = {"steps": STEPS, "pivot_n": PIVOT_N, "langs": LANGS, "trl": CPU_TRL, "methods": METHODS,
-                "datasets": {k: v[0] | {"evals": v[1]} for k, v in DATASETS.items()}}
+    path.write_text(f"<!-- written by experiments/reproduce.py --study {name}; do not edit by hand -->\n\n"
+                    f"{body}\n", encoding="utf-8")
+    _fill_results_page(docs / "RESULTS.md", name, body)
+    config = study.pipeline
+    settings = {"policy": config.model, "pivot": config.pivot, "task": config.task, "langs": config.langs,
+                "steps": config.steps, "pivot_n": config.pivot_n, "pivot_k": config.pivot_k, "trl": config.trl,
+                "lora": config.lora, "methods": study.methods, "seeds": study.seeds, "evals": study.evals,
+                "eval_all_langs": study.all_langs, "eval_max_new_tokens": study.eval_max_new_tokens}
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return path
 
 
-START, END = "<!-- tables:start -->", "<!-- tables:end -->"
-
-
-def _fill_results_page(page: Path, tables_md: str) -> None:
-    """Put the generated tables between the two markers of docs/RESULTS.md (the prose around stays)."""
+def _fill_results_page(page: Path, name: str, tables_md: str) -> None:
+    """Put the generated tables between the study's two markers in docs/RESULTS.md (the prose stays)."""
+    start, end = f"<!-- tables:{name}:start -->", f"<!-- tables:{name}:end -->"
     if not page.is_file():
         return
     text = page.read_text(encoding="utf-8")
-    if START not in text or END not in text:
+    if start not in text or end not in text:
         return
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    page.write_text(f"{head}{START}\n{tables_md.strip()}\n{END}{tail}", encoding="utf-8")
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    page.write_text(f"{head}{start}\n{tables_md.strip()}\n{end}{tail}", encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", default="runs/reproduce", help="Folder of every run (default: %(default)s).")
-    parser.add_argument("--only", choices=list(DATASETS), action="append", help="Training set(s) to run.")
-    parser.add_argument("--methods", default=",".join(METHODS), help="Comma-separated (default: all).")
-    parser.add_argument("--seeds", default="0,1", help="Comma-separated training seeds (default: %(default)s).")
+    parser.add_argument("--study", choices=list(STUDIES), default="qwen", help="Which study (default: %(default)s).")
+    parser.add_argument("--runs", default="runs/reproduce", help="Folder of every study's runs (default: %(default)s).")
+    parser.add_argument("--docs", default="docs", help="Where RESULTS.md and results/ live (default: %(default)s).")
+    parser.add_argument("--methods", help="Comma-separated methods (default: all of the study's).")
+    parser.add_argument("--seeds", help="Comma-separated seeds for every method (default: the study's per method).")
+    parser.add_argument("--steps", type=int, help="Training steps (default: the study's); a finished run with "
+                        "fewer steps is continued from its last checkpoint.")
+    parser.add_argument("--prepare-only", action="store_true",
+                        help="Only the pivot references and the base model's evaluations.")
     parser.add_argument("--report-only", action="store_true", help="Only rebuild the tables and plots.")
     args = parser.parse_args()
-    root = Path(args.root)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
+    if args.steps is not None:
+        STUDIES[args.study] = replace(STUDIES[args.study],
+                                      pipeline=replace(STUDIES[args.study].pipeline, steps=args.steps))
+    study = STUDIES[args.study]
+    methods = [m for m in (args.methods or ",".join(study.methods)).split(",") if m]
+    unknown = [m for m in methods if m not in study.methods]
     if unknown:
-        parser.error(f"--methods: unknown {', '.join(unknown)}; known: {', '.join(METHODS)}")
+        parser.error(f"--methods: unknown {', '.join(unknown)}; the {args.study} study has {', '.join(study.methods)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    except ValueError:
+        parser.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
+    root = study_root(args.study, Path(args.runs))
     if not args.report_only:
-        run_all(root, args.only or list(DATASETS), [int(s) for s in args.seeds.split(",")], methods)
-    print(f"tables and plots: {write_results(root, Path('docs/results'))}")
+        run_study(args.study, root, methods, seeds, Path(args.docs), prepare_only=args.prepare_only)
+    print(f"tables and plots: {write_results(args.study, root, Path(args.docs))}")
 
 
 if __name__ == "__main__":

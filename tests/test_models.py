@@ -18,6 +18,7 @@ import torch
 from conftest import tiny_tokenizer
 from pivotrl.packaged import Part
 from pivotrl.models import (
+    _prefill_groups,
     DEFAULT_MODEL,
     PACKAGED_MODELS,
     GenerationConfig,
@@ -260,6 +261,26 @@ def test_continuous_batching_gives_generates_greedy_answers(tiny: LoadedModel, e
     lengths = {len(tiny.tokenizer(t[0])["input_ids"]) for t in continuous}
     assert (len(lengths) > 1) == (ending != "budget")  # the rows really ended at different steps
     assert stats["completions"] == len(_MIXED) and stats["new_tokens"] > 0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_prefill_groups_bound_padding_and_keep_every_prompt(seed: int) -> None:
+    # MGSM-like prompt lengths: Chinese at 85 tokens, Telugu up to 786 through Qwen's tokenizer
+    import random
+
+    rng = random.Random(seed)
+    lengths = [rng.choice([rng.randint(80, 200), rng.randint(200, 800)]) for _ in range(rng.randint(1, 40))]
+    groups = _prefill_groups(lengths, waste=1.15, max_tokens=2048)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    padded = real = 0
+    for group in groups:
+        width = max(lengths[i] for i in group)
+        padded, real = padded + width * len(group), real + sum(lengths[i] for i in group)
+        if len(group) > 1:
+            assert width * len(group) <= min(1.15 * sum(lengths[i] for i in group), 2048)
+    assert padded <= 1.15 * real
+    # one batch for all would pad every prompt to the longest
+    assert len(groups) == 1 or padded < max(lengths) * len(lengths)
 
 
 def test_continuous_sampling_prefills_once_and_keeps_counts(tiny: LoadedModel) -> None:
