@@ -404,11 +404,12 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     found = collect(study, root)
     images = plots(name, found, out)
-    body = tables(study, found) + "\n\n" + "\n".join(f"![{p.stem}](results/{name}/{p.name})" for p in images)
-    path = out / "tables.md"
-    path.write_text(f"<!-- written by experiments/reproduce.py --study {name}; do not edit by hand -->\n\n"
-                    f"{body}\n", encoding="utf-8")
-    _fill_results_page(docs / "RESULTS.md", name, body)
+    text = tables(study, found)
+    path = out / "tables.md"  # images linked from beside them here, from docs/ in RESULTS.md
+    path.write_text(f"<!-- written by experiments/reproduce.py --study {name}; do not edit by hand -->\n\n{text}\n\n"
+                    + "\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n", encoding="utf-8")
+    _fill_results_page(docs / "RESULTS.md", name,
+                       text + "\n\n" + "\n".join(f"![{p.stem}](results/{name}/{p.name})" for p in images))
     config = study.pipeline
     settings = {"policy": config.model, "pivot": config.pivot, "task": config.task, "langs": config.langs,
                 "steps": config.steps, "pivot_n": config.pivot_n, "pivot_k": config.pivot_k, "trl": config.trl,

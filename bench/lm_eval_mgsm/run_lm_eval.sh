@@ -15,7 +15,7 @@ LANGS="$1"; N="$2"; BS="$3"
 MODEL_NAME="${MODEL_NAME:-smollm2}"  # a pivotrl alias, saved by save_model.py into out/$MODEL_NAME
 MODEL="$HERE/out/$MODEL_NAME"
 CHAT="${CHAT:-0}"  # 1: apply the model's chat template (--apply_chat_template), as pivotrl eval --chat
-OUT="$HERE/out/${MODEL_NAME}_lm_eval_bs$BS$([ "$CHAT" = 1 ] && echo _chat)"
+OUT="$HERE/out/${MODEL_NAME}_lm_eval_bs$BS$([ "$CHAT" = 1 ] && echo _chat || true)"
 VENV="$HERE/.venv"
 [ -x "$VENV/bin/lm_eval" ] || { echo "no $VENV/bin/lm_eval: run $HERE/setup.sh first" >&2; exit 1; }
 [ -f "$MODEL/config.json" ] || { echo "no model in $MODEL: run /work/main/.venv/bin/python $HERE/save_model.py --model $MODEL_NAME --out $MODEL first" >&2; exit 1; }

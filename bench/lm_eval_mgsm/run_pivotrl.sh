@@ -16,7 +16,7 @@ LANGS="$1"; N="$2"; BS="$3"
 MODEL_NAME="${MODEL_NAME:-smollm2}"  # a pivotrl alias, saved by save_model.py into out/$MODEL_NAME
 MODEL="$HERE/out/$MODEL_NAME"
 CHAT="${CHAT:-0}"  # 1: apply the model's chat template, as lm-eval --apply_chat_template
-OUT="$HERE/out/${MODEL_NAME}_pivotrl_bs$BS$([ "$CHAT" = 1 ] && echo _chat)"
+OUT="$HERE/out/${MODEL_NAME}_pivotrl_bs$BS$([ "$CHAT" = 1 ] && echo _chat || true)"
 PIVOTRL="${PIVOTRL:-$REPO/.venv/bin/pivotrl}"
 [ -x "$PIVOTRL" ] || { echo "no $PIVOTRL: run 'make setup' in $REPO first" >&2; exit 1; }
 [ -f "$MODEL/config.json" ] || { echo "no model in $MODEL: run $REPO/.venv/bin/python $HERE/save_model.py --model $MODEL_NAME --out $MODEL first" >&2; exit 1; }
