@@ -26,9 +26,10 @@ import fcntl
 import json
 import os
 import random
+import shutil
 import statistics
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ class Study:
     eval_max_new_tokens: int
     methods: dict[str, dict[str, Any]]  # method -> PipelineConfig fields that make it
     seeds: dict[str, list[int]]  # default seeds per method
-    notes: dict[str, str] = field(default_factory=dict)
+    audit_n: int = 0  # training problems per language whose sampled base answers the reward audit scores
 
 
 def _method_table(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -77,6 +78,7 @@ STUDIES: dict[str, Study] = {
         # rlvr-en: gold-answer RLVR on the English questions only; how much of an English-only gain transfers
         methods=_method_table({"rlvr-en": {"labels": "gold", "reward": "answer", "langs": ["en"]}}),
         seeds={"rlvr-gold": [0, 1, 2], "pbrlsvr-hybrid": [0, 1, 2], "pbrlsvr-embedding": [0], "rlvr-en": [0]},
+        audit_n=20,
     ),
     "smollm2-synthetic": Study(
         pipeline=PipelineConfig(model="smollm2", pivot="smollm2", task="synthetic", levels=[1, 2],
@@ -146,6 +148,25 @@ def evaluate(study: Study, model: str, out: Path, task: str) -> dict[str, Any]:
     return run_eval(eval_config)
 
 
+def audit_reward(study: Study, root: Path) -> None:
+    """Does the reward separate right from wrong answers of this policy? Sample the base policy as training
+    samples it (T 1.0, the training budget of new tokens) on the first ``audit_n`` training problems in every
+    target language, then score each answer with every component of the hybrid reward against the pivot's
+    references: ROC-AUC per language and component, and the hacking probes (``pivotrl reward audit``)."""
+    from pivotrl.evaluation import EvalConfig, run_eval
+    from pivotrl.rewards.audit import audit_main
+
+    config = study.pipeline
+    samples = root / "audit" / "samples"
+    run_eval(EvalConfig(model=config.model, task=config.task, langs=list(config.langs), split="train",
+                        n=study.audit_n, samples=4, temperature=float(config.trl.get("temperature", 1.0)),
+                        max_new_tokens=int(config.trl["max_completion_length"]), data_dir=config.data_dir,
+                        out=str(samples)))
+    if not (root / "audit" / "hybrid" / "audit.json").is_file():
+        audit_main("hybrid", [str(samples)], out_dir=root / "audit" / "hybrid", data_dir=config.data_dir,
+                   refs_dir=root / "pivot")
+
+
 def _eval_done(out: Path) -> bool:
     return (out / "metrics.json").is_file()
 
@@ -172,6 +193,12 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
                 evaluate(study, config.model, root / "base" / f"eval-{task}", task)
         except Busy:
             print(f"[{name}] base evaluation is being run by another process; going on", flush=True)
+    if study.audit_n:
+        try:
+            with _Lock(root / "audit"):
+                audit_reward(study, root)
+        except Busy:
+            print(f"[{name}] the reward audit is being run by another process; going on", flush=True)
     if prepare_only:
         return
     for method, seed in jobs(study, methods, seeds):
@@ -410,11 +437,15 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
                     + "\n".join(f"![{p.stem}]({p.name})" for p in images) + "\n", encoding="utf-8")
     _fill_results_page(docs / "RESULTS.md", name,
                        text + "\n\n" + "\n".join(f"![{p.stem}](results/{name}/{p.name})" for p in images))
+    for audit_file in ("audit.md", "audit.png"):  # the reward audit on the base policy's sampled answers
+        if (root / "audit" / "hybrid" / audit_file).is_file():
+            shutil.copyfile(root / "audit" / "hybrid" / audit_file, out / audit_file)
     config = study.pipeline
     settings = {"policy": config.model, "pivot": config.pivot, "task": config.task, "langs": config.langs,
                 "steps": config.steps, "pivot_n": config.pivot_n, "pivot_k": config.pivot_k, "trl": config.trl,
                 "lora": config.lora, "methods": study.methods, "seeds": study.seeds, "evals": study.evals,
-                "eval_all_langs": study.all_langs, "eval_max_new_tokens": study.eval_max_new_tokens}
+                "eval_all_langs": study.all_langs, "eval_max_new_tokens": study.eval_max_new_tokens,
+                "audit_n": study.audit_n}
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return path
 
