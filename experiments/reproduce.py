@@ -22,9 +22,7 @@ it is worked on, so two copies of the command on one machine share the work inst
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
-import os
 import random
 import shutil
 import statistics
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pivotrl.pipeline import CPU_TRL, DEMO_LORA, PipelineConfig, pivot_stage, read_log, train_stage
+from pivotrl.run_folder import FolderBusyError, RunLock, check_output_dir
 
 # The first study's TRL settings (full fine-tuning, one prompt x 4 answers of 64 tokens per step), kept as they
 # were when it was measured; the demo's own defaults (pipeline.CPU_TRL) have moved since.
@@ -106,35 +105,6 @@ def study_root(name: str, runs: Path) -> Path:
 # ------------------------------------------------------------------------------------------------ the runs
 
 
-class Busy(Exception):
-    """Another process is working on this run."""
-
-
-class _Lock:
-    """An exclusive lock on ``folder/.lock`` for as long as the ``with`` block runs (it dies with the process)."""
-
-    def __init__(self, folder: Path):
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / ".lock"
-
-    def __enter__(self) -> _Lock:
-        self.file = self.path.open("a+")
-        try:
-            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.file.close()
-            raise Busy(str(self.path.parent)) from None
-        self.file.seek(0)
-        self.file.truncate()
-        self.file.write(f"{os.getpid()}\n")
-        self.file.flush()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        fcntl.flock(self.file, fcntl.LOCK_UN)
-        self.file.close()
-
-
 def evaluate(study: Study, model: str, out: Path, task: str) -> dict[str, Any]:
     """Greedy held-out evaluation, the same settings for the base model and every trained one."""
     from pivotrl.evaluation import EvalConfig, run_eval
@@ -184,21 +154,25 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
               prepare_only: bool = False) -> None:
     study = STUDIES[name]
     config = replace(study.pipeline, out=str(root))
-    with _Lock(root / "pivot"):
+    # pivotrl's stages lock their own folders (pivot store, evaluation, training); a second copy of this
+    # script meets FolderBusyError there and goes on to work nobody holds.
+    try:
         pivot = pivot_stage(config, root / "pivot")  # seed 0 sampling, shared by every run
-    print(f"[{name}] pivot references: {pivot['by_status']}", flush=True)
+        print(f"[{name}] pivot references: {pivot['by_status']}", flush=True)
+    except FolderBusyError as exc:
+        print(f"[{name}] {exc}; going on", flush=True)
+        if not prepare_only:
+            return  # training needs the finished references
     for task in study.evals:
         try:
-            with _Lock(root / "base"):
-                evaluate(study, config.model, root / "base" / f"eval-{task}", task)
-        except Busy:
-            print(f"[{name}] base evaluation is being run by another process; going on", flush=True)
+            evaluate(study, config.model, root / "base" / f"eval-{task}", task)
+        except FolderBusyError as exc:
+            print(f"[{name}] {exc}; going on", flush=True)
     if study.audit_n:
         try:
-            with _Lock(root / "audit"):
-                audit_reward(study, root)
-        except Busy:
-            print(f"[{name}] the reward audit is being run by another process; going on", flush=True)
+            audit_reward(study, root)
+        except FolderBusyError as exc:
+            print(f"[{name}] {exc}; going on", flush=True)
     if prepare_only:
         return
     for method, seed in jobs(study, methods, seeds):
@@ -208,12 +182,12 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
             continue
         started = time.perf_counter()
         try:
-            with _Lock(run_dir):
+            with RunLock(check_output_dir(run_dir), "run"):  # the run's own folder: train/ and eval-*/ inside
                 train_stage(run, run_dir / "train", root / "pivot" if run.labels == "pivot" else None)
                 for task in study.evals:
                     evaluate(study, str(run_dir / "train" / "final"), run_dir / f"eval-{task}", task)
-        except Busy:
-            print(f"[{name}] {method} seed {seed} is being run by another process; skipping it", flush=True)
+        except FolderBusyError as exc:
+            print(f"[{name}] {method} seed {seed}: {exc}; skipping it", flush=True)
             continue
         print(f"[{name}] {method} seed {seed}: done in {time.perf_counter() - started:.0f} s", flush=True)
         write_results(name, root, docs)

@@ -150,10 +150,17 @@ def data_export(
     data_dir: DataDir = None,
 ) -> None:
     """Write problems as JSON Lines, CSV or Parquet (one row per problem and language)."""
+    from pivotrl.run_folder import OutputPathError, check_output_file
+
+    suffix = out.suffix.lower()
+    if suffix not in (".jsonl", ".csv", ".parquet"):
+        _fail(f"unsupported output type {suffix!r} for {out}: use .jsonl, .csv or .parquet")
+    try:
+        check_output_file(out, "--out file")
+    except OutputPathError as exc:
+        _fail(str(exc))
     problems = _load(name, langs, split, n, data_dir, subset, seed)
     rows = [p.to_dict() for p in problems]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    suffix = out.suffix.lower()
     if suffix == ".jsonl":
         with open(out, "w", encoding="utf-8") as f:
             for row in rows:
@@ -172,8 +179,6 @@ def data_export(
             import pyarrow.parquet as pq
 
             pq.write_table(table, out)
-    else:
-        _fail(f"unsupported output type {suffix!r} for {out}: use .jsonl, .csv or .parquet")
     console.print(f"wrote {len(rows)} problems ({len({p.id for p in problems})} ids x "
                   f"{len({p.lang for p in problems})} languages) to {out}")
 
@@ -599,9 +604,15 @@ def reward_score(
     """Score responses against English references: the total and every component, per response."""
     from pivotrl.data.errors import DataError
     from pivotrl.data.files import iter_json_lines
+    from pivotrl.run_folder import OutputPathError, check_output_file
 
     if (input is None) == (response is None):
         _fail("give either --input FILE or --response TEXT (with --reference)")
+    if out is not None:
+        try:  # before any scoring: the scores are never computed only to be lost to a write error
+            check_output_file(out, "--out file")
+        except OutputPathError as exc:
+            _fail(str(exc))
     if input is not None:
         items = []
         try:
@@ -624,7 +635,6 @@ def reward_score(
     except (ValueError, KeyError) as exc:
         _fail(str(exc))
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
         with out.open("w", encoding="utf-8") as f:
             for item, s in zip(items, scored):
                 f.write(json.dumps({**item, **s.to_dict()}, ensure_ascii=False) + "\n")
@@ -694,11 +704,13 @@ def reward_audit(
     answer, an English answer sentence."""
     from pivotrl.data.errors import DataError
     from pivotrl.rewards.audit import audit_main
+    from pivotrl.run_folder import claim
 
     try:
-        report = audit_main(reward, sources=source or ["exemplars", "synthetic"], langs=langs, out_dir=out, n=n,
-                            data_dir=data_dir, refs_dir=refs, gold_task=gold_task,
-                            echo=lambda text: console.print(text, highlight=False, markup=False))
+        with claim(out, "audit folder"):
+            report = audit_main(reward, sources=source or ["exemplars", "synthetic"], langs=langs, out_dir=out,
+                                n=n, data_dir=data_dir, refs_dir=refs, gold_task=gold_task,
+                                echo=lambda text: console.print(text, highlight=False, markup=False))
     except (DataError, ValueError, KeyError, OSError) as exc:
         _fail(str(exc))
     verdict = "passes" if report.passes(0.99) else "does NOT pass"

@@ -122,11 +122,20 @@ def train_stage(config: PipelineConfig, out: Path, refs: Path | None, progress: 
 
 def run_pipeline(config: PipelineConfig, progress: bool = True, console: Any = None,
                  on_stage: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every stage (skipping finished ones); returns the summary also written to ``<out>/summary.json``."""
+    """Run every stage (skipping finished ones); returns the summary also written to ``<out>/summary.json``.
+
+    The run folder is checked and locked first: a second writer gets an error naming the holder."""
+    from pivotrl.run_folder import claim
+
+    with claim(config.out, "demo run folder"):
+        return _run_pipeline(config, progress, console, on_stage)
+
+
+def _run_pipeline(config: PipelineConfig, progress: bool, console: Any,
+                  on_stage: Callable[[str], None] | None) -> dict[str, Any]:
     from pivotrl.report import write_report
 
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"config": asdict(config), "seconds": {}}
     started = time.perf_counter()
 

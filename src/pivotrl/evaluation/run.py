@@ -141,7 +141,15 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
     """Evaluate ``config.model`` on ``config.task``; returns the metrics (also written to the run folder).
 
     ``loaded`` may be an already loaded :class:`~pivotrl.models.LoadedModel` (evaluation during training).
+    The run folder is checked and locked first: a second writer gets an error naming the holder.
     """
+    from pivotrl.run_folder import claim
+
+    with claim(config.out, "evaluation run folder"):
+        return _run_eval(config, loaded, progress)
+
+
+def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
     from pivotrl.models import GenerationConfig, build_prompt, generate, has_chat_template, load_model
 
     if config.prompt not in STYLES:
@@ -159,7 +167,6 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
         exemplars = {lang: load_exemplars(lang, folder)[: config.shots] for lang in langs}
 
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     done = _read_done(out / GENERATIONS)
     pending = [p for p in problems if len(done.get((p.id, p.lang), [])) < config.samples]
 

@@ -71,8 +71,17 @@ def _gold_reference(problem: Problem, pivot: str, settings: str, why: str) -> Re
 
 
 def run_pivot(config: PivotConfig, loaded: Any = None, progress: bool = True) -> dict[str, Any]:
-    """Write references for every English problem of the task that has none yet; return the summary."""
+    """Write references for every English problem of the task that has none yet; return the summary.
+
+    The store folder is checked and locked first: a second writer gets an error naming the holder."""
+    from pivotrl.run_folder import claim
+
     problems = english_problems(config)
+    with claim(config.out, "reference store"):
+        return _run_pivot(config, problems, loaded, progress)
+
+
+def _run_pivot(config: PivotConfig, problems: list[Problem], loaded: Any, progress: bool) -> dict[str, Any]:
     backend = make_backend(config, loaded)
     store = ReferenceStore(config.out)
     settings = settings_key(config)

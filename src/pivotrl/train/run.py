@@ -283,7 +283,16 @@ def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
 
 
 def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train; returns a summary (steps, seconds, final model folder, last logged metrics)."""
+    """Train; returns a summary (steps, seconds, final model folder, last logged metrics).
+
+    The output folder is checked and locked first: a second writer gets an error naming the holder."""
+    from pivotrl.run_folder import claim
+
+    with claim(config.output_dir, "training output folder"):
+        return _run_train(config, resume, progress)
+
+
+def _run_train(config: TrainConfig, resume: bool, progress: bool) -> dict[str, Any]:
     from datasets import Dataset
 
     from pivotrl.models import load_model
