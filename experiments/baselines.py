@@ -20,6 +20,7 @@ from pathlib import Path
 MODELS = {"qwen0.5b": "Qwen2.5-Coder-0.5B-Instruct", "qwen1.5b": "Qwen2.5-Coder-1.5B-Instruct"}
 TASKS = {"mgsm": "MGSM held-out", "msvamp": "MSVAMP held-out"}
 ROOT = Path(__file__).resolve().parents[1]
+NOTES_START, NOTES_END = "<!-- notes:start -->", "<!-- notes:end -->"
 
 
 def _pct(value: float | None) -> str:
@@ -95,6 +96,10 @@ def main() -> None:
              "docstring. One answer moves a language's accuracy by 100/problems points (2.5 points at 40).", ""]
     if image is not None:
         lines += [f"![accuracy per language]({image.relative_to(args.out.parent)})", ""]
+    # the reading of the tables is written by hand between two markers and kept when the page is rewritten
+    old = args.out.read_text(encoding="utf-8") if args.out.is_file() else ""
+    notes = old.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0].strip() if NOTES_END in old else ""
+    lines += [NOTES_START, notes or "(no reading written yet)", NOTES_END, ""]
     for task, title in TASKS.items():
         for model, name in MODELS.items():
             lines += [f"## {title}: {name} (`{model}`)", ""]
