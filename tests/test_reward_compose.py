@@ -8,6 +8,7 @@ the documented formula ``total = gate * sum(gated weighted) + sum(ungated weight
 from __future__ import annotations
 
 import math
+import re
 import shutil
 
 import pytest
@@ -251,10 +252,10 @@ def test_total_range_of_presets_matches_the_documented_weights():
             documented_range(cfg.weights, tuple(cfg.gated) if cfg.gate is not None else None))
 
 
-def test_total_range_with_negative_and_gated_weights():
-    cfg = load_reward_config({"weights": {"answer_agreement": -1.0, "length_guard": -0.5, "answer_format": 2.0}})
-    # agreement -1 gated: [-1, 0]; length_guard -0.5 ungated: [0, 0.5]; format 2 gated: [0, 2]
-    assert cfg.total_range() == pytest.approx((-1.0, 2.5))
+def test_total_range_with_scaled_and_gated_weights():
+    cfg = load_reward_config({"weights": {"answer_agreement": 3.0, "length_guard": 0.5, "answer_format": 2.0}})
+    # agreement 3 gated: [0, 3]; length_guard 0.5 ungated: [-0.5, 0]; format 2 gated: [0, 2]
+    assert cfg.total_range() == pytest.approx((-0.5, 5.0))
     ungated = load_reward_config({"weights": {"answer_agreement": 1.0, "length_guard": 1.0}, "gate": None})
     assert ungated.total_range() == pytest.approx((-1.0, 1.0))
     # A gated penalty-range component can be scaled to 0: its range widens to include 0 on both sides.
@@ -262,10 +263,20 @@ def test_total_range_with_negative_and_gated_weights():
     assert odd.total_range() == pytest.approx((-1.0, 0.0))
 
 
+@pytest.mark.parametrize("weights, message", [
+    ({"answer_agreement": -1.0}, "answer_agreement is a credit component (a score in [0, 1]) and needs a weight >= 0"),
+    ({"length_guard": -0.5}, "length_guard is a guard (a penalty in [-1, 0]) and needs a weight >= 0"),
+])
+def test_negative_weights_are_refused_by_kind(weights, message):
+    # a negative weight on credit pays for wrong answers; on a guard it pays for padding and loops
+    with pytest.raises(ValueError, match=re.escape(message)):
+        load_reward_config({"weights": weights})
+
+
 def test_totals_on_real_text_stay_in_total_range_for_every_weighting():
     texts = [*DE, *EN, DE_MIXED, DE_PHRASE_NOT_LAST, DE[0] * 5]
     refs = [*EN, *EN, EN[0], EN[0], EN[0]]
-    for weights in (PURE, {"answer_agreement": -2.0, "repetition_guard": 3.0}, {"length_guard": -1.0}):
+    for weights in (PURE, {"answer_agreement": 2.0, "repetition_guard": 3.0}, {"length_guard": 1.0}):
         for gate in ("language_fidelity", None):
             reward = no_encoder(weights, gate=gate)
             low, high = reward.config.total_range()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -46,9 +47,20 @@ def test_overrides_are_dotted_and_typed():
     (["colour=blue"], "unknown field(s) colour"),
     (["trl.max_steps"], "expected key=value"),
     (["eval_every=-1"], "eval_every must be a non-negative integer"),
+    # types, checked on load (before any model), with the field, the value and what was expected
+    (["langs=3"], "langs must be list[str], got 3 (int)"),
+    (["eval_n=2.5"], "eval_n must be an integer, got 2.5"),
+    (["lora=7"], "lora must be dict"),
+    (["trl.max_steps=ten"], "trl.max_steps must be an integer (GRPOConfig), got 'ten'"),
+    (["trl.learning_rat=1e-5"], "trl.learning_rat is not a field of TRL's GRPOConfig; did you mean learning_rate?"),
+    (["trl.bf16=yes please"], "trl.bf16 must be bool | None"),
+    (["algorithm=rloo", "trl.num_generations=four"], "trl.num_generations must be"),
+    # weights against the component's kind
+    (["reward.weights.answer_agreement=-1"], "answer_agreement is a credit component"),
+    (["reward.weights.repetition_guard=-0.5"], "repetition_guard is a guard"),
 ])
 def test_bad_recipes_name_the_field(overrides, message):
-    with pytest.raises(TrainConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(TrainConfigError, match=re.escape(message)):
         load_train_config(None, overrides)
 
 

@@ -103,8 +103,16 @@ class RewardConfig:
         for name, weight in self.weights.items():
             if name not in COMPONENT_RANGES:
                 raise ValueError(f"reward config {self.name!r}: weights: unknown component {name!r}; known: {known}")
-            if not isinstance(weight, (int, float)) or not math.isfinite(weight):
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise ValueError(f"reward config {self.name!r}: weights.{name} must be a finite number, got {weight!r}")
+            if weight < 0:
+                # Credit components score in [0, 1] and guards in [-1, 0]: the sign is in the score, so a negative
+                # weight turns credit into a penalty for right answers, or a guard into pay for padding.
+                low, high = COMPONENT_RANGES[name]
+                kind = "a guard (a penalty" if high <= 0 else "a credit component (a score"
+                raise ValueError(f"reward config {self.name!r}: weights.{name} = {weight!r}: {name} is {kind} in "
+                                 f"[{low:g}, {high:g}]) and needs a weight >= 0; a negative weight would reward "
+                                 "what it is meant to discourage")
         for name in self.gated:
             if name not in COMPONENT_RANGES:
                 raise ValueError(f"reward config {self.name!r}: gated: unknown component {name!r}; known: {known}")

@@ -12,7 +12,12 @@ Overrides are ``key=value`` strings with dotted keys for nested fields (``trl.ma
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import difflib
+import enum
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,13 +70,21 @@ class TrainConfig:
     seed: int = 0
 
     def validate(self, source: str = "recipe") -> None:
+        """Check every field (types, values, the reward, the TRL fields) before anything heavy loads; raise
+        TrainConfigError naming the field, the value and what was expected."""
+        if isinstance(self.langs, str):
+            self.langs = [x.strip() for x in self.langs.split(",") if x.strip()]
+        hints = typing.get_type_hints(TrainConfig)
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _matches(value, hints[f.name]):
+                raise TrainConfigError(f"{source}: {f.name} must be {_describe(hints[f.name])}, got {value!r} "
+                                       f"({type(value).__name__})")
         if self.algorithm not in ALGORITHMS:
             raise TrainConfigError(
                 f"{source}: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
         if self.labels not in LABELS:
             raise TrainConfigError(f"{source}: labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
-        if isinstance(self.langs, str):
-            self.langs = [x.strip() for x in self.langs.split(",") if x.strip()]
         if not self.langs:
             raise TrainConfigError(f"{source}: langs is empty; name the target languages (e.g. [de, zh])")
         from pivotrl.languages import UnknownLanguageError, get_language
@@ -97,6 +110,14 @@ class TrainConfig:
                 f"{source}: dtype bfloat16 needs lora (a frozen bf16 base with float32 adapters); full "
                 "fine-tuning in pure bf16 loses small updates, so it keeps float32 weights (use trl.bf16=true "
                 "for mixed precision)")
+
+        try:
+            from pivotrl.rewards.compose import load_reward_config
+
+            load_reward_config(self.reward)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TrainConfigError(f"{source}: reward: {exc}") from None
+        _check_trl_fields(self.trl, self.algorithm, source)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -131,6 +152,60 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "-
             parsed = [x.strip() for x in parsed.split(",") if x.strip()]
         target[parts[-1]] = parsed
     return data
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    """Whether ``value`` (parsed from YAML) fits a type annotation; an annotation this does not understand
+    accepts anything (the trainer then decides)."""
+    if annotation is Any or annotation is object:
+        return True
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return isinstance(value, annotation) or value in {m.value for m in annotation}
+    if origin in (list, tuple, collections.abc.Sequence) or annotation in (list, tuple):
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return isinstance(value, (list, tuple)) and (not args or all(_matches(v, args[0]) for v in value))
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def _describe(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("<class '", "").replace("'>", "")
+    return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}.get(text, text)
+
+
+def _check_trl_fields(trl: dict[str, Any], algorithm: str, source: str) -> None:
+    """Every ``trl:`` field must be a field of TRL's config class for the algorithm, with a value of its type
+    (checked here, before a model loads, rather than deep inside transformers minutes later)."""
+    if not trl:
+        return
+    from trl import GRPOConfig, RLOOConfig
+
+    cls = GRPOConfig if algorithm == "grpo" else RLOOConfig
+    hints = typing.get_type_hints(cls)
+    for key, value in trl.items():
+        if key not in hints:
+            close = difflib.get_close_matches(str(key), hints, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise TrainConfigError(f"{source}: trl.{key} is not a field of TRL's {cls.__name__}{hint}")
+        if not _matches(value, hints[key]):
+            raise TrainConfigError(f"{source}: trl.{key} must be {_describe(hints[key])} ({cls.__name__}), got "
+                                   f"{value!r} ({type(value).__name__})")
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
