@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,33 @@ def test_export_verl_from_a_recipe(env, tmp_path):
     test = pq.read_table(out / "test.parquet").to_pylist()
     assert test and not {r["extra_info"]["problem_id"] for r in test} & {r["extra_info"]["problem_id"] for r in train}
     assert (out / "reward.py").is_file() and (out / "run_grpo.sh").is_file()
+
+
+def _problem_file(path: Path, question_chars: int) -> Path:
+    long = {"id": "long-1", "lang": "en", "answer": "7",
+            "question": ("Tom has 3 apples and buys 4 more apples at the market. " * (question_chars // 56 + 1))}
+    short = {"id": "short-1", "lang": "en", "question": "What is 2 + 3?", "answer": "5"}
+    path.write_text(json.dumps(short) + "\n" + json.dumps(long) + "\n", encoding="utf-8")
+    return path
+
+
+def test_data_show_stays_fast_on_a_huge_question(tmp_path):
+    # 5 MB in one field took 18 s to lay out (superlinear); the readable view now shows its start
+    path = _problem_file(tmp_path / "huge.jsonl", 5_000_000)
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pivotrl.cli", "data", "show", str(path), "-n", "2"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert time.perf_counter() - started < 15
+    assert "more characters; --json prints all" in " ".join(result.stdout.split())
+    assert len(result.stdout) < 20_000
+
+
+@pytest.mark.model
+def test_eval_refuses_a_question_beyond_the_context_naming_it(tmp_path):
+    path = _problem_file(tmp_path / "long.jsonl", 100_000)
+    result = subprocess.run([sys.executable, "-m", "pivotrl.cli", "eval", "--model", "smollm2", "--task", str(path),
+                             "-o", str(tmp_path / "run")], capture_output=True, text=True, timeout=300)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1 and "Traceback" not in output
+    assert "problem long-1 (en)" in output and "does not fit the model's context of 8,192" in output

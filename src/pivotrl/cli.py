@@ -127,15 +127,26 @@ def data_show(
             print(json.dumps(p.to_dict(), ensure_ascii=False))
             continue
         console.rule(f"[bold]{p.id}[/]  {p.lang}  ({p.source})", align="left")
-        console.print(p.question, highlight=False)
+        console.print(_clip(p.question), highlight=False, markup=False)
         if p.choices:
             for letter, option in zip("ABCDEFGHIJ", p.choices):
-                console.print(f"  {letter}. {option}", highlight=False)
+                console.print(f"  {letter}. {_clip(option)}", highlight=False, markup=False)
         if p.question_en and p.lang != "en":
-            console.print(f"[dim]en: {p.question_en}[/]", highlight=False)
+            console.print(f"en: {_clip(p.question_en)}", style="dim", highlight=False, markup=False)
         if p.solution:
-            console.print(f"[dim]solution: {p.solution}[/]", highlight=False)
-        console.print(f"[bold green]answer: {p.answer}[/]", highlight=False)
+            console.print(f"solution: {_clip(p.solution)}", style="dim", highlight=False, markup=False)
+        console.print(f"answer: {_clip(p.answer)}", style="bold green", highlight=False, markup=False)
+
+
+SHOW_CHARS = 4000
+
+
+def _clip(text: str) -> str:
+    # Laying out text for a terminal costs more than linear time in its length (a 5 MB question took 18 s);
+    # the readable view shows the start of very long fields, --json prints them whole.
+    if len(text) <= SHOW_CHARS:
+        return text
+    return f"{text[:SHOW_CHARS]} ... [{len(text) - SHOW_CHARS:,} more characters; --json prints all]"
 
 
 @data_app.command("export")

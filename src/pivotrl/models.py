@@ -44,6 +44,7 @@ from pivotrl.packaged import PACKAGED_MODELS, PackagedModel, PackagedModelError,
 
 __all__ = [
     "DEFAULT_MODEL",
+    "PromptTooLongError",
     "PACKAGED_MODELS",
     "GenerationConfig",
     "LoadedModel",
@@ -799,6 +800,38 @@ def _prefill_groups(lengths: list[int], waste: float = 1.15, max_tokens: int = 8
     return groups
 
 
+class PromptTooLongError(ValueError):
+    """A prompt that, with the new tokens, does not fit the model's context; ``index`` is its position."""
+
+    def __init__(self, index: int, message: str):
+        super().__init__(message)
+        self.index = index
+
+
+# No tokenizer here writes more characters than this into one token: a prompt longer than this many characters
+# per context position is refused before tokenizing it (tokenizing tens of MB takes minutes).
+_MAX_CHARS_PER_TOKEN = 64
+
+
+def _encode_within_context(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, prompts: list[str],
+                           max_new_tokens: int) -> list[list[int]]:
+    """Token ids of every prompt; PromptTooLongError for the first prompt that cannot fit the model's context
+    (``max_position_embeddings``) with ``max_new_tokens`` more, before any work is done on the others."""
+    context = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(context, int) and context > 0:
+        for i, prompt in enumerate(prompts):
+            if len(prompt) > _MAX_CHARS_PER_TOKEN * context:
+                raise PromptTooLongError(i, f"prompt {i} has {len(prompt):,} characters, far beyond the model's "
+                                         f"context of {context:,} tokens")
+    encoded = [_encode(tokenizer, p) for p in prompts]
+    if isinstance(context, int) and context > 0:
+        for i, ids in enumerate(encoded):
+            if len(ids) + max_new_tokens > context:
+                raise PromptTooLongError(i, f"prompt {i} has {len(ids):,} tokens; with {max_new_tokens} new tokens "
+                                         f"it does not fit the model's context of {context:,}")
+    return encoded
+
+
 def _encode(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
     # Chat templates usually write the BOS token themselves; letting the tokenizer add another one would
     # give a double BOS, a sequence the model never saw in training.
@@ -882,7 +915,7 @@ def generate_with_stats(
     eos_ids = _eos_ids(model, tokenizer)
     end_ids = eos_ids | {pad_id}
 
-    encoded = [_encode(tokenizer, p) for p in prompts]
+    encoded = _encode_within_context(model, tokenizer, prompts, config.max_new_tokens)
     # Longest first: similar lengths share a batch (little padding), and a batch too big for memory fails at
     # once rather than at the end.
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))

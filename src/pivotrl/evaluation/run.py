@@ -150,7 +150,8 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
 
 
 def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
-    from pivotrl.models import GenerationConfig, build_prompt, generate, has_chat_template, load_model
+    from pivotrl.models import (GenerationConfig, PromptTooLongError, build_prompt, generate, has_chat_template,
+                                load_model)
 
     if config.prompt not in STYLES:
         raise EvalError(f"unknown prompt style {config.prompt!r}; expected one of {', '.join(STYLES)}")
@@ -212,8 +213,13 @@ def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
                 os.fsync(f.fileno())  # a finished answer survives even a power cut
                 bar.update(1)
 
-            generate(loaded, [prompts[(p.id, p.lang)] for p in pending], gen_config,
-                     stops=[_stops(config, p.lang) for p in pending], on_result=write)
+            try:
+                generate(loaded, [prompts[(p.id, p.lang)] for p in pending], gen_config,
+                         stops=[_stops(config, p.lang) for p in pending], on_result=write)
+            except PromptTooLongError as exc:
+                bad = pending[exc.index]
+                raise EvalError(f"{config.task}: problem {bad.id} ({bad.lang}): {exc}; shorten or drop it "
+                                "(nothing was generated)") from None
         bar.close()
     seconds = time.perf_counter() - started
 
