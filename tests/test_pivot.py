@@ -173,6 +173,29 @@ def test_five_sigkills_lose_nothing_and_duplicate_nothing(tiny_folder, tmp_path)
     assert "stored" in done.stdout and str(n) in done.stdout
 
 
+def test_local_pivot_writes_each_reference_as_it_finishes_and_keeps_the_flight_full(tiny_folder, tmp_path,
+                                                                                     monkeypatch):
+    # plumbing (random weights): one generate call covers several batches, and the store gets one reference
+    # per append, in the order the problems finish
+    import pivotrl.models as models
+    from pivotrl.pivot.backends import LocalPivot
+
+    calls, appends = [], []
+    real_generate, real_append = models.generate_with_stats, ReferenceStore.append
+    monkeypatch.setattr(models, "generate_with_stats",
+                        lambda loaded, prompts, config, **kw: calls.append(len(prompts))
+                        or real_generate(loaded, prompts, config, **kw))
+    monkeypatch.setattr(ReferenceStore, "append", lambda self, refs: appends.append(len(list(refs)))
+                        or real_append(self, [r for r in refs]))
+    n, batch = 20, 2
+    summary = run_pivot(PivotConfig(pivot=str(tiny_folder), task="synthetic", split="all", n=n, k=2,
+                                    max_new_tokens=6, batch_size=batch, out=str(tmp_path)), progress=False)
+    per_call = batch * LocalPivot.problems_per_call
+    assert calls == [min(per_call, n - i) for i in range(0, n, per_call)]
+    assert appends == [1] * n and summary["stored"] == n
+    assert len({r.problem_id for r in ReferenceStore(tmp_path).read()}) == n
+
+
 @pytest.mark.model
 def test_packaged_pivot_on_msvamp(data_dir, tmp_path):
     result = subprocess.run([PIVOTRL, "pivot", "--task", "msvamp", "--split", "train", "-n", "2", "--k", "2",

@@ -1,11 +1,13 @@
 """Where pivot references come from: a local model, an OpenAI-compatible endpoint, or gold solutions.
 
-Each backend has a ``name`` (its identity in the store key) and ``sample(prompts, k, ...)`` returning k
-texts per prompt. Prompts are English: the question followed by the registry's step-by-step instruction.
+Each backend has a ``name`` (its identity in the store key) and ``sample(prompts, sampling, on_result)``
+returning k texts per prompt (and calling ``on_result(index, texts)`` as each prompt's samples finish).
+Prompts are English: the question followed by the registry's step-by-step instruction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +41,13 @@ class LocalPivot:
             self._loaded = load_model(self.spec, dtype=generation_dtype(self.dtype))
         return self._loaded
 
-    def sample(self, prompts: list[str], s: Sampling) -> tuple[list[list[str]], int]:
+    # Problems per generate call: several flights' worth, so that the decoder refills the places of finished
+    # samples instead of draining at the end of every batch (each problem is still written as it finishes).
+    problems_per_call = 8
+
+    def sample(self, prompts: list[str], s: Sampling,
+               on_result: Callable[[int, list[str]], None] | None = None) -> tuple[list[list[str]], int]:
+        """``k`` samples per prompt; ``on_result(index, samples)`` as soon as a prompt's samples are done."""
         from pivotrl.models import GenerationConfig, build_prompt, generate_with_stats
 
         texts = [build_prompt(self.loaded.tokenizer, p) for p in prompts]
@@ -47,7 +55,7 @@ class LocalPivot:
         config = GenerationConfig(max_new_tokens=s.max_new_tokens, do_sample=sampled,
                                   temperature=s.temperature if sampled else 1.0, top_p=s.top_p if sampled else 1.0,
                                   num_samples=s.k, seed=s.seed, batch_size=s.batch_size)
-        out, stats = generate_with_stats(self.loaded, texts, config)
+        out, stats = generate_with_stats(self.loaded, texts, config, on_result=on_result)
         return out, stats["new_tokens"]
 
 
@@ -58,7 +66,10 @@ class EndpointPivot:
         self.config = config
         self.name = f"endpoint:{config.base_url}#{config.model}"
 
-    def sample(self, prompts: list[str], s: Sampling) -> tuple[list[list[str]], int]:
+    problems_per_call = 1  # a chunk is one batch of concurrent requests
+
+    def sample(self, prompts: list[str], s: Sampling,
+               on_result: Callable[[int, list[str]], None] | None = None) -> tuple[list[list[str]], int]:
         from pivotrl.pivot.endpoint import chat_complete_with_usage
 
         messages = [[{"role": "user", "content": p}] for p in prompts]
@@ -66,6 +77,8 @@ class EndpointPivot:
                                                 temperature=s.temperature if s.k > 1 else 0.0,
                                                 top_p=s.top_p if s.k > 1 else 1.0, max_tokens=s.max_new_tokens,
                                                 seed=s.seed)
+        for i, samples in enumerate(texts) if on_result is not None else ():
+            on_result(i, samples)
         return texts, int(usage.get("completion_tokens", 0))
 
 

@@ -95,31 +95,33 @@ def _run_pivot(config: PivotConfig, problems: list[Problem], loaded: Any, progre
 
     bar = tqdm(total=len(pending), disable=not progress, unit="problem", desc=f"pivot {backend.name}")
     started, tokens = time.perf_counter(), 0
-    chunk = max(1, config.batch_size)
+    def reference(p: Problem, texts: list[str]) -> Reference:
+        verdict = verify_samples(texts, p.answer, p.answer_type, config.min_agreement)
+        if verdict.status == "none" and config.fallback_gold:
+            ref = _gold_reference(p, backend.name, settings, f"fallback: {verdict.reason}")
+            return Reference(**{**ref.to_dict(), "samples": tuple(texts), "sample_answers": verdict.answers,
+                                "kept": ()})
+        chosen = verdict.chosen
+        return Reference(p.id, p.question, verdict.status, verdict.reason,
+                         texts[chosen] if chosen is not None else None, verdict.answer, p.answer, verdict.agreement,
+                         tuple(texts), verdict.answers, verdict.kept, backend.name, settings)
+
+    chunk = max(1, config.batch_size) * getattr(backend, "problems_per_call", 1)
     for first in range(0, len(pending), chunk):
         batch = pending[first: first + chunk]
-        refs = []
         if isinstance(backend, GoldPivot):
-            refs = [_gold_reference(p, backend.name, settings, "gold worked solution of the data set")
-                    for p in batch]
-        else:
-            sampling.seed = config.seed + first  # a different random stream per chunk, fixed for a resume
-            samples, new_tokens = backend.sample([native_prompt(p, "instruction") for p in batch], sampling)
-            tokens += new_tokens
-            for p, texts in zip(batch, samples):
-                verdict = verify_samples(texts, p.answer, p.answer_type, config.min_agreement)
-                if verdict.status == "none" and config.fallback_gold:
-                    ref = _gold_reference(p, backend.name, settings, f"fallback: {verdict.reason}")
-                    refs.append(Reference(**{**ref.to_dict(), "samples": tuple(texts),
-                                             "sample_answers": verdict.answers, "kept": ()}))
-                    continue
-                chosen = verdict.chosen
-                refs.append(Reference(
-                    p.id, p.question, verdict.status, verdict.reason,
-                    texts[chosen] if chosen is not None else None, verdict.answer, p.answer, verdict.agreement,
-                    tuple(texts), verdict.answers, verdict.kept, backend.name, settings))
-        store.append(refs)  # flushed and fsync'ed: a kill after this line loses nothing of this chunk
-        bar.update(len(batch))
+            store.append([_gold_reference(p, backend.name, settings, "gold worked solution of the data set")
+                          for p in batch])
+            bar.update(len(batch))
+            continue
+
+        def write(index: int, texts: list[str], batch: list[Problem] = batch) -> None:
+            store.append([reference(batch[index], texts)])  # flushed and fsync'ed: a kill loses only unfinished ones
+            bar.update(1)
+
+        sampling.seed = config.seed + first  # a different random stream per chunk, fixed for a resume
+        _, new_tokens = backend.sample([native_prompt(p, "instruction") for p in batch], sampling, on_result=write)
+        tokens += new_tokens
     bar.close()
     seconds = time.perf_counter() - started
     return summarize(store.read(backend.name, settings), problems, seconds, tokens, len(pending))
