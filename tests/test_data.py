@@ -211,3 +211,47 @@ def test_unknown_names_and_missing_things(data_dir, tmp_path):
         load_problems("mgsm", "de", data_dir=tmp_path)
     with pytest.raises(DataError, match="does not exist"):
         load_problems("mgsm", "de", data_dir=tmp_path / "nope")
+
+
+@pytest.mark.parametrize("encoding, bom", [("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"),
+                                           ("utf-16-be", b"\xfe\xff")])
+def test_files_as_other_tools_save_them(tmp_path, encoding, bom):
+    # Notepad and Excel's "UTF-8" add a byte-order mark; PowerShell's `>` writes UTF-16 with one
+    rows = [{"question": "Wie viel ist 2 + 3?", "answer": "5", "lang": "de"},
+            {"question": "Combien font 4 + 4 ?", "answer": "8", "lang": "fr"}]
+    jsonl = tmp_path / "p.jsonl"
+    jsonl.write_bytes(bom + "\n".join(json.dumps(r, ensure_ascii=False) for r in rows).encode(encoding))
+    csv_file = tmp_path / "p.csv"
+    csv_file.write_bytes(bom + "question,answer,lang\nWie viel ist 2 + 3?,5,de\nCombien font 4 + 4 ?,8,fr\n"
+                         .encode(encoding))
+    for path in (jsonl, csv_file):
+        problems = load_problems(str(path))
+        assert [(p.lang, p.question, p.answer) for p in problems] == [
+            ("de", "Wie viel ist 2 + 3?", "5"), ("fr", "Combien font 4 + 4 ?", "8")]
+
+
+def test_a_file_that_is_not_utf8_names_the_line(tmp_path):
+    path = tmp_path / "latin1.csv"  # a spreadsheet's "CSV" in Windows-1252
+    path.write_bytes("question,answer,lang\nWie viel ist 2 + 3?,5,de\nWas kostet ein Brötchen?,1,de\n"
+                     .encode("cp1252"))
+    with pytest.raises(ValueError, match=r"latin1\.csv, line 3: not UTF-8 text \(byte 0xf6 .*save the file as UTF-8"):
+        load_problems(str(path))
+    jsonl = tmp_path / "latin1.jsonl"
+    jsonl.write_bytes(b'{"question": "ok?", "answer": "1", "lang": "de"}\n'
+                      b'{"question": "Br\xf6tchen?", "answer": "2", "lang": "de"}\n')
+    with pytest.raises(ValueError, match=r"latin1\.jsonl, line 2: not UTF-8"):
+        load_problems(str(jsonl))
+
+
+def test_parallel_sets_must_line_up(data_dir, tmp_path):
+    folder = _copy_dir(data_dir, tmp_path, "mgsm")
+    lines = (folder / "mgsm_de.tsv").read_text(encoding="utf-8").splitlines()
+    (folder / "mgsm_de.tsv").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # one problem short
+    with pytest.raises(DataError, match=r"MGSM files do not line up \(mgsm_en\.tsv: 250, mgsm_de\.tsv: 249 rows\)"):
+        load_problems("mgsm", "de", data_dir=tmp_path)
+    folder = _copy_dir(data_dir, tmp_path, "msvamp")
+    path = folder / "test_Chinese.json"
+    path.write_text("\n".join(path.read_text(encoding="utf-8").splitlines()[:-3]) + "\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"MSVAMP files do not line up \(test_English\.json: 1000, "
+                                        r"test_Chinese\.json: 997 rows\)"):
+        load_problems("msvamp", "zh", data_dir=tmp_path)

@@ -64,6 +64,13 @@ def test_bad_recipes_name_the_field(overrides, message):
         load_train_config(None, overrides)
 
 
+def test_recipe_saved_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "r.yaml"
+    path.write_bytes("model: smollm2\nlangs: [de, zh]\ntrl:\n  max_steps: 3\n".encode("utf-8-sig"))
+    config = load_train_config(path)
+    assert config.langs == ["de", "zh"] and config.trl == {"max_steps": 3}
+
+
 def test_bad_recipe_file_is_named(tmp_path):
     path = tmp_path / "r.yaml"
     path.write_text("model: [unclosed\n")

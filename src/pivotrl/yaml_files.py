@@ -7,11 +7,13 @@ from typing import Any
 
 import yaml
 
+from pivotrl.text_files import read_text
+
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     """The mapping at the top of a YAML file (an empty file is an empty mapping); ValueError naming the file."""
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from exc
     if loaded is None:

@@ -17,3 +17,12 @@ class DataFormatError(DataError):
         where = self.path + (f", line {line}" if line is not None else "")
         what = f"field {field!r}: " if field else ""
         super().__init__(f"{where}: {what}{problem}")
+
+
+def check_aligned(set_name: str, rows: dict[Path, int]) -> None:
+    """Parallel sets pair line i of every language file; different row counts mean the pairing is off."""
+    if len(set(rows.values())) > 1:
+        counts = ", ".join(f"{path.name}: {n}" for path, n in rows.items())
+        raise DataError(f"{set_name} files do not line up ({counts} rows); line i of every language file must be "
+                        f"the same problem, so every file needs the same number of rows (folder "
+                        f"{next(iter(rows)).parent})")

@@ -10,6 +10,7 @@ letters when ``answer_type="choice"``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from pivotrl.answers import CHOICE_LETTERS, canonical_number, parse_exact_number
 from pivotrl.data.errors import DataError, DataFormatError
 from pivotrl.languages import UnknownLanguageError, get_language
 from pivotrl.records import Problem
+from pivotrl.text_files import read_text, text_lines
 
 FIELDS = ("id", "lang", "question", "answer", "question_en", "solution", "choices")
 SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -40,17 +42,16 @@ def parse_column_map(spec: str | None) -> dict[str, str]:
 
 def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a JSON Lines file; a clear error on a bad line."""
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise DataFormatError(path, lineno, None, "expected a JSON object")
-            yield lineno, row
+    for lineno, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise DataFormatError(path, lineno, None, "expected a JSON object")
+        yield lineno, row
 
 
 def require_text(row: dict[str, Any], field: str, path: str | Path, lineno: int) -> str:
@@ -65,19 +66,18 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line or row number, row) pairs; numbers point at the place in the file a person would look."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        if suffix == ".json" and path.read_text(encoding="utf-8").lstrip().startswith("["):
+        if suffix == ".json" and read_text(path).lstrip().startswith("["):
             try:
-                rows = json.loads(path.read_text(encoding="utf-8"))
+                rows = json.loads(read_text(path))
             except json.JSONDecodeError as exc:
                 raise DataFormatError(path, exc.lineno, None, f"not valid JSON ({exc.msg})") from None
             yield from enumerate(rows, start=1)
             return
         yield from iter_json_lines(path)
     elif suffix in (".csv", ".tsv"):
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            for row in reader:
-                yield reader.line_num, row
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter="\t" if suffix == ".tsv" else ",")
+        for row in reader:
+            yield reader.line_num, row
     elif suffix == ".parquet":
         import pyarrow.parquet as pq
 

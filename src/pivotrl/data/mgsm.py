@@ -7,13 +7,15 @@ problem (and is GSM8K test item i), so ids are ``mgsm-{i:03d}``.
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from pivotrl.answers import canonical_number, parse_exact_number
-from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.errors import DataError, DataFormatError, check_aligned
 from pivotrl.data.locate import find_local, hub_file
 from pivotrl.languages import MGSM_LANGS
 from pivotrl.records import Problem
+from pivotrl.text_files import read_text
 
 HUB_ID = "juletxara/mgsm"
 LANGS = MGSM_LANGS
@@ -21,23 +23,24 @@ LANGS = MGSM_LANGS
 
 def read_mgsm_tsv(path: Path, lang: str, english: list[str] | None = None) -> list[Problem]:
     problems = []
-    with open(path, encoding="utf-8", newline="") as f:
-        for lineno, row in enumerate(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE), start=1):
-            if len(row) != 2:
-                raise DataFormatError(path, lineno, None,
-                                      f"expected 2 tab-separated columns (question, answer), found {len(row)}")
-            question, answer = row[0].strip(), row[1].strip()
-            if not question:
-                raise DataFormatError(path, lineno, "question", "is empty")
-            value = parse_exact_number(answer)
-            if value is None:
-                raise DataFormatError(path, lineno, "answer", f"expected a number, found {answer!r}")
-            i = lineno - 1
-            problems.append(Problem(
-                id=f"mgsm-{i:03d}", lang=lang, question=question, answer=canonical_number(value), source="mgsm",
-                question_en=english[i] if english and i < len(english) else (question if lang == "en" else None),
-                meta={"gsm8k_id": f"gsm8k-test-{i:05d}"},
-            ))
+    # read whole (MGSM files are small); text_files handles a byte-order mark or names a non-UTF-8 line
+    rows = csv.reader(io.StringIO(read_text(path), newline=""), delimiter="\t", quoting=csv.QUOTE_NONE)
+    for lineno, row in enumerate(rows, start=1):
+        if len(row) != 2:
+            raise DataFormatError(path, lineno, None,
+                                  f"expected 2 tab-separated columns (question, answer), found {len(row)}")
+        question, answer = row[0].strip(), row[1].strip()
+        if not question:
+            raise DataFormatError(path, lineno, "question", "is empty")
+        value = parse_exact_number(answer)
+        if value is None:
+            raise DataFormatError(path, lineno, "answer", f"expected a number, found {answer!r}")
+        i = lineno - 1
+        problems.append(Problem(
+            id=f"mgsm-{i:03d}", lang=lang, question=question, answer=canonical_number(value), source="mgsm",
+            question_en=english[i] if english and i < len(english) else (question if lang == "en" else None),
+            meta={"gsm8k_id": f"gsm8k-test-{i:05d}"},
+        ))
     if not problems:
         raise DataFormatError(path, None, None, "file is empty")
     return problems
@@ -59,10 +62,16 @@ def load_mgsm(langs: list[str], data_dir: Path | None) -> list[Problem]:
     unknown = [lang for lang in langs if lang not in LANGS]
     if unknown:
         raise DataError(f"MGSM has no language {', '.join(unknown)}; it has {', '.join(LANGS)}")
-    english = [p.question for p in read_mgsm_tsv(_file(data_dir, "en"), "en")]
+    english_path = _file(data_dir, "en")
+    english = [p.question for p in read_mgsm_tsv(english_path, "en")]
     out: list[Problem] = []
+    rows = {english_path: len(english)}
     for lang in langs:
-        out.extend(read_mgsm_tsv(_file(data_dir, lang), lang, english))
+        path = _file(data_dir, lang)
+        problems = read_mgsm_tsv(path, lang, english)
+        rows[path] = len(problems)
+        out.extend(problems)
+    check_aligned("MGSM", rows)
     return out
 
 

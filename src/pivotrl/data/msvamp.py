@@ -12,7 +12,7 @@ from pathlib import Path
 from fractions import Fraction
 
 from pivotrl.answers import canonical_number, find_numbers, parse_exact_number
-from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.errors import DataError, DataFormatError, check_aligned
 from pivotrl.data.files import iter_json_lines, require_text
 from pivotrl.data.locate import find_local, hub_file
 from pivotrl.languages import MSVAMP_LANGS, get_language
@@ -104,6 +104,12 @@ def load_msvamp(langs: list[str], data_dir: Path | None) -> list[Problem]:
     if unknown:
         raise DataError(f"MSVAMP has no language {', '.join(unknown)}; it has {', '.join(LANGS)}")
     out: list[Problem] = []
-    for lang in langs:
-        out.extend(read_msvamp_jsonl(_file(data_dir, lang), lang))
+    rows: dict[Path, int] = {}
+    for lang in dict.fromkeys(["en", *langs]):  # English too: every file must line up with it
+        path = _file(data_dir, lang)
+        problems = read_msvamp_jsonl(path, lang)
+        rows[path] = len(problems)
+        if lang in langs:
+            out.extend(problems)
+    check_aligned("MSVAMP", rows)
     return out
