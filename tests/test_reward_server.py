@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -331,3 +334,63 @@ def test_graceful_stop_finishes_queued_work(local_reward):
         assert status == 200 and body["scores"] == [expected[i]]
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(srv.url + "/health", timeout=5)
+
+
+# ------------------------------------------------------------------------------------ exposure and fairness
+
+
+def test_beyond_loopback_needs_an_api_key_and_checks_it():
+    with pytest.raises(ValueError, match="refusing to serve on 0.0.0.0 without an API key"):
+        RewardServer("answer", "0.0.0.0", 0, warmup=False)
+    with RewardServer("answer", "0.0.0.0", 0, warmup=False, api_key="s3cret") as server:
+        assert server.bound == f"http://0.0.0.0:{server.port}" and server.url == f"http://127.0.0.1:{server.port}"
+        item = {"response": "Die Antwort lautet 4.", "reference": "The answer is 4.", "reference_answer": "4",
+                "lang": "de"}
+        for key in (None, "wrong"):
+            with pytest.raises(RewardClientError, match="missing or wrong API key") as info:
+                RewardClient(server.url, api_key=key or "", retries=0).score_items([item])
+            assert info.value.status == 401
+        assert RewardClient(server.url, api_key="s3cret").score_items([item])[0]["score"] > 0
+
+
+def test_cli_refuses_an_exposed_server_without_a_key():
+    env = {k: v for k, v in os.environ.items() if k != "PIVOTRL_REWARD_API_KEY"}
+    result = subprocess.run([sys.executable, "-m", "pivotrl.cli", "reward", "serve", "--reward", "answer",
+                             "--host", "0.0.0.0", "--port", "0"], capture_output=True, text=True, timeout=120, env=env)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1 and "without an API key" in output and "Traceback" not in output
+
+
+class _MeteredReward:
+    """Plumbing for the scheduler: the real `answer` reward, plus a fixed cost per item (so a batch takes a
+    known time) and a log of batch sizes."""
+
+    def __init__(self, seconds_per_item: float):
+        self.inner = build_reward("answer")
+        self.config = self.inner.config
+        self.seconds_per_item = seconds_per_item
+        self.batches: list[int] = []
+
+    def score(self, completions, **columns):
+        self.batches.append(len(completions))
+        time.sleep(self.seconds_per_item * len(completions))
+        return self.inner.score(completions, **columns)
+
+
+def test_a_small_request_waits_about_one_batch_behind_a_huge_one():
+    reward = _MeteredReward(seconds_per_item=0.0005)  # a 256-item batch takes ~0.13 s, 4096 items ~2 s
+    item = {"response": "Die Antwort lautet 4.", "reference": "The answer is 4.", "reference_answer": "4",
+            "lang": "de"}
+    huge = [dict(item, response=f"Die Antwort lautet {i}.") for i in range(4096)]
+    with RewardServer(reward, "127.0.0.1", 0, warmup=False, max_batch=256, cache_size=0) as server:
+        client = RewardClient(server.url, chunk_size=4096)
+        with ThreadPoolExecutor(1) as pool:
+            big = pool.submit(client.score_items, huge)
+            time.sleep(0.3)  # the huge request is being scored
+            started = time.perf_counter()
+            small = client.score_items([item])
+            waited = time.perf_counter() - started
+            assert len(big.result()) == 4096 and small[0]["components"]["answer_agreement"] == 1.0
+        health = server.health()
+    assert max(reward.batches) <= 256 and health["max_batch_seen"] <= 256
+    assert waited < 3 * 256 * reward.seconds_per_item + 0.2, waited  # about one batch, not the 4096 items

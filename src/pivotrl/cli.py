@@ -672,6 +672,9 @@ def reward_serve(
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 8 * 1024 * 1024,
     max_items: Annotated[int, typer.Option(help="Most items in one request (413 above).")] = 4096,
     cache_size: Annotated[int, typer.Option(help="Identical items remembered (0: no result cache).")] = 16384,
+    api_key: Annotated[Optional[str], typer.Option(envvar="PIVOTRL_REWARD_API_KEY", show_envvar=True,
+                       help="Key clients must send ('Authorization: Bearer KEY'); required when --host is not a "
+                            "loopback address.")] = None,
 ) -> None:
     """Serve a reward over HTTP so trainers' workers share one loaded encoder per node.
 
@@ -688,8 +691,11 @@ def reward_serve(
         config = load_reward_config(reward)
     except ValueError as exc:
         _fail(str(exc))
-    serve(config, host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms, max_body_bytes=max_body_bytes,
-          max_items=max_items, cache_size=cache_size)
+    try:
+        serve(config, host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms,
+              max_body_bytes=max_body_bytes, max_items=max_items, cache_size=cache_size, api_key=api_key)
+    except (ValueError, OSError) as exc:  # no key beyond loopback; the port is taken
+        _fail(str(exc))
 
 
 @reward_app.command("audit")

@@ -55,12 +55,15 @@ Start it with ``pivotrl reward serve`` (which calls :func:`serve`), or in Python
 
 from __future__ import annotations
 
+import collections
+import hmac
 import http
 import http.client
 import ipaddress
 import json
 import logging
 import math
+import os
 import queue
 import signal
 import socket
@@ -98,6 +101,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BATCH = 256
+ENV_API_KEY = "PIVOTRL_REWARD_API_KEY"  # the key servers require and clients send
 DEFAULT_MAX_WAIT_MS = 10.0
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_ITEMS = 4096
@@ -200,19 +204,29 @@ def _score_items(reward: Any, items: Sequence[RewardItem]) -> list[dict[str, Any
 
 
 class _Job:
-    __slots__ = ("enqueued", "future", "items")
+    __slots__ = ("done", "enqueued", "future", "items", "offset", "results")
 
     def __init__(self, items: list[RewardItem]) -> None:
         self.items = items
         self.future: Future[list[dict[str, Any]]] = Future()
         self.enqueued = time.monotonic()
+        self.offset = 0  # items handed to a batch so far
+        self.done = 0  # items scored so far
+        self.results: list[dict[str, Any] | None] = [None] * len(items)
 
 
 _STOP = object()
 
 
 class _Batcher:
-    """The single scoring thread: collects queued jobs into batches and resolves their futures."""
+    """The single scoring thread: fills batches of at most ``max_batch`` items from the queued requests and
+    resolves their futures.
+
+    Fairness: a request larger than a batch is scored a batch at a time, and after each batch a request that
+    is not finished goes to the back of the line; requests not served yet go first, in a batch of their own.
+    A small request that arrives while a 4096-item one is being scored waits for the batch in progress, not for
+    all 4096 items.
+    """
 
     def __init__(self, reward: Any, max_batch: int, max_wait_ms: float, cache_size: int) -> None:
         self.reward = reward
@@ -221,7 +235,7 @@ class _Batcher:
         self.cache_size = max(0, int(cache_size))
         self._cache: OrderedDict[RewardItem, dict[str, Any]] = OrderedDict()
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._carry: _Job | None = None
+        self._line: collections.deque[_Job] = collections.deque()  # requests with items still to score
         self._lock = threading.Lock()
         self._open = True
         self._thread: threading.Thread | None = None
@@ -263,64 +277,85 @@ class _Batcher:
 
     # -- the worker
 
-    def _next(self, timeout: float | None) -> Any:
-        if self._carry is not None:
-            job, self._carry = self._carry, None
-            return job
-        if timeout is None:
-            return self._queue.get()
-        if timeout <= 0:
-            return self._queue.get_nowait()
-        return self._queue.get(timeout=timeout)
+    def _take(self, timeout: float | None) -> bool:
+        """Move one queued request (waiting up to ``timeout``; None: forever) into the line; False on stop or
+        when nothing came."""
+        try:
+            job = self._queue.get() if timeout is None else (
+                self._queue.get_nowait() if timeout <= 0 else self._queue.get(timeout=timeout))
+        except queue.Empty:
+            return True
+        if job is _STOP:
+            return False
+        if job.items:
+            self._line.append(job)
+        elif not job.future.done():
+            job.future.set_result([])
+        return True
+
+    def _pending(self) -> int:
+        return sum(len(job.items) - job.offset for job in self._line)
 
     def _run(self) -> None:
+        stopping = False
         while True:
-            first = self._next(None)
-            if first is _STOP:
-                return
-            batch, n, stop = [first], len(first.items), False
-            deadline = first.enqueued + self.max_wait
-            while n < self.max_batch:
-                try:
-                    job = self._next(deadline - time.monotonic())
-                except queue.Empty:
+            if not self._line:
+                if stopping or not self._take(None):
+                    self._drain_after_stop()
+                    return
+                if not self._line:
+                    continue
+            while not stopping and not self._queue.empty():  # every request that arrived joins the line now
+                stopping = not self._take(0)
+            # a batch that is not full waits up to max_wait after its oldest request for more
+            deadline = self._line[0].enqueued + self.max_wait
+            while not stopping and self._pending() < self.max_batch:
+                left = deadline - time.monotonic()
+                if left <= 0 and self._queue.empty():
                     break
-                if job is _STOP:
-                    stop = True
+                stopping = not self._take(max(0.0, left))
+            # Requests not served yet come first and, when there are any, make a batch of their own: a small
+            # request is then answered as soon as the batch in progress ends, without waiting for another
+            # full batch of a large request's items. Otherwise the unfinished requests take turns (each went
+            # to the back of the line after its last batch).
+            order = sorted(self._line, key=lambda job: job.offset > 0)
+            fresh = any(job.offset == 0 for job in order)
+            pieces, n = [], 0
+            for job in order:
+                if n == self.max_batch or (fresh and job.offset > 0):
                     break
-                if n + len(job.items) > self.max_batch:
-                    self._carry = job  # starts the next batch
-                    break
-                batch.append(job)
-                n += len(job.items)
+                k = min(len(job.items) - job.offset, self.max_batch - n)
+                pieces.append((job, job.offset, job.offset + k))
+                job.offset += k
+                n += k
+            # finished requests leave the line; a request with items left goes to the back of it
+            served = {id(job) for job, _, _ in pieces}
+            unfinished = [job for job, _, end in pieces if end < len(job.items)]
+            self._line = collections.deque([j for j in order if id(j) not in served] + unfinished)
             with self._lock:
                 self.stats["queue"] -= n
                 self.stats["batches"] += 1
                 self.stats["batch_items"] += n
                 self.stats["max_batch_seen"] = max(self.stats["max_batch_seen"], n)
             try:
-                self._process(batch)
+                self._process(pieces)
             except BaseException as exc:  # noqa: BLE001 - the worker must never die; its callers get the error
                 logger.error("reward batch of %d items failed: %s: %s", n, type(exc).__name__, exc)
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-            if stop:
-                # Anything a handler queued after the stop marker would wait forever: fail it.
-                self._drain_after_stop()
-                return
+                for job, _, _ in pieces:
+                    self._fail(job, exc)
 
     def _drain_after_stop(self) -> None:
+        # Anything a handler queued after the stop marker would wait forever: fail it.
         while True:
             try:
-                job = self._next(0)
+                job = self._queue.get_nowait()
             except queue.Empty:
                 return
             if job is not _STOP and not job.future.done():
                 job.future.set_exception(RequestError(503, "the reward server is shutting down"))
 
-    def _process(self, batch: list[_Job]) -> None:
-        items = [it for job in batch for it in job.items]
+    def _process(self, pieces: list[tuple[_Job, int, int]]) -> None:
+        items = [it for job, start, end in pieces for it in job.items[start:end]]
         results: list[dict[str, Any] | None] = [None] * len(items)
         todo: list[int] = []
         for i, item in enumerate(items):
@@ -334,15 +369,15 @@ class _Batcher:
             try:
                 fresh = _score_items(self.reward, [items[i] for i in todo])
             except Exception as exc:  # noqa: BLE001 - isolate the faulty request below
-                if len(batch) == 1:
-                    self._fail(batch[0], exc)
+                if len(pieces) == 1:
+                    self._fail(pieces[0][0], exc)
                     return
                 logger.warning("scoring a batch of %d requests failed (%s: %s); scoring them one by one",
-                               len(batch), type(exc).__name__, exc)
+                               len(pieces), type(exc).__name__, exc)
                 with self._lock:
                     self.stats["fallbacks"] += 1
-                for job in batch:
-                    self._process([job])
+                for piece in pieces:
+                    self._process([piece])
                 return
             for i, res in zip(todo, fresh, strict=True):
                 results[i] = res
@@ -350,17 +385,19 @@ class _Batcher:
                     self._cache[items[i]] = res
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
-        start = 0
-        for job in batch:
-            part = results[start:start + len(job.items)]
-            start += len(job.items)
-            if not job.future.done():
-                job.future.set_result([dict(r, components=dict(r["components"])) for r in part])  # type: ignore
+        at = 0
+        for job, start, end in pieces:
+            job.results[start:end] = results[at:at + end - start]
+            at += end - start
+            job.done += end - start
+            if job.done == len(job.items) and not job.future.done():
+                job.future.set_result([dict(r, components=dict(r["components"])) for r in job.results])  # type: ignore
         with self._lock:
             self.stats["cache_hits"] += len(items) - len(todo)
             self.stats["served"] += len(items)
 
     def _fail(self, job: _Job, exc: BaseException) -> None:
+        self._line = collections.deque(j for j in self._line if j is not job)  # none of its other items either
         with self._lock:
             self.stats["failed_requests"] += 1
         if not job.future.done():
@@ -430,6 +467,8 @@ class _Handler(BaseHTTPRequestHandler):
                     f"{m} {p}" for p, ms in PATHS.items() for m in ms))
             if method not in allowed:
                 raise RequestError(405, f"{method} is not allowed on {path}; use {' or '.join(allowed)}")
+            if app.api_key is not None and not _authorized(self.headers, app.api_key):
+                raise RequestError(401, "missing or wrong API key: send the header 'Authorization: Bearer KEY'")
             if path == "/health":
                 self._send(200, app.health())
             elif path == "/config":
@@ -612,7 +651,13 @@ class RewardServer:
                  host: str = "127.0.0.1", port: int = 8000, *, max_batch: int = DEFAULT_MAX_BATCH,
                  max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  max_items: int = DEFAULT_MAX_ITEMS, cache_size: int = DEFAULT_CACHE_SIZE,
-                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT, warmup: bool = True, **overrides: Any) -> None:
+                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT, warmup: bool = True, api_key: str | None = None,
+                 **overrides: Any) -> None:
+        if not _is_loopback(host) and not api_key:
+            raise ValueError(f"refusing to serve on {host or 'every interface'} without an API key: anyone who can "
+                             f"reach this machine could use the reward server. Set --api-key or ${ENV_API_KEY} "
+                             "(clients send it as 'Authorization: Bearer KEY'), or listen on 127.0.0.1")
+        self.api_key = api_key or None
         if hasattr(config, "score") and hasattr(config, "config"):
             if overrides:
                 raise ValueError("reward config overrides need a config, not an already built reward")
@@ -658,7 +703,14 @@ class RewardServer:
         return int(self._httpd.server_address[1])
 
     @property
+    def bound(self) -> str:
+        """The address the server listens on, as bound (0.0.0.0: every IPv4 interface)."""
+        host = self._httpd.server_address[0] if self._httpd is not None else self.host
+        return f"http://[{host}]:{self.port}" if ":" in str(host) else f"http://{host}:{self.port}"
+
+    @property
     def url(self) -> str:
+        """Where a client on this machine reaches the server."""
         host = self.host
         if host in ("", "0.0.0.0"):
             host = "127.0.0.1"
@@ -796,12 +848,12 @@ def serve(config: ComposedReward | RewardConfig | str | Path | Mapping[str, Any]
           host: str = "127.0.0.1", port: int = 8000, max_batch: int = DEFAULT_MAX_BATCH,
           max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
           max_items: int = DEFAULT_MAX_ITEMS, cache_size: int = DEFAULT_CACHE_SIZE,
-          request_timeout: float = DEFAULT_REQUEST_TIMEOUT, **overrides: Any) -> None:
+          request_timeout: float = DEFAULT_REQUEST_TIMEOUT, api_key: str | None = None, **overrides: Any) -> None:
     """Run a reward server in the foreground (for ``pivotrl reward serve``): prints the URL; Ctrl-C or SIGTERM
     stops it cleanly (stops accepting, finishes queued work)."""
     server = RewardServer(config, host, port, max_batch=max_batch, max_wait_ms=max_wait_ms,
                           max_body_bytes=max_body_bytes, max_items=max_items, cache_size=cache_size,
-                          request_timeout=request_timeout, **overrides)
+                          request_timeout=request_timeout, api_key=api_key, **overrides)
     print(f"pivotrl reward server: loading reward {server.reward.config.name!r} ...", flush=True)
     server.start()
     previous = None
@@ -810,7 +862,9 @@ def serve(config: ComposedReward | RewardConfig | str | Path | Mapping[str, Any]
             raise KeyboardInterrupt
 
         previous = signal.signal(signal.SIGTERM, on_term)
-    print(f"pivotrl reward server: reward {server.reward.config.name!r} at {server.url} "
+    where = server.bound if server.bound == server.url else f"{server.bound} (from this machine: {server.url})"
+    print(f"pivotrl reward server: reward {server.reward.config.name!r} listening on {where}"
+          f"{', API key required' if server.api_key else ''} "
           f"(POST /score, POST /get_reward, GET /health, GET /config; max_batch={server.max_batch}, "
           f"max_wait_ms={server.max_wait_ms:g}); Ctrl-C stops", flush=True)
     try:
@@ -832,6 +886,12 @@ class RewardClientError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _authorized(headers: Any, key: str) -> bool:
+    given = headers.get("Authorization", "")
+    token = given[7:].strip() if given[:7].lower() == "bearer " else headers.get("X-API-Key", "")
+    return hmac.compare_digest(token.encode("utf-8", "surrogateescape"), key.encode("utf-8", "surrogateescape"))
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -863,7 +923,7 @@ class RewardClient:
     """
 
     def __init__(self, url: str, timeout: float = 600.0, retries: int = 3, backoff: float = 0.5,
-                 chunk_size: int = 1024) -> None:
+                 chunk_size: int = 1024, api_key: str | None = None) -> None:
         url = url.strip().rstrip("/")
         for suffix in ("/score", "/get_reward", "/health"):
             if url.endswith(suffix):
@@ -876,6 +936,7 @@ class RewardClient:
         self.retries = max(0, int(retries))
         self.backoff = max(0.0, float(backoff))
         self.chunk_size = max(1, int(chunk_size))
+        self.api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
         # Loopback servers are reached directly, whatever proxy the environment sets.
         handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) else []
         self._opener = urllib.request.build_opener(*handlers)
@@ -929,8 +990,10 @@ class RewardClient:
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(10.0, self.backoff * 2 ** (attempt - 1)))
-            request = urllib.request.Request(url, data=data, method=method,
-                                             headers={"Content-Type": "application/json"})
+            headers = {"Content-Type": "application/json"}
+            if self.api_key:
+                headers["Authorization"] = f"Bearer {self.api_key}"
+            request = urllib.request.Request(url, data=data, method=method, headers=headers)
             try:
                 with self._opener.open(request, timeout=self.timeout) as response:
                     return json.loads(response.read())
