@@ -49,6 +49,13 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def _write_failed(exc: OSError, kept: str) -> str:
+    """A disk that filled up or turned read-only mid-run (the paths were checked before the work began)."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return (f"could not write{where}: {exc.strerror or exc}; {kept}. Free some space (or choose another "
+            "--out) and run the same command again to continue")
+
+
 def _version(value: bool) -> None:
     if value:
         console.print(f"pivotrl {__version__}")
@@ -323,6 +330,8 @@ def demo(
         summary = run_pipeline(config, progress=not no_progress, console=console)
     except (DataError, EvalError, ModelLoadError, ReportError, TrainConfigError, TrainError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(_write_failed(exc, "finished stages and answers are kept"))
     table = Table(title="held-out accuracy % (fidelity %): before -> after")
     table.add_column("language")
     table.add_column("before")
@@ -401,6 +410,8 @@ def pivot_cmd(
         summary = run_pivot(config)
     except (DataError, ModelLoadError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(_write_failed(exc, "references already stored are kept"))
     except Exception as exc:  # endpoint errors carry their own clear message
         if type(exc).__name__ == "EndpointError":
             _fail(str(exc))
@@ -532,6 +543,8 @@ def eval_cmd(
         metrics = run_eval(config)
     except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(_write_failed(exc, "answers written so far are kept"))
     console.print((out / "metrics.md").read_text(encoding="utf-8"), highlight=False, markup=False)
     run = metrics["run"]
     rate = run["generated_now"] / run["seconds_now"] if run["seconds_now"] else 0.0
@@ -830,6 +843,8 @@ def train_cmd(
         summary = run_train(recipe, resume=resume, progress=progress)
     except (TrainConfigError, TrainError, DataError, ModelLoadError, ValueError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        _fail(_write_failed(exc, "the last complete checkpoint is kept; continue with --resume"))
     last = summary["last_log"]
     console.print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; final model: {summary['final']}")
     if last:
