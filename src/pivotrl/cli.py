@@ -20,6 +20,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pivotrl import __version__
 
@@ -45,7 +46,8 @@ Split = Annotated[str, typer.Option(help="all | train | held-out (deterministic 
 
 
 def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # the message is plain text: brackets in it (list[str], a file name) must not be read as rich markup
+    err.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
     raise typer.Exit(code)
 
 
