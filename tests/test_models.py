@@ -308,16 +308,16 @@ def test_tiny_generate_accepts_pair_and_restores_train_mode(tiny: LoadedModel, t
 
 
 def test_a_prompt_beyond_the_context_is_refused_before_any_work(tiny: LoadedModel) -> None:
-    # the tiny model's context is 256 positions: 250 tokens + 12 new ones do not fit, 20 + 12 do
-    config = GenerationConfig(max_new_tokens=12)
+    # the tiny model's context is 2048 positions: about 2000 tokens + 64 new ones do not fit, 20 + 64 do
+    config = GenerationConfig(max_new_tokens=64)
     fits = "the fox " * 10
-    too_long = "the fox " * 125
-    with pytest.raises(PromptTooLongError, match="does not fit the model's context of 256") as info:
+    too_long = "the fox " * 1000
+    with pytest.raises(PromptTooLongError, match="does not fit the model's context of 2,048") as info:
         generate(tiny, [fits, too_long, fits], config)
     assert info.value.index == 1
     started = time.perf_counter()
     with pytest.raises(PromptTooLongError, match="characters, far beyond") as info:
-        generate(tiny, [fits, "x" * 5_000_000], config)  # refused without tokenizing 5 MB
+        generate(tiny, [fits, "x" * 50_000_000], config)  # refused without tokenizing 50 MB
     assert info.value.index == 1 and time.perf_counter() - started < 1
     assert len(generate(tiny, [fits], config)) == 1
 

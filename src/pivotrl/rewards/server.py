@@ -863,7 +863,7 @@ def serve(config: ComposedReward | RewardConfig | str | Path | Mapping[str, Any]
 
         previous = signal.signal(signal.SIGTERM, on_term)
     where = server.bound if server.bound == server.url else f"{server.bound} (from this machine: {server.url})"
-    print(f"pivotrl reward server: reward {server.reward.config.name!r} listening on {where}"
+    print(f"pivotrl reward server: reward {server.reward.config.name!r} at {where}"
           f"{', API key required' if server.api_key else ''} "
           f"(POST /score, POST /get_reward, GET /health, GET /config; max_batch={server.max_batch}, "
           f"max_wait_ms={server.max_wait_ms:g}); Ctrl-C stops", flush=True)
