@@ -1,4 +1,4 @@
-"""The `pivotrl` command: data list/show/export, languages, errors and the stubs of later stages."""
+"""The `pivotrl` command: data list/show/export, languages, models, and the errors every command gives."""
 
 import json
 import os
