@@ -328,9 +328,12 @@ def tables(study: Study, found: dict[str, Any]) -> str:
                          f"{_fmt(first, 1, digits=3)} | {_fmt(last, 1, digits=3)} | {_fmt(zero)} | {_fmt(hit)} |")
         lines.append("")
     if found["pivot"]:
-        lines += [f"Pivot references ({config.pivot}, {config.pivot_k} samples per problem, {config.pivot_n} "
-                  f"English {config.task} training problems): "
-                  + ", ".join(f"{k} {v}" for k, v in sorted(found["pivot"].items())), ""]
+        stored = sum(found["pivot"].values())
+        lines += [f"Pivot references ({config.pivot}, {config.pivot_k} samples per problem) for {stored} of "
+                  f"{config.pivot_n} English {config.task} training problems: "
+                  + ", ".join(f"{k} {v}" for k, v in sorted(found["pivot"].items()))
+                  + " (verified: a sample's final answer equals the gold answer; gold: none did, the set's worked "
+                    "solution is used)", ""]
     return "\n".join(lines)
 
 
