@@ -686,6 +686,9 @@ def reward_serve(
     = 10.0,
     max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 8 * 1024 * 1024,
     max_items: Annotated[int, typer.Option(help="Most items in one request (413 above).")] = 4096,
+    max_item_chars: Annotated[int, typer.Option(help="Longest response or reference accepted, in characters "
+                              "(413 above): a huge text would hold the scoring thread for every client.")]
+    = 100_000,
     cache_size: Annotated[int, typer.Option(help="Identical items remembered (0: no result cache).")] = 16384,
     api_key: Annotated[Optional[str], typer.Option(envvar="PIVOTRL_REWARD_API_KEY", show_envvar=True,
                        help="Key clients must send ('Authorization: Bearer KEY'); required when --host is not a "
@@ -708,7 +711,8 @@ def reward_serve(
         _fail(str(exc))
     try:
         serve(config, host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms,
-              max_body_bytes=max_body_bytes, max_items=max_items, cache_size=cache_size, api_key=api_key)
+              max_body_bytes=max_body_bytes, max_items=max_items, max_item_chars=max_item_chars,
+              cache_size=cache_size, api_key=api_key)
     except (ValueError, OSError) as exc:  # no key beyond loopback; the port is taken
         _fail(str(exc))
 

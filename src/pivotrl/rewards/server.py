@@ -88,6 +88,7 @@ __all__ = [
     "DEFAULT_MAX_BATCH",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_MAX_ITEMS",
+    "DEFAULT_MAX_ITEM_CHARS",
     "DEFAULT_MAX_WAIT_MS",
     "RequestError",
     "RewardClient",
@@ -105,6 +106,9 @@ ENV_API_KEY = "PIVOTRL_REWARD_API_KEY"  # the key servers require and clients se
 DEFAULT_MAX_WAIT_MS = 10.0
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_ITEMS = 4096
+# Scoring cost grows with the text (a 7 MB response took 14 s of the one scoring thread); a GRPO completion of
+# 8k tokens is about 40k characters, so this only refuses text no trainer produces.
+DEFAULT_MAX_ITEM_CHARS = 100_000
 DEFAULT_CACHE_SIZE = 16384
 DEFAULT_REQUEST_TIMEOUT = 600.0
 ANSWER_TYPES = ("number", "choice")
@@ -475,9 +479,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, app.reward.config.to_dict())
             elif path == "/score":
                 items = _score_request(self._read_json(), app.max_items)
+                _check_lengths(items, app.max_item_chars)
                 self._send(200, {"scores": app._wait(items)})
             else:
                 items = _openrlhf_request(self._read_json(), app.max_items)
+                _check_lengths(items, app.max_item_chars)
                 results = app._wait(items)
                 totals = [r["score"] for r in results]
                 logs: dict[str, list[float]] = {name: [r["components"][name] for r in results]
@@ -578,6 +584,15 @@ class _Handler(BaseHTTPRequestHandler):
             logger.warning("could not send the %d response: %s", status, exc)
 
 
+def _check_lengths(items: Sequence[RewardItem], max_chars: int) -> None:
+    for i, item in enumerate(items):
+        for field in ("response", "reference"):
+            n = len(getattr(item, field))
+            if n > max_chars:
+                raise RequestError(413, f"item {i}: {field} has {n:,} characters, more than the limit of "
+                                        f"{max_chars:,} per text (--max-item-chars)")
+
+
 def _check_count(n: int, what: str, max_items: int) -> None:
     if n == 0:
         raise RequestError(400, f"{what}: expected a non-empty list")
@@ -650,9 +665,9 @@ class RewardServer:
     def __init__(self, config: ComposedReward | RewardConfig | str | Path | Mapping[str, Any] | None = "hybrid",
                  host: str = "127.0.0.1", port: int = 8000, *, max_batch: int = DEFAULT_MAX_BATCH,
                  max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-                 max_items: int = DEFAULT_MAX_ITEMS, cache_size: int = DEFAULT_CACHE_SIZE,
-                 request_timeout: float = DEFAULT_REQUEST_TIMEOUT, warmup: bool = True, api_key: str | None = None,
-                 **overrides: Any) -> None:
+                 max_items: int = DEFAULT_MAX_ITEMS, max_item_chars: int = DEFAULT_MAX_ITEM_CHARS,
+                 cache_size: int = DEFAULT_CACHE_SIZE, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+                 warmup: bool = True, api_key: str | None = None, **overrides: Any) -> None:
         if not _is_loopback(host) and not api_key:
             raise ValueError(f"refusing to serve on {host or 'every interface'} without an API key: anyone who can "
                              f"reach this machine could use the reward server. Set --api-key or ${ENV_API_KEY} "
@@ -668,11 +683,12 @@ class RewardServer:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if float(max_wait_ms) < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
-        if int(max_items) < 1 or int(max_body_bytes) < 1:
-            raise ValueError("max_items and max_body_bytes must be positive")
+        if int(max_items) < 1 or int(max_body_bytes) < 1 or int(max_item_chars) < 1:
+            raise ValueError("max_items, max_item_chars and max_body_bytes must be positive")
         self.host = host
         self.requested_port = int(port)
         self.max_items = int(max_items)
+        self.max_item_chars = int(max_item_chars)
         self.max_body_bytes = int(max_body_bytes)
         self.request_timeout = float(request_timeout)
         self.warmup = warmup
@@ -847,13 +863,14 @@ class RewardServer:
 def serve(config: ComposedReward | RewardConfig | str | Path | Mapping[str, Any] | None = "hybrid",
           host: str = "127.0.0.1", port: int = 8000, max_batch: int = DEFAULT_MAX_BATCH,
           max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-          max_items: int = DEFAULT_MAX_ITEMS, cache_size: int = DEFAULT_CACHE_SIZE,
-          request_timeout: float = DEFAULT_REQUEST_TIMEOUT, api_key: str | None = None, **overrides: Any) -> None:
+          max_items: int = DEFAULT_MAX_ITEMS, max_item_chars: int = DEFAULT_MAX_ITEM_CHARS,
+          cache_size: int = DEFAULT_CACHE_SIZE, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+          api_key: str | None = None, **overrides: Any) -> None:
     """Run a reward server in the foreground (for ``pivotrl reward serve``): prints the URL; Ctrl-C or SIGTERM
     stops it cleanly (stops accepting, finishes queued work)."""
     server = RewardServer(config, host, port, max_batch=max_batch, max_wait_ms=max_wait_ms,
-                          max_body_bytes=max_body_bytes, max_items=max_items, cache_size=cache_size,
-                          request_timeout=request_timeout, api_key=api_key, **overrides)
+                          max_body_bytes=max_body_bytes, max_items=max_items, max_item_chars=max_item_chars,
+                          cache_size=cache_size, request_timeout=request_timeout, api_key=api_key, **overrides)
     print(f"pivotrl reward server: loading reward {server.reward.config.name!r} ...", flush=True)
     server.start()
     previous = None
