@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from transformers.cache_utils import DynamicLayer
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
@@ -39,6 +38,7 @@ from transformers import (
     StoppingCriteriaList,
     set_seed,
 )
+from transformers.cache_utils import DynamicLayer
 
 from pivotrl.packaged import PACKAGED_MODELS, PackagedModel, PackagedModelError, find_packaged, gguf_path
 
@@ -647,7 +647,6 @@ class _GrowingLayer(DynamicLayer):
             self.keys, self.values = self.keys[:, :, columns:], self.values[:, :, columns:]
 
 
-
 class _Flight:
     """The rows being decoded together: one KV cache, left-padded, every row ending at the same column."""
 
@@ -818,17 +817,17 @@ def _encode_within_context(model: PreTrainedModel, tokenizer: PreTrainedTokenize
     """Token ids of every prompt; PromptTooLongError for the first prompt that cannot fit the model's context
     (``max_position_embeddings``) with ``max_new_tokens`` more, before any work is done on the others."""
     context = getattr(model.config, "max_position_embeddings", None)
-    if isinstance(context, int) and context > 0:
-        for i, prompt in enumerate(prompts):
-            if len(prompt) > _MAX_CHARS_PER_TOKEN * context:
-                raise PromptTooLongError(i, f"prompt {i} has {len(prompt):,} characters, far beyond the model's "
-                                         f"context of {context:,} tokens")
+    if not isinstance(context, int) or context <= 0:  # a model that does not say: nothing to check against
+        return [_encode(tokenizer, p) for p in prompts]
+    for i, prompt in enumerate(prompts):
+        if len(prompt) > _MAX_CHARS_PER_TOKEN * context:
+            raise PromptTooLongError(i, f"prompt {i} has {len(prompt):,} characters, far beyond the model's "
+                                     f"context of {context:,} tokens")
     encoded = [_encode(tokenizer, p) for p in prompts]
-    if isinstance(context, int) and context > 0:
-        for i, ids in enumerate(encoded):
-            if len(ids) + max_new_tokens > context:
-                raise PromptTooLongError(i, f"prompt {i} has {len(ids):,} tokens; with {max_new_tokens} new tokens "
-                                         f"it does not fit the model's context of {context:,}")
+    for i, ids in enumerate(encoded):
+        if len(ids) + max_new_tokens > context:
+            raise PromptTooLongError(i, f"prompt {i} has {len(ids):,} tokens; with {max_new_tokens} new tokens "
+                                     f"it does not fit the model's context of {context:,}")
     return encoded
 
 

@@ -66,9 +66,10 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
     """(line or row number, row) pairs; numbers point at the place in the file a person would look."""
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json"):
-        if suffix == ".json" and read_text(path).lstrip().startswith("["):
+        text = read_text(path) if suffix == ".json" else ""
+        if text.lstrip().startswith("["):
             try:
-                rows = json.loads(read_text(path))
+                rows = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise DataFormatError(path, exc.lineno, None, f"not valid JSON ({exc.msg})") from None
             yield from enumerate(rows, start=1)

@@ -95,6 +95,7 @@ def _run_pivot(config: PivotConfig, problems: list[Problem], loaded: Any, progre
 
     bar = tqdm(total=len(pending), disable=not progress, unit="problem", desc=f"pivot {backend.name}")
     started, tokens = time.perf_counter(), 0
+
     def reference(p: Problem, texts: list[str]) -> Reference:
         verdict = verify_samples(texts, p.answer, p.answer_type, config.min_agreement)
         if verdict.status == "none" and config.fallback_gold:
