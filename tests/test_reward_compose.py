@@ -435,7 +435,11 @@ def test_log_metric_gets_every_total_under_its_language():
     logged: list[tuple[str, float]] = []
     totals = reward(texts, reference=refs, lang=langs, log_metric=lambda k, v: logged.append((k, v)))
     # one value per completion under its language's key: TRL's sum / count then gives the exact mean
-    assert logged == [(f"reward_by_lang/{g}", pytest.approx(t)) for t, g in zip(totals, langs, strict=True)]
+    assert [x for x in logged if x[0] != "reward_seconds"] == [
+        (f"reward_by_lang/{g}", pytest.approx(t)) for t, g in zip(totals, langs, strict=True)]
+    # and the batch's scoring time once (the reward's share of a step, beside TRL's step_time)
+    seconds = [v for k, v in logged if k == "reward_seconds"]
+    assert len(seconds) == 1 and 0 <= seconds[0] < 60
     assert reward(texts, reference=refs, lang=langs) == totals  # without log_metric: same totals, no logging
 
 
@@ -477,4 +481,4 @@ def test_log_metric_keys_are_canonical_codes_for_aliases():
     logged: list[tuple[str, float]] = []
     no_encoder(PURE)([ES[0], ES[1]], reference=EN[:2], lang=["es", "spanish"],
                      log_metric=lambda k, v: logged.append((k, v)))
-    assert [k for k, _ in logged] == ["reward_by_lang/es", "reward_by_lang/es"]
+    assert [k for k, _ in logged] == ["reward_seconds", "reward_by_lang/es", "reward_by_lang/es"]

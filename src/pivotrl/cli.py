@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pivotrl import __version__
+from pivotrl.devices import DEVICE_HELP, DTYPE_HELP
 
 app = typer.Typer(
     name="pivotrl",
@@ -43,6 +44,8 @@ DataDir = Annotated[Optional[str], typer.Option(
     "--data-dir", help="Folder with the benchmark files (mgsm/, msvamp/, gsm8k/, mmlu_prox/); "
     "default: $PIVOTRL_DATA_DIR, else the Hugging Face hub.", show_default=False)]
 Split = Annotated[str, typer.Option(help="all | train | held-out (deterministic by problem id).")]
+Device = Annotated[str, typer.Option(help="Where the models run: " + DEVICE_HELP + ".")]
+Dtype = Annotated[str, typer.Option(help="Generation precision: " + DTYPE_HELP + ".")]
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -289,6 +292,7 @@ def demo(
     pivot_n: Annotated[int, typer.Option(help="English training problems given to the pivot.")] = 16,
     eval_n: Annotated[int, typer.Option(help="Held-out problems per language, before and after.")] = 32,
     seed: Annotated[int, typer.Option(help="Seed of sampling and training.")] = 0,
+    device: Device = "auto",
     data_dir: DataDir = None,
     no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bars.")] = False,
 ) -> None:
@@ -324,7 +328,7 @@ def demo(
 
     config = PipelineConfig(out=out, model=model, pivot=pivot, task=task, langs=target, levels=level_list,
                             data_dir=data_dir, pivot_n=pivot_n, reward=reward, steps=steps, seed=seed,
-                            eval_task=eval_task, eval_n=eval_n,
+                            eval_task=eval_task, eval_n=eval_n, device=device,
                             lora={**DEMO_LORA, "r": lora_r, "lora_alpha": 2 * lora_r} if lora_r else None)
     console.print(f"[bold]pivotrl demo[/]: pivot {pivot} -> policy {model} on {task} in {', '.join(target)}, "
                   f"reward {reward}, {steps} steps; run folder {out}")
@@ -372,8 +376,8 @@ def pivot_cmd(
     top_p: Annotated[float, typer.Option(help="Nucleus sampling (k > 1).")] = 0.95,
     max_new_tokens: Annotated[int, typer.Option(help="Budget per sample.")] = 384,
     batch_size: Annotated[int, typer.Option(help="Problems per batch (each expands to k rows).")] = 8,
-    dtype: Annotated[str, typer.Option(help="Local pivot: auto (bfloat16 on a GPU, float32 on a CPU) | float32 | "
-                                            "bfloat16.")] = "auto",
+    dtype: Dtype = "auto",
+    device: Device = "auto",
     seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
     min_agreement: Annotated[float, typer.Option(help="Without a gold answer: majority share needed.")] = 0.5,
     fallback_gold: Annotated[bool, typer.Option(help="Use the gold worked solution where the pivot finds "
@@ -407,7 +411,7 @@ def pivot_cmd(
     config = PivotConfig(pivot=pivot, task=task, split=split, n=n, subset=subset, data_dir=data_dir, out=str(out),
                          k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
                          batch_size=batch_size, min_agreement=min_agreement, fallback_gold=fallback_gold,
-                         endpoint=endpoint, dtype=dtype)
+                         endpoint=endpoint, dtype=dtype, device=device)
     try:
         summary = run_pivot(config)
     except (DataError, ModelLoadError, ValueError) as exc:
@@ -462,6 +466,7 @@ def pivot_build_train(
     pivot_name: Annotated[Optional[str], typer.Option(help="Which pivot's references (when the store holds "
                                                       "several).")] = None,
     settings: Annotated[Optional[str], typer.Option(help="Which settings hash (when several).")] = None,
+    device: Annotated[str, typer.Option(help="Where a model translator runs: " + DEVICE_HELP + ".")] = "auto",
     data_dir: DataDir = None,
 ) -> None:
     """Pair every stored reference with the same problem in each target language (from the parallel set or
@@ -475,7 +480,7 @@ def pivot_build_train(
         if translator:
             from pivotrl.pivot.translate import make_translator
 
-            tr = make_translator(translator)
+            tr = make_translator(translator, device=device)
         examples, summary = build_train_set(refs, task, parse_langs(langs), pivot=pivot_name, settings=settings,
                                             data_dir=data_dir, translator=tr)
     except (DataError, UnknownLanguageError, ValueError) as exc:
@@ -504,13 +509,14 @@ def eval_cmd(
                                              "mgsm: lm-evaluation-harness native CoT ('Frage: ...').")]
     = "instruction",
     chat: Annotated[Optional[bool], typer.Option("--chat/--no-chat", help="Apply the chat template "
-                                                 "(default: when the tokenizer has one).", show_default=False)]
+                                                 "(default: when the tokenizer has one; with --endpoint: yes).",
+                                                 show_default=False)]
     = None,
     max_new_tokens: Annotated[int, typer.Option(help="Generation budget per answer.")] = 256,
     batch_size: Annotated[int, typer.Option(help="Prompts decoded together (continuous batching: a finished "
                                                  "answer's place goes to the next prompt).")] = 32,
-    dtype: Annotated[str, typer.Option(help="auto (bfloat16 on a GPU, float32 on a CPU) | float32 | bfloat16 | "
-                                            "float16.")] = "auto",
+    dtype: Dtype = "auto",
+    device: Device = "auto",
     samples: Annotated[int, typer.Option(help="Samples per problem (>1: pass@k and majority vote).")] = 1,
     temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; default greedy for "
                                                          "one sample, 0.7 for several.", show_default=False)]
@@ -522,12 +528,29 @@ def eval_cmd(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default "
                                                 "runs/eval/TASK-MODEL). Re-running resumes it.")] = None,
     data_dir: DataDir = None,
+    endpoint: Annotated[Optional[str], typer.Option(
+        help="Take the answers from an OpenAI-compatible server (vllm serve, SGLang, llama-server, a hosted API) "
+        "instead of loading --model: its API root, e.g. http://127.0.0.1:8000/v1. Chat sends /chat/completions "
+        "(the server applies its own chat template); --no-chat sends /completions with the raw prompt.",
+        show_default=False, rich_help_panel="Evaluating through a server")] = None,
+    endpoint_model: Annotated[Optional[str], typer.Option(
+        help="With --endpoint: the model name the server serves (as given to `vllm serve`; GET URL/models lists "
+        "them); recorded as the run's model.", show_default=False,
+        rich_help_panel="Evaluating through a server")] = None,
+    api_key_env: Annotated[str, typer.Option(
+        help="With --endpoint: environment variable holding the server's API key (sent as a Bearer token).",
+        rich_help_panel="Evaluating through a server")] = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(
+        help="With --endpoint: requests in flight at a time.", rich_help_panel="Evaluating through a server")] = 8,
 ) -> None:
     """Evaluate a model per language: accuracy (strict / flexible), answer-found rate, language fidelity,
     response length, and the English gap. Writes generations.jsonl, metrics.json and metrics.md; re-running
     the same command resumes where it stopped.
 
     Example: pivotrl eval --task mgsm --langs en,de,zh,sw -n 50
+
+    Through a server: pivotrl eval --endpoint http://127.0.0.1:8000/v1 --endpoint-model Qwen/Qwen2.5-0.5B-Instruct
+    --task mgsm -n 50
     """
     from pivotrl.data import DataError
     from pivotrl.evaluation import EvalConfig, EvalError, run_eval
@@ -535,13 +558,16 @@ def eval_cmd(
     from pivotrl.models import ModelLoadError
 
     if out is None:
-        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(model).name or model)
+        name = endpoint_model if endpoint and endpoint_model else model
+        slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).name or name)
         out = Path("runs") / "eval" / f"{Path(task).stem}-{slug}"
     try:
         config = EvalConfig(model=model, task=task, langs=parse_langs(langs) or None, split=split, n=n,
                             subset=subset, shots=shots, prompt=prompt, chat=chat, max_new_tokens=max_new_tokens,
-                            batch_size=batch_size, dtype=dtype, samples=samples, temperature=temperature, top_p=top_p,
-                            seed=seed, stop=stop, data_dir=data_dir, out=str(out))
+                            batch_size=batch_size, dtype=dtype, device=device, samples=samples,
+                            temperature=temperature, top_p=top_p,
+                            seed=seed, stop=stop, data_dir=data_dir, out=str(out), endpoint=endpoint,
+                            endpoint_model=endpoint_model, api_key_env=api_key_env, concurrency=concurrency)
         metrics = run_eval(config)
     except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:
         _fail(str(exc))
@@ -626,6 +652,8 @@ def reward_score(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one JSON line of scores per input "
                    "line here (default: print a table).")] = None,
     reward: RewardSpec = "hybrid",
+    device: Annotated[str, typer.Option(help="Where the reward's encoder and translator run: " + DEVICE_HELP
+                                        + ".")] = "auto",
 ) -> None:
     """Score responses against English references: the total and every component, per response."""
     from pivotrl.data.errors import DataError
@@ -653,7 +681,7 @@ def reward_score(
         if reference is None:
             _fail("--response needs --reference (the English reference it is compared with)")
         items = [{"response": response, "reference": reference, "lang": lang, "reference_answer": reference_answer}]
-    composed = _build_reward(reward)
+    composed = _build_reward(reward, device=device)
     try:
         scored = composed.score([x["response"] for x in items], reference=[x["reference"] for x in items],
                                 reference_answer=[x.get("reference_answer") or x["reference"] for x in items],
@@ -679,6 +707,8 @@ def reward_score(
 @reward_app.command("serve")
 def reward_serve(
     reward: RewardSpec = "hybrid",
+    device: Annotated[str, typer.Option(help="Where the reward's encoder and translator run: " + DEVICE_HELP
+                                        + ".")] = "auto",
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for other machines).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8000,
     max_batch: Annotated[int, typer.Option(help="Most items scored in one batch.")] = 256,
@@ -706,7 +736,7 @@ def reward_serve(
     from pivotrl.rewards.server import serve
 
     try:
-        config = load_reward_config(reward)
+        config = load_reward_config(reward, device=device)
     except ValueError as exc:
         _fail(str(exc))
     try:
@@ -732,6 +762,8 @@ def reward_audit(
                          "references for generations.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for audit.md, audit.json, audit.png.")]
     = Path("runs/audit"),
+    device: Annotated[str, typer.Option(help="Where the reward's encoder and translator run: " + DEVICE_HELP
+                                        + ".")] = "auto",
     data_dir: DataDir = None,
 ) -> None:
     """How well a reward separates correct from incorrect answers (ROC-AUC and means per language and
@@ -744,7 +776,8 @@ def reward_audit(
 
     try:
         with claim(out, "audit folder"):
-            report = audit_main(reward, sources=source or ["exemplars", "synthetic"], langs=langs, out_dir=out,
+            composed = _build_reward(reward, device=device)
+            report = audit_main(composed, sources=source or ["exemplars", "synthetic"], langs=langs, out_dir=out,
                                 n=n, data_dir=data_dir, refs_dir=refs, gold_task=gold_task,
                                 echo=lambda text: console.print(text, highlight=False, markup=False))
     except (DataError, ValueError, KeyError, OSError) as exc:
@@ -826,6 +859,9 @@ def train_cmd(
     max_steps: Annotated[Optional[int], typer.Option(help="Shortcut for --set trl.max_steps=N.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in the run folder "
                       "(same data order and step count).")] = False,
+    device: Annotated[Optional[str], typer.Option(help="Where the reward's encoder and translator run (shortcut "
+                      "for --set reward.device=...; default auto: this process's GPU when there is one). TRL and "
+                      "accelerate place the policy itself.", show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """RL-train the policy with TRL (GRPO by default, or RLOO) on target-language prompts, rewarded against
@@ -844,6 +880,8 @@ def train_cmd(
         overrides.append(f"model={model}")
     if max_steps is not None:
         overrides.append(f"trl.max_steps={max_steps}")
+    if device is not None:
+        overrides.append(f"reward.device={device}")
     try:
         recipe = load_train_config(config, overrides)
         summary = run_train(recipe, resume=resume, progress=progress)

@@ -40,6 +40,7 @@ from transformers import (
 )
 from transformers.cache_utils import DynamicLayer
 
+from pivotrl.devices import parse_dtype, resolve_device
 from pivotrl.packaged import PACKAGED_MODELS, PackagedModel, PackagedModelError, find_packaged, gguf_path
 
 __all__ = [
@@ -54,7 +55,6 @@ __all__ = [
     "cut_at_stop",
     "generate",
     "generate_with_stats",
-    "generation_dtype",
     "has_chat_template",
     "load_model",
     "resolve_spec",
@@ -155,39 +155,6 @@ def _aliases() -> str:
 # Loading
 # --------------------------------------------------------------------------------------------------------
 
-_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "fp32": torch.float32,
-    "float": torch.float32,
-    "bfloat16": torch.bfloat16,
-    "bf16": torch.bfloat16,
-    "float16": torch.float16,
-    "fp16": torch.float16,
-    "half": torch.float16,
-}
-
-
-def _parse_dtype(dtype: str | torch.dtype) -> torch.dtype | str:
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    name = str(dtype).lower().removeprefix("torch.")
-    if name == "auto":
-        return "auto"
-    if name not in _DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; expected one of auto, {', '.join(_DTYPES)} or a torch.dtype")
-    return _DTYPES[name]
-
-
-def generation_dtype(dtype: str | torch.dtype = "auto", device: str | torch.device = "cpu") -> torch.dtype:
-    """The dtype for generation-only stages (evaluation, the local pivot): ``auto`` is bfloat16 on a GPU and
-    float32 on a CPU. Why float32 on a CPU: on an AVX512-BF16 CPU without AMX, bf16 generation was no faster
-    at batch 32 (60.2 vs 59.9 tokens/s with Qwen2.5-0.5B) and changed 8 of 48 greedy final answers
-    (docs/BENCHMARKS.md); bf16 only wins for one short sequence at a time."""
-    parsed = _parse_dtype(dtype)
-    if parsed != "auto":
-        return parsed
-    return torch.bfloat16 if str(device).startswith("cuda") else torch.float32
-
 
 def load_model(
     spec: str,
@@ -202,7 +169,8 @@ def load_model(
     it had none), ``model.generation_config.pad_token_id`` equal to the tokenizer's, model in eval mode with
     every parameter requiring grad, and ``save_pretrained`` working.
     """
-    torch_dtype = _parse_dtype(dtype)
+    torch_dtype = parse_dtype(dtype)
+    device = resolve_device(device)  # "auto" and a missing GPU are settled before any loading
     source, path = resolve_spec(spec)
     if source in ("packaged", "gguf"):
         # GGUF stores quantized blocks, not one native dtype: "auto" means the de-quantized fp32.

@@ -59,6 +59,8 @@ class PipelineConfig:
     eval_task: str | None = None  # default: task
     eval_n: int = 32
     eval_max_new_tokens: int = 128
+    # -- where generation-only stages (pivot, evaluation) and the reward's encoder run; TRL places the policy
+    device: str = "auto"  # auto: this process's GPU when there is one, else the CPU
 
     def eval_levels(self, task: str) -> list[int] | None:
         return self.levels if task == "synthetic" else None
@@ -76,7 +78,8 @@ def pivot_stage(config: PipelineConfig, out: Path, progress: bool = True) -> dic
     pivot_config = PivotConfig(pivot=config.pivot, task=config.task, split="train", n=config.pivot_n,
                                levels=config.levels if config.task == "synthetic" else None,
                                data_dir=config.data_dir, out=str(out), k=config.pivot_k,
-                               max_new_tokens=config.pivot_max_new_tokens, seed=config.seed, fallback_gold=True)
+                               max_new_tokens=config.pivot_max_new_tokens, seed=config.seed, fallback_gold=True,
+                               device=config.device)
     return run_pivot(pivot_config, progress=progress)
 
 
@@ -91,8 +94,17 @@ def eval_stage(model: str, config: PipelineConfig, out: Path, task: str | None =
     langs = [code for code in ["en", *config.langs] if has is None or code in has]
     eval_config = EvalConfig(model=model, task=task, langs=langs, split="held-out", n=n or config.eval_n,
                              levels=config.eval_levels(task), max_new_tokens=config.eval_max_new_tokens,
-                             data_dir=config.data_dir, out=str(out))
+                             data_dir=config.data_dir, device=config.device, out=str(out))
     return run_eval(eval_config, progress=progress)
+
+
+def _reward(config: PipelineConfig) -> Any:
+    """The reward as the recipe gets it: unchanged, or with the pipeline's device for its encoder."""
+    if config.device == "auto":
+        return config.reward
+    from pivotrl.rewards.compose import load_reward_config
+
+    return load_reward_config(config.reward, device=config.device).to_dict()
 
 
 def train_config(config: PipelineConfig, out: Path, refs: Path | None) -> Any:
@@ -101,7 +113,7 @@ def train_config(config: PipelineConfig, out: Path, refs: Path | None) -> Any:
     trained = TrainConfig(model=config.model, output_dir=str(out), task=config.task, langs=list(config.langs),
                           data_dir=config.data_dir, refs=str(refs) if refs else None, labels=config.labels,
                           n_train=config.pivot_n if config.labels == "gold" else None,
-                          levels=config.levels if config.task == "synthetic" else None, reward=config.reward,
+                          levels=config.levels if config.task == "synthetic" else None, reward=_reward(config),
                           trl={**CPU_TRL, **config.trl, "max_steps": config.steps}, lora=config.lora, eval_n=0,
                           seed=config.seed)
     trained.validate("pipeline")

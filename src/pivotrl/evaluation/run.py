@@ -27,7 +27,7 @@ from pivotrl.records import Generation, Problem
 GENERATIONS = "generations.jsonl"
 # Settings that change the answers: a run folder only ever holds generations made with one value of each.
 IDENTITY = ("model", "task", "subset", "split", "shots", "prompt", "chat", "max_new_tokens", "samples",
-            "temperature", "top_p", "seed", "stop", "dtype")
+            "temperature", "top_p", "seed", "stop", "dtype", "backend")
 
 
 class EvalError(Exception):
@@ -49,7 +49,8 @@ class EvalConfig:
     max_new_tokens: int = 256
     # Prompts decoded together (continuous batching); Qwen2.5-0.5B on 2 cores: 43 tokens/s at 16, 60 at 32.
     batch_size: int = 32
-    dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on a CPU (models.generation_dtype)
+    dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on a CPU (devices.generation_dtype)
+    device: str = "auto"  # auto: this process's GPU when there is one, else the CPU (devices.resolve_device)
     samples: int = 1  # completions per problem (pass@k, majority vote)
     temperature: float | None = None  # None: greedy for one sample, 0.7 for several
     top_p: float = 1.0
@@ -58,6 +59,12 @@ class EvalConfig:
     data_dir: str | None = None
     out: str = "runs/eval"
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in config.json
+    # Answers from an OpenAI-compatible server instead of a local model (evaluation/endpoint.py); `model`, `dtype`,
+    # `device` and `batch_size` are then unused, and the run folder's identity records `endpoint_model`.
+    endpoint: str | None = None  # the server's API root, e.g. http://127.0.0.1:8000/v1 (vllm serve, llama-server)
+    endpoint_model: str | None = None  # the model name the server serves (sent as "model" in every request)
+    api_key_env: str | None = "OPENAI_API_KEY"  # environment variable holding the server's API key (if it needs one)
+    concurrency: int = 8  # endpoint requests in flight
 
     def resolved_temperature(self) -> float:
         if self.temperature is not None:
@@ -102,27 +109,33 @@ def _dtype_name(config: EvalConfig, loaded=None) -> str:
     resolved ``config.dtype``."""
     if loaded is not None:
         return str(next(loaded.model.parameters()).dtype).removeprefix("torch.")
-    from pivotrl.models import generation_dtype
+    from pivotrl.devices import generation_dtype, resolve_device
 
-    return str(generation_dtype(config.dtype)).removeprefix("torch.")
+    return str(generation_dtype(config.dtype, resolve_device(config.device))).removeprefix("torch.")
 
 
-def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str) -> None:
-    identity = {k: getattr(config, k) for k in IDENTITY} | {"chat": chat, "dtype": dtype,
-                                                            "temperature": config.resolved_temperature()}
+def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str | None) -> None:
+    # An endpoint run records the served model's name as its model, and no dtype (the server's own business).
+    backend = {"backend": "endpoint", "model": config.endpoint_model} if config.endpoint else {"backend": "local"}
+    identity = {k: getattr(config, k, None) for k in IDENTITY} | backend | {
+        "chat": chat, "dtype": dtype, "temperature": config.resolved_temperature()}
     path = out / "config.json"
     if path.exists():
         saved = json.loads(path.read_text(encoding="utf-8"))
         saved.setdefault("identity", {}).setdefault("dtype", "float32")  # folders from before dtype was recorded
+        saved["identity"].setdefault("backend", "local")  # folders from before endpoint runs
         changed = [k for k in IDENTITY if saved["identity"].get(k) != identity[k]]
         if changed:
             details = ", ".join(f"{k}: {saved['identity'].get(k)!r} -> {identity[k]!r}" for k in changed)
-            raise EvalError(f"{out} holds a run with other settings ({details}); use another --out folder")
+            mixed = " (answers of a local model and of a server never share a folder)" if "backend" in changed else ""
+            raise EvalError(f"{out} holds a run with other settings ({details}){mixed}; use another --out folder")
     record = {"identity": identity, "config": asdict(config)}
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokenizer) -> Generation:
+def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokenizer,
+              n_tokens: int | None = None) -> Generation:
+    """Check one response; ``n_tokens`` given (an endpoint's count) or counted with ``tokenizer``."""
     ex = extract_answer(response, problem.lang, problem.answer_type, len(problem.choices or ()) or 10)
     detection = detect_language(response)
     known = LANGUAGES[problem.lang].lid is not None and detection.lang is not None
@@ -133,7 +146,7 @@ def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokeniz
         correct_flexible=answers_match(ex.flexible, problem.answer, problem.answer_type),
         correct=answers_match(ex.best, problem.answer, problem.answer_type),
         detected_lang=detection.lang, in_language=(detection.lang == problem.lang) if known else None,
-        n_tokens=len(tokenizer(response, add_special_tokens=False).input_ids),
+        n_tokens=len(tokenizer(response, add_special_tokens=False).input_ids) if n_tokens is None else n_tokens,
     )
 
 
@@ -145,6 +158,10 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
     """
     from pivotrl.run_folder import claim
 
+    if config.endpoint is not None or config.endpoint_model is not None:
+        from pivotrl.evaluation.endpoint import check_settings
+
+        check_settings(config)  # before the run folder is made
     with claim(config.out, "evaluation run folder"):
         return _run_eval(config, loaded, progress)
 
@@ -171,21 +188,28 @@ def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
     done = _read_done(out / GENERATIONS)
     pending = [p for p in problems if len(done.get((p.id, p.lang), [])) < config.samples]
 
-    if loaded is None and pending:
-        loaded = load_model(config.model, dtype=_dtype_name(config))
+    if loaded is None and pending and not config.endpoint:
+        loaded = load_model(config.model, dtype=_dtype_name(config), device=config.device)
     chat = config.chat
+    if config.endpoint and chat is None:
+        chat = True  # the server applies its own chat template; --no-chat sends /completions
     if loaded is not None and chat is None:
         chat = has_chat_template(loaded.tokenizer)
     if chat is None:  # nothing to generate and no model: keep what the folder says
         saved = json.loads((out / "config.json").read_text(encoding="utf-8")) if (out / "config.json").exists() else {}
         chat = saved.get("identity", {}).get("chat", False)
-    dtype = _dtype_name(config, loaded)
+    dtype = None if config.endpoint else _dtype_name(config, loaded)
     _check_config(out, config, bool(chat), dtype)
 
     temperature = config.resolved_temperature()
     started = time.perf_counter()
     new_tokens = 0
-    if pending:
+    if pending and config.endpoint:
+        from pivotrl.evaluation.endpoint import generate_answers
+
+        new_tokens = generate_answers(config, pending, done, exemplars, out / GENERATIONS, progress,
+                                      f"eval {config.task} ({', '.join(langs)}) via {config.endpoint}")
+    elif pending:
         prompts = {(p.id, p.lang): build_prompt(loaded.tokenizer, native_prompt(p, config.prompt,
                                                                                  exemplars.get(p.lang)),
                                                  chat=chat) for p in pending}
@@ -230,8 +254,10 @@ def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
                       "shots": config.shots, "samples": config.samples, "temperature": temperature,
                       "generated_now": len(pending), "seconds_now": round(seconds, 2),
                       "new_tokens_now": new_tokens}
+    if config.endpoint:  # the served model's name, and where it was served
+        metrics["run"].update(model=config.endpoint_model, endpoint=config.endpoint)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    title = f"{config.task}: {config.model} ({config.prompt} prompt, {config.shots}-shot, " \
+    title = f"{config.task}: {metrics['run']['model']} ({config.prompt} prompt, {config.shots}-shot, " \
             f"{'chat' if chat else 'no chat'}, {'greedy' if temperature == 0 else f'T={temperature}'})"
     (out / "metrics.md").write_text(metrics_markdown(metrics, title), encoding="utf-8")
     return metrics

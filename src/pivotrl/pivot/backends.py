@@ -27,18 +27,21 @@ class Sampling:
 class LocalPivot:
     """A transformers model (packaged alias, folder, .gguf, hub id), batched on this machine."""
 
-    def __init__(self, spec: str, loaded: Any = None, dtype: str = "auto"):
+    def __init__(self, spec: str, loaded: Any = None, dtype: str = "auto", device: str = "auto"):
         self.name = f"local:{spec}"
         self.spec = spec
-        self.dtype = dtype  # "auto": bfloat16 on a GPU, float32 on a CPU (models.generation_dtype)
+        self.dtype = dtype  # "auto": bfloat16 on a GPU, float32 on a CPU (devices.generation_dtype)
+        self.device = device  # "auto": this process's GPU when there is one, else the CPU
         self._loaded = loaded
 
     @property
     def loaded(self):
         if self._loaded is None:
-            from pivotrl.models import generation_dtype, load_model
+            from pivotrl.devices import generation_dtype, resolve_device
+            from pivotrl.models import load_model
 
-            self._loaded = load_model(self.spec, dtype=generation_dtype(self.dtype))
+            device = resolve_device(self.device)
+            self._loaded = load_model(self.spec, dtype=generation_dtype(self.dtype, device), device=device)
         return self._loaded
 
     # Problems per generate call: several flights' worth, so that the decoder refills the places of finished

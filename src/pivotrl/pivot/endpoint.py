@@ -6,42 +6,29 @@ vLLM, SGLang, the llama.cpp server, TGI and hosted APIs all accept ``POST {base_
 This module sends one such request per conversation, concurrently, with retries, and returns the choice texts in input
 order.
 
-Only the standard library is used (``urllib``): ``httpx`` is not installed in the project's environment (recent
-``huggingface_hub`` depends on the ``httpx2`` fork instead), and one blocking request per worker thread needs nothing
-more.
-
-Retry policy: connection errors, timeouts, HTTP 429 and HTTP 5xx are retried up to ``max_retries`` times with
-exponential backoff and jitter (``backoff * 2**attempt * uniform(0.5, 1.5)``, capped at 30 s), or after the delay a
-``Retry-After`` header asks for (capped at 120 s). Any other 4xx, a redirect, or a malformed 2xx body raises
-:class:`EndpointError` at once: retrying a bad request only wastes time.
+HTTP goes through pivotrl's one client, :mod:`pivotrl.http_client` (standard library only). Its retry policy:
+connection errors, timeouts, HTTP 429 and HTTP 5xx are retried up to ``max_retries`` times with exponential backoff
+and jitter (``backoff * 2**attempt * uniform(0.5, 1.5)``, capped at 30 s), or after the delay a ``Retry-After``
+header asks for (capped at 120 s); a connection refused by a loopback host is retried after at most 0.5 s. Any other
+4xx, a redirect, or a malformed 2xx body raises :class:`EndpointError` at once: retrying a bad request only wastes
+time.
 """
 
 from __future__ import annotations
 
-import email.utils
-import http.client
-import ipaddress
-import json
 import os
-import random
 import threading
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
+from pivotrl.http_client import HTTPRequestError, JSONClient, OpenAICompletions
+
 __all__ = ["EndpointConfig", "EndpointError", "chat_complete", "chat_complete_with_usage"]
 
-MAX_BACKOFF = 30.0  # seconds: cap of the exponential backoff
-MAX_RETRY_AFTER = 120.0  # seconds: cap of a server's Retry-After (a server asking for an hour should not hang a run)
-_READ_CHUNK = 64 * 1024
-_MAX_MESSAGE_CHARS = 500  # server messages quoted in exceptions are cut to this length
 _USER_AGENT = "pivotrl-endpoint/0.1"
-_jitter = random.Random()
 
 
 @dataclass
@@ -243,239 +230,35 @@ class _Usage:
             return dict(self.counts)
 
 
-class _Retryable(Exception):
-    """One attempt failed in a way worth retrying."""
-
-    def __init__(self, reason: str, *, status: int | None = None, server_message: str | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.server_message = server_message
-        self.retry_after = retry_after
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """urllib would turn a redirected POST into a body-less GET; refuse redirects so the user fixes base_url instead."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # urllib calls this; None = do not follow
-        return None
-
-
 class _Client:
+    """One JSONClient (retries, API key, proxy bypass on loopback) and the chat-completions schema on top."""
+
     def __init__(self, config: EndpointConfig, usage: _Usage) -> None:
         self.config = config
         self.url = config.url
         self.usage = usage
-        self.stop = threading.Event()
         key = os.environ.get(config.api_key_env) if config.api_key_env else None
-        self.headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": _USER_AGENT}
-        if key:
-            self.headers["Authorization"] = f"Bearer {key}"
-        handlers: list[urllib.request.BaseHandler] = [_NoRedirect()]
-        if _is_loopback(urllib.parse.urlsplit(self.url).hostname or ""):
-            # An HTTP(S)_PROXY from the environment can never reach our own loopback server: bypass it.
-            handlers.append(urllib.request.ProxyHandler({}))
-        self.opener = urllib.request.build_opener(*handlers)
+        # config.url is the full chat-completions URL already: the path appended to it is empty.
+        self.http = JSONClient(self.url, api_key=key, timeout=config.timeout, max_retries=config.max_retries,
+                               backoff=config.backoff, user_agent=_USER_AGENT)
+        self.completions = OpenAICompletions(self.http, config.model, chat=True, path="")
+        self.stop = self.http.cancel  # set: every worker gives up before its next attempt
 
-    # one conversation -> n texts
     def complete(self, messages: list[dict], *, n: int, temperature: float, top_p: float, max_tokens: int,
                  seed: int | None, stop: list[str] | None) -> list[str]:
-        texts: list[str] = []
-        request_number = 0
-        # Some servers (llama.cpp server, several hosted APIs) ignore n > 1 and return a single choice: keep asking
-        # for the missing ones until n texts are collected. Each follow-up request gets a different seed (seed + k),
-        # or with a fixed seed a sampling server would return the very same text again.
-        while len(texts) < n:
-            body: dict[str, Any] = {
-                "model": self.config.model,
-                "messages": messages,
-                "n": n - len(texts),
-                "temperature": temperature,
-                "top_p": top_p,
-                "max_tokens": max_tokens,
-            }
-            if seed is not None:
-                body["seed"] = seed + request_number
-            if stop:
-                body["stop"] = list(stop)
-            if request_number > 0:
-                self.usage.add(topup_requests=1)
-            got = self._post_with_retries(body)
-            if not got:
-                raise EndpointError(self.url, "the response has an empty 'choices' list", status=200)
-            texts.extend(got[: n - len(texts)])
-            request_number += 1
-        return texts
-
-    def _post_with_retries(self, body: dict[str, Any]) -> list[str]:
-        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        attempts = 0
-        while True:
-            if self.stop.is_set():
-                raise EndpointError(self.url, "abandoned because another request failed", attempts=attempts)
-            attempts += 1
-            self.usage.add(requests=1)
-            try:
-                return self._post_once(data, attempts)
-            except _Retryable as failure:
-                if attempts > self.config.max_retries:
-                    raise EndpointError(self.url, failure.reason, status=failure.status, attempts=attempts,
-                                        server_message=failure.server_message) from failure
-                self.usage.add(retries=1)
-                if failure.retry_after is not None:
-                    delay = min(failure.retry_after, MAX_RETRY_AFTER)
-                else:
-                    delay = min(self.config.backoff * 2 ** (attempts - 1) * _jitter.uniform(0.5, 1.5), MAX_BACKOFF)
-                if self.stop.wait(delay):
-                    raise EndpointError(self.url, "abandoned because another request failed", attempts=attempts) \
-                        from failure
-
-    def _post_once(self, data: bytes, attempts: int) -> list[str]:
-        request = urllib.request.Request(self.url, data=data, headers=self.headers, method="POST")
-        deadline = time.monotonic() + self.config.timeout
         try:
-            with self.opener.open(request, timeout=self.config.timeout) as response:
-                status = response.status
-                raw = _read_until(response, deadline)
-        except urllib.error.HTTPError as error:
-            status = error.code
-            try:
-                raw = _read_until(error, deadline)
-            except (OSError, http.client.HTTPException):
-                raw = b""
-            finally:
-                error.close()
-            message = _server_message(raw)
-            if status == 429 or status >= 500:
-                raise _Retryable(f"HTTP {status} {error.reason}", status=status, server_message=message,
-                                 retry_after=_retry_after(error.headers.get("Retry-After"))) from None
-            if 300 <= status < 400:
-                location = error.headers.get("Location")
-                raise EndpointError(self.url, f"redirected to {location!r}; set base_url to the final address",
-                                    status=status, attempts=attempts) from None
-            raise EndpointError(self.url, f"HTTP {status} {error.reason}", status=status, attempts=attempts,
-                                server_message=message) from None
-        except urllib.error.URLError as error:
-            cause = error.reason
-            kind = "timed out" if isinstance(cause, TimeoutError) else "connection error"
-            raise _Retryable(f"{kind}: {cause!r}") from error
-        except TimeoutError as error:
-            raise _Retryable(f"timed out after {self.config.timeout} s: {error!r}") from error
-        except (OSError, http.client.HTTPException) as error:
-            raise _Retryable(f"connection error: {error!r}") from error
-        texts, usage = _parse_response(raw, self.url, status, attempts)
-        self.usage.add(**usage)
-        return texts
-
-
-def _read_until(response: Any, deadline: float) -> bytes:
-    """Read the whole body; the socket timeout bounds each read, the deadline bounds the total (a trickling server)."""
-    chunks = []
-    while True:
-        chunk = response.read(_READ_CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        chunks.append(chunk)
-        if time.monotonic() > deadline:
-            raise TimeoutError("reading the response took longer than the timeout")
-
-
-def _parse_response(raw: bytes, url: str, status: int, attempts: int) -> tuple[list[str], dict[str, int]]:
-    """The choice texts (in choice-index order) and token usage of a 2xx body; EndpointError when malformed."""
-    def malformed(what: str) -> EndpointError:
-        snippet = raw[:_MAX_MESSAGE_CHARS].decode("utf-8", "replace")
-        return EndpointError(url, f"malformed response body ({what})", status=status, attempts=attempts,
-                             server_message=snippet or "<empty body>")
-
-    try:
-        payload = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise malformed(f"not JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise malformed("not a JSON object")
-    if "choices" not in payload:
-        if "error" in payload:  # some servers report errors with HTTP 200
-            raise EndpointError(url, "the server returned an error object instead of choices", status=status,
-                                attempts=attempts, server_message=_server_message(raw))
-        raise malformed("missing 'choices'")
-    choices = payload["choices"]
-    if not isinstance(choices, list):
-        raise malformed("'choices' is not a list")
-    indexed = []
-    for position, choice in enumerate(choices):
-        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
-            raise malformed(f"choices[{position}] has no 'message' object")
-        message = choice["message"]
-        if "content" not in message:
-            raise malformed(f"choices[{position}].message has no 'content'")
-        content = message["content"]
-        if content is None:
-            # The schema allows null content (e.g. a reasoning model that spent all max_tokens on its hidden reasoning,
-            # or a refusal): count it as an empty answer rather than failing the whole batch.
-            content = ""
-        if not isinstance(content, str):
-            raise malformed(f"choices[{position}].message.content is {type(content).__name__}, not a string")
-        index = choice.get("index", position)
-        indexed.append((index if isinstance(index, int) else position, position, content))
-    indexed.sort()
-    usage = {}
-    reported = payload.get("usage")
-    if isinstance(reported, dict):  # optional in several servers; ignore it when absent or odd
-        for key in ("prompt_tokens", "completion_tokens"):
-            value = reported.get(key)
-            if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                usage[key] = value
-    return [content for _, _, content in indexed], usage
-
-
-def _server_message(raw: bytes) -> str | None:
-    """The human-readable error message in an error body (OpenAI, vLLM, FastAPI and llama.cpp shapes), else the text."""
-    text = raw.decode("utf-8", "replace").strip()
-    if not text:
-        return None
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError:
-        return text[:_MAX_MESSAGE_CHARS]
-    message: Any = None
-    if isinstance(payload, dict):
-        error = payload.get("error")
-        if isinstance(error, dict):
-            message = error.get("message")
-        elif isinstance(error, str):
-            message = error
-        message = message or payload.get("message") or payload.get("detail")
-    if not isinstance(message, str):
-        message = text if message is None else json.dumps(message, ensure_ascii=False)
-    return message[:_MAX_MESSAGE_CHARS]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+            got = self.completions.complete(messages, n=n, temperature=temperature, top_p=top_p,
+                                            max_tokens=max_tokens, seed=seed, stop=stop)
+        except HTTPRequestError as error:
+            self.usage.add(requests=error.attempts, retries=max(0, error.attempts - 1))
+            if error.kind == "cancelled":
+                raise EndpointError(self.url, "abandoned because another request failed",
+                                    attempts=error.attempts) from None
+            raise EndpointError(self.url, error.reason, status=error.status, attempts=error.attempts,
+                                server_message=error.server_message) from None
+        self.usage.add(prompt_tokens=got.prompt_tokens, completion_tokens=got.completion_tokens,
+                       requests=got.requests, retries=got.retries, topup_requests=got.topup_requests)
+        return got.texts
 
 
 def _progress_bar(total: int, config: EndpointConfig) -> Any:

@@ -37,6 +37,7 @@ class PivotConfig:
     fallback_gold: bool = False  # use the gold worked solution where the pivot finds no reference
     endpoint: dict[str, Any] | None = None  # EndpointConfig fields when pivot == "endpoint"
     dtype: str = "auto"  # local pivot: auto (bfloat16 on a GPU, float32 on a CPU) | float32 | bfloat16
+    device: str = "auto"  # local pivot: auto (this process's GPU when there is one, else the CPU) | cpu | cuda:N
 
 
 def settings_key(config: PivotConfig) -> str:
@@ -54,7 +55,7 @@ def make_backend(config: PivotConfig, loaded: Any = None):
         from pivotrl.pivot.endpoint import EndpointConfig
 
         return EndpointPivot(EndpointConfig(**(config.endpoint or {})))
-    return LocalPivot(config.pivot, loaded, dtype=config.dtype)
+    return LocalPivot(config.pivot, loaded, dtype=config.dtype, device=config.device)
 
 
 def english_problems(config: PivotConfig) -> list[Problem]:

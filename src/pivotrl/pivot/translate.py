@@ -217,7 +217,7 @@ class Seq2SeqTranslator:
         batch_size: int = 8,
         max_new_tokens: int = 256,
         num_beams: int = 1,
-        device: str | torch.device = "cpu",
+        device: str | torch.device = "auto",
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -230,7 +230,9 @@ class Seq2SeqTranslator:
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
         self.num_beams = num_beams
-        self.device = torch.device(device)
+        from pivotrl.devices import resolve_device
+
+        self.device = resolve_device(device)  # auto: this process's GPU when there is one, else the CPU
         self._model: PreTrainedModel | None = None
         self._tokenizer: PreTrainedTokenizerBase | None = None
         self._family: str | None = None  # "nllb" | "m2m100" | "marian"
@@ -579,13 +581,14 @@ class LLMTranslator:
     PROMPT = "Translate the following text from {src} to {tgt}. Reply with the translation only.\n\n{text}"
 
     def __init__(self, loaded_or_spec: LoadedModel | tuple[Any, Any] | str, *, max_new_tokens: int = 256,
-                 batch_size: int = 8) -> None:
+                 batch_size: int = 8, device: str = "auto") -> None:
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.max_new_tokens = max_new_tokens
         self.batch_size = batch_size
+        self.device = device  # where a spec is loaded (devices.resolve_device); a loaded model stays where it is
         self._spec: str | None = None
         self._loaded: Any = None
         if isinstance(loaded_or_spec, str):
@@ -607,10 +610,12 @@ class LLMTranslator:
     def loaded(self) -> Any:
         """The model and tokenizer (a LoadedModel or a pair); loads the spec on first use."""
         if self._loaded is None:
+            from pivotrl.devices import generation_dtype, resolve_device
             from pivotrl.models import ModelLoadError, load_model
 
+            device = resolve_device(self.device)
             try:
-                self._loaded = load_model(self._spec)
+                self._loaded = load_model(self._spec, dtype=generation_dtype("auto", device), device=device)
             except ModelLoadError as exc:
                 raise TranslatorError(f"cannot load the LLM translator {self._spec!r}: {exc}") from exc
         return self._loaded
@@ -726,11 +731,12 @@ _KINDS = ("seq2seq:<folder or hub id>", "llm:<model spec>", "apertium", "identit
 
 
 def make_translator(
-    spec: str, **options: Any
+    spec: str, *, device: str | None = None, **options: Any
 ) -> Seq2SeqTranslator | LLMTranslator | ApertiumTranslator | IdentityTranslator:
     """Build a translator from ``"seq2seq:<model>"``, ``"llm:<model spec>"``, ``"apertium"`` or ``"identity"``.
 
-    ``options`` go to the constructor (``batch_size``, ``max_new_tokens``, ...). Nothing is loaded yet.
+    ``options`` go to the constructor (``batch_size``, ``max_new_tokens``, ...); ``device`` to a model-backed
+    one (the others run no model). Nothing is loaded yet.
     """
     if not isinstance(spec, str) or not spec.strip():
         raise TranslatorError(f"empty translator spec; expected one of: {', '.join(_KINDS)}")
@@ -743,6 +749,8 @@ def make_translator(
     if kind in ("seq2seq", "llm"):
         if not rest:
             raise TranslatorError(f"translator spec {spec!r} names no model; expected {kind}:<model>")
+        if device is not None:
+            options["device"] = device
         return Seq2SeqTranslator(rest, **options) if kind == "seq2seq" else LLMTranslator(rest, **options)
     if kind == "apertium" and not rest:
         return ApertiumTranslator(**options)

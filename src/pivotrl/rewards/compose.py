@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,8 @@ class RewardConfig:
     ``encoder``, ``embedding_baseline``, ``embedding_ceiling``: the embedding similarity's encoder spec and
     rescaling (None: calibrated on the synthetic parallel set). ``translator``, ``translate_metric``: the
     translate-then-compare backend and metric (chrf, embedding, comet); the translation likelihood uses the
-    same translator.
+    same translator. ``device``: where the encoder and translator run (``auto``: this process's GPU when there
+    is one, so each process of a distributed launch scores beside its own policy; else the CPU).
     """
 
     name: str = "hybrid"
@@ -91,6 +93,7 @@ class RewardConfig:
     embedding_ceiling: float | None = None
     translator: str = "seq2seq:facebook/nllb-200-distilled-600M"
     translate_metric: str = "chrf"
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -127,6 +130,9 @@ class RewardConfig:
                 raise ValueError(f"reward config {self.name!r}: thresholds: unknown component {name!r}; known: {known}")
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"reward config {self.name!r}: thresholds.{name} must be a number, got {value!r}")
+        if not isinstance(self.device, str) or not self.device.strip():
+            raise ValueError(f"reward config {self.name!r}: device must be a device name like auto, cpu or cuda:0, "
+                             f"got {self.device!r}")
         if not (isinstance(self.length_tolerance, (int, float)) and self.length_tolerance > 0):
             raise ValueError(
                 f"reward config {self.name!r}: length_tolerance must be > 0, got {self.length_tolerance!r}")
@@ -246,17 +252,18 @@ class ComposedReward:
                 from pivotrl.rewards.embedding import EmbeddingSimilarity
 
                 self._funcs[name] = EmbeddingSimilarity(
-                    self._encoder or cfg.encoder, baseline=cfg.embedding_baseline, ceiling=cfg.embedding_ceiling)
+                    self._encoder or cfg.encoder, baseline=cfg.embedding_baseline, ceiling=cfg.embedding_ceiling,
+                    device=cfg.device)
             elif name == "translate_similarity":
                 from pivotrl.rewards.translation import TranslateThenCompare
 
                 self._funcs[name] = TranslateThenCompare(
                     self._translator or cfg.translator, metric=cfg.translate_metric,
-                    encoder=self._encoder or cfg.encoder)
+                    encoder=self._encoder or cfg.encoder, device=cfg.device)
             elif name == "translation_likelihood":
                 from pivotrl.rewards.translation import TranslationLikelihood
 
-                self._funcs[name] = TranslationLikelihood(self._translator or cfg.translator)
+                self._funcs[name] = TranslationLikelihood(self._translator or cfg.translator, device=cfg.device)
             else:
                 raise KeyError(f"unknown reward component {name!r}")
         return self._funcs[name]
@@ -304,8 +311,13 @@ class ComposedReward:
 
     def __call__(self, completions: Sequence[Any], log_metric: Callable[[str, float], None] | None = None,
                  **columns: Any) -> list[float]:
-        """TRL reward function: the totals. With TRL's ``log_metric``, also logs the total per language."""
+        """TRL reward function: the totals. With TRL's ``log_metric``, also logs the total per language and
+        ``reward_seconds``, the wall time of scoring the batch (beside TRL's ``step_time``: the reward's share
+        of a step)."""
+        started = time.perf_counter()
         scored = self.score(completions, **columns)
+        if log_metric is not None:
+            log_metric("reward_seconds", time.perf_counter() - started)
         if log_metric is not None and scored:
             # One value per completion: TRL averages pending metrics as sum / count gathered over processes, so
             # this is the exact mean per language over every process's completions.

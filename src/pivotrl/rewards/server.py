@@ -58,8 +58,6 @@ from __future__ import annotations
 import collections
 import hmac
 import http
-import http.client
-import ipaddress
 import json
 import logging
 import math
@@ -69,9 +67,7 @@ import signal
 import socket
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
@@ -81,6 +77,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from pivotrl.http_client import HTTPRequestError, JSONClient, is_loopback
 from pivotrl.languages import get_language
 from pivotrl.rewards.compose import ComposedReward, RewardConfig, build_reward
 
@@ -668,7 +665,7 @@ class RewardServer:
                  max_items: int = DEFAULT_MAX_ITEMS, max_item_chars: int = DEFAULT_MAX_ITEM_CHARS,
                  cache_size: int = DEFAULT_CACHE_SIZE, request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
                  warmup: bool = True, api_key: str | None = None, **overrides: Any) -> None:
-        if not _is_loopback(host) and not api_key:
+        if not is_loopback(host) and not api_key:
             raise ValueError(f"refusing to serve on {host or 'every interface'} without an API key: anyone who can "
                              f"reach this machine could use the reward server. Set --api-key or ${ENV_API_KEY} "
                              "(clients send it as 'Authorization: Bearer KEY'), or listen on 127.0.0.1")
@@ -911,17 +908,6 @@ def _authorized(headers: Any, key: str) -> bool:
     return hmac.compare_digest(token.encode("utf-8", "surrogateescape"), key.encode("utf-8", "surrogateescape"))
 
 
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _column(values: Any, n: int, name: str) -> list[Any]:
     if values is None or isinstance(values, (str, int, float)):
         return [values] * n
@@ -932,11 +918,13 @@ def _column(values: Any, n: int, name: str) -> list[Any]:
 
 
 class RewardClient:
-    """A stdlib client of :class:`RewardServer` (``POST /score``) with retries.
+    """A client of :class:`RewardServer` (``POST /score``) with retries, on :mod:`pivotrl.http_client`.
 
     Connection errors, timeouts and 5xx/429 answers are retried ``retries`` times with exponential backoff
-    (``backoff`` seconds, doubled each time, at most 10 s); a 4xx answer raises :class:`RewardClientError`
-    at once with the server's message. Requests larger than ``chunk_size`` items are sent in chunks.
+    (``backoff`` seconds, doubled each time, with jitter, at most 10 s; a ``Retry-After`` is honoured); a 4xx
+    answer raises :class:`RewardClientError` at once with the server's message. Requests larger than
+    ``chunk_size`` items are sent in chunks. Loopback servers are reached directly, whatever proxy the
+    environment sets.
     """
 
     def __init__(self, url: str, timeout: float = 600.0, retries: int = 3, backoff: float = 0.5,
@@ -954,9 +942,9 @@ class RewardClient:
         self.backoff = max(0.0, float(backoff))
         self.chunk_size = max(1, int(chunk_size))
         self.api_key = api_key if api_key is not None else os.environ.get(ENV_API_KEY) or None
-        # Loopback servers are reached directly, whatever proxy the environment sets.
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parts.hostname) else []
-        self._opener = urllib.request.build_opener(*handlers)
+        self._http = JSONClient(url, api_key=self.api_key, timeout=self.timeout, max_retries=self.retries,
+                                backoff=self.backoff, max_backoff=10.0, user_agent="pivotrl-reward-client/1",
+                                retry_log_level=logging.WARNING)  # a trainer's log shows a struggling server
 
     def score(self, responses: Sequence[str], references: Sequence[str] | str,
               reference_answers: Sequence[str | None] | str | None = None, langs: Sequence[str] | str | None = None,
@@ -996,55 +984,18 @@ class RewardClient:
         return self._request("GET", "/config")
 
     def _request(self, method: str, path: str, body: Any = None) -> Any:
-        data = None
-        if body is not None:
-            try:
-                data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-            except UnicodeEncodeError:  # lone surrogates: escape them instead
-                data = json.dumps(body).encode("ascii")
-        url = self.url + path
-        last = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(10.0, self.backoff * 2 ** (attempt - 1)))
-            headers = {"Content-Type": "application/json"}
-            if self.api_key:
-                headers["Authorization"] = f"Bearer {self.api_key}"
-            request = urllib.request.Request(url, data=data, method=method, headers=headers)
-            try:
-                with self._opener.open(request, timeout=self.timeout) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as exc:
-                message = _error_message(exc)
-                if exc.code >= 500 or exc.code == 429:
-                    last = f"HTTP {exc.code}: {message}"
-                    logger.warning("reward server %s answered %s (attempt %d of %d)", url, last, attempt + 1,
-                                   self.retries + 1)
-                    continue
-                raise RewardClientError(f"reward server {url} refused the request (HTTP {exc.code}): {message}",
-                                        status=exc.code) from None
-            except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                last = f"{type(exc).__name__}: {reason}"
-                logger.warning("reward server %s unreachable: %s (attempt %d of %d)", url, last, attempt + 1,
-                               self.retries + 1)
-                continue
-            except ValueError as exc:  # not JSON
-                raise RewardClientError(f"reward server {url} sent a body that is not JSON: {exc}") from None
-        raise RewardClientError(f"reward server {url} failed after {self.retries + 1} attempts: {last}")
-
-
-def _error_message(exc: urllib.error.HTTPError) -> str:
-    try:
-        raw = exc.read()
-    except OSError:
-        raw = b""
-    finally:
-        exc.close()
-    try:
-        body = json.loads(raw)
-        if isinstance(body, dict) and "error" in body:
-            return str(body["error"])
-    except ValueError:
-        pass
-    return raw.decode("utf-8", "replace")[:500] or str(exc.reason)
+        try:
+            return self._http.request(method, path, body).data
+        except HTTPRequestError as error:
+            said = error.server_message or error.reason
+            if error.kind == "exhausted":
+                message = f"reward server {error.url} failed after {error.attempts} attempts: {error.reason}"
+                if error.server_message:
+                    message += f": {error.server_message}"
+            elif error.kind == "malformed":
+                message = f"reward server {error.url} sent a body that is not JSON: {error.server_message}"
+            elif error.status is not None and error.kind == "status":
+                message = f"reward server {error.url} refused the request (HTTP {error.status}): {said}"
+            else:
+                message = f"reward server {error.url}: {error.reason}"
+            raise RewardClientError(message, status=error.status) from None

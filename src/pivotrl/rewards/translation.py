@@ -137,10 +137,11 @@ class TranslateThenCompare:
 
     def __init__(self, translator: Any = "seq2seq:facebook/nllb-200-distilled-600M", *, metric: str = "chrf",
                  encoder: Any = "e5-torch", comet_model: str = "Unbabel/wmt22-comet-da",
-                 cache_size: int = 100_000) -> None:
+                 cache_size: int = 100_000, device: str = "auto") -> None:
         if metric not in METRICS:
             raise ValueError(f"unknown translate-then-compare metric {metric!r}; expected one of {', '.join(METRICS)}")
         self.metric = metric
+        self.device = device  # of the translator and encoder built from specs (devices.resolve_device)
         self._translator_spec = translator
         self._translator: Any = None if isinstance(translator, str) else translator
         self._encoder_spec = encoder
@@ -157,7 +158,7 @@ class TranslateThenCompare:
         if self._translator is None:
             from pivotrl.pivot.translate import make_translator
 
-            self._translator = make_translator(self._translator_spec)
+            self._translator = make_translator(self._translator_spec, device=self.device)
         return self._translator
 
     def to_english(self, texts: Sequence[str], langs: Sequence[str]) -> list[str]:
@@ -199,7 +200,7 @@ class TranslateThenCompare:
             if self._similarity is None:
                 from pivotrl.rewards.embedding import EmbeddingSimilarity
 
-                self._similarity = EmbeddingSimilarity(self._encoder_spec)
+                self._similarity = EmbeddingSimilarity(self._encoder_spec, device=self.device)
             return [_finite01(x) for x in self._similarity(hypotheses, reference=references)]
         if self._comet is None:
             self._comet = CometScorer(self._comet_model)
@@ -233,7 +234,8 @@ class TranslationLikelihood:
     """
 
     def __init__(self, translator: Any = "seq2seq:facebook/nllb-200-distilled-600M", *,
-                 cache_size: int = 100_000) -> None:
+                 cache_size: int = 100_000, device: str = "auto") -> None:
+        self.device = device  # of a translator built from a spec (devices.resolve_device)
         self._translator_spec = translator
         self._translator: Any = None if isinstance(translator, str) else translator
         self._cache = _LRU(cache_size)
@@ -245,7 +247,7 @@ class TranslationLikelihood:
         if self._translator is None:
             from pivotrl.pivot.translate import make_translator
 
-            self._translator = make_translator(self._translator_spec)
+            self._translator = make_translator(self._translator_spec, device=self.device)
         if not hasattr(self._translator, "score"):
             raise TypeError(f"translation likelihood needs a seq2seq translator with score(); got {self._translator!r}")
         return self._translator

@@ -1,0 +1,197 @@
+"""Evaluation through an OpenAI-compatible server instead of a locally loaded model.
+
+``pivotrl eval --endpoint http://127.0.0.1:8000/v1 --endpoint-model NAME`` takes its answers from ``vllm serve``,
+SGLang, llama.cpp's ``llama-server`` or any OpenAI-compatible API. Everything else is local evaluation's: the same
+prompts (:func:`pivotrl.prompts.native_prompt`), stop strings, answer extraction, fidelity, metrics and run folder
+(each answer appended and fsync'ed as it arrives, a killed run resumes, a folder never mixes models: its identity
+records the endpoint model name and ``backend: endpoint``).
+
+Requests
+    With chat (the default) each problem is one ``POST {endpoint}/chat/completions`` with
+    ``messages=[{"role": "user", "content": <native prompt>}]``: the *server* applies its own chat template, so
+    answers equal a local run's only when that template is the same. With ``--no-chat`` it is
+    ``POST {endpoint}/completions`` with the raw prompt text, the very text local ``--no-chat`` generates from.
+    Decoding maps one to one: ``max_new_tokens`` -> ``max_tokens``, the resolved temperature -> ``temperature``
+    (greedy is 0), ``top_p``, ``seed``, the language's stop strings -> ``stop``. Greedy asks for one choice and
+    repeats it for ``--samples`` (as the local greedy decoder does); sampling asks for ``n = samples`` choices
+    (topped up from servers that ignore ``n``). ``concurrency`` requests are in flight at a time.
+
+Records
+    ``prompt`` is the text sent (the user message for chat: the server's template around it is not known here).
+    ``n_tokens`` is the server's ``usage.completion_tokens``: exact with one choice per request (greedy, or
+    ``--samples 1``); with several choices in one request the request's total is split over them by length in
+    characters; a server that reports no usage gets an estimate of characters / 4 (a warning says so). Servers
+    count the tokens they generated, stop string included, so counts can differ by a token or two from local runs.
+
+Failures
+    HTTP goes through :mod:`pivotrl.http_client`: connection errors, timeouts, 429 and 5xx are retried with
+    exponential backoff (a loopback server that refuses the connection fails within seconds); other 4xx stop the
+    run at once with the server's message. Answers already written are kept; running the command again continues.
+    The API key is read from the environment variable ``api_key_env`` (``OPENAI_API_KEY`` by default) and sent as a
+    Bearer token; it never appears in messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import urllib.parse
+from typing import Any
+
+from pivotrl.http_client import HTTPRequestError, JSONClient, OpenAICompletions
+from pivotrl.prompts import native_prompt
+from pivotrl.records import Generation, Problem
+
+__all__ = ["api_root", "check_settings", "generate_answers"]
+
+logger = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 600.0  # seconds per request: a busy server queues requests before it generates 256+ tokens
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection: a host that drops packets fails fast
+MAX_RETRIES = 5
+BACKOFF = 1.0  # seconds before the first retry, doubled each time (with jitter, at most 30 s)
+
+
+def api_root(endpoint: str) -> str:
+    """The API root of ``endpoint``: a trailing ``/chat/completions`` or ``/completions`` (and ``/``) removed, so
+    either the root or a full endpoint URL may be given."""
+    url = endpoint.strip().rstrip("/")
+    for suffix in ("/chat/completions", "/completions"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
+    return url
+
+
+def check_settings(config: Any) -> None:
+    """Raise EvalError for endpoint settings that cannot work, before anything is written."""
+    from pivotrl.evaluation.run import EvalError
+
+    endpoint = (config.endpoint or "").strip()
+    model = (config.endpoint_model or "").strip()
+    if model and not endpoint:
+        raise EvalError("--endpoint-model needs --endpoint: the server's API root, e.g. http://127.0.0.1:8000/v1")
+    if endpoint and not model:
+        raise EvalError(f"--endpoint {endpoint} needs --endpoint-model: the model name the server serves (the name "
+                        f"given to `vllm serve`; GET {api_root(endpoint)}/models lists them)")
+    parts = urllib.parse.urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise EvalError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8000/v1, got {endpoint!r}")
+    if config.concurrency < 1:
+        raise EvalError(f"--concurrency must be at least 1, got {config.concurrency}")
+
+
+def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, str], list[Generation]],
+                     exemplars: dict[str, list[tuple[str, str]]], path: Any, progress: bool, desc: str) -> int:
+    """Ask the server for every pending problem's answers, write each problem's answers to ``path`` (appended,
+    fsync'ed) as they arrive, add them to ``done``; returns the number of new tokens. EvalError when the server
+    fails for good (answers written until then are kept)."""
+    from pivotrl.evaluation.run import EvalError, _evaluate, _progress_bar, _stops
+
+    key = os.environ.get(config.api_key_env) if config.api_key_env else None
+    client = JSONClient(api_root(config.endpoint), api_key=key, timeout=REQUEST_TIMEOUT,
+                        connect_timeout=CONNECT_TIMEOUT, max_retries=MAX_RETRIES, backoff=BACKOFF,
+                        user_agent="pivotrl-eval/1")
+    chat = config.chat is not False
+    api = OpenAICompletions(client, config.endpoint_model, chat=chat)
+    temperature = config.resolved_temperature()
+    choices = config.samples if temperature > 0 else 1  # greedy: one answer, repeated for every sample
+    prompts = {(p.id, p.lang): native_prompt(p, config.prompt, exemplars.get(p.lang)) for p in pending}
+
+    jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for index in range(len(pending)):
+        jobs.put(index)
+    results: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+
+    def work() -> None:
+        while not client.cancel.is_set():
+            try:
+                index = jobs.get_nowait()
+            except queue.Empty:
+                return
+            p = pending[index]
+            text = prompts[(p.id, p.lang)]
+            stops = _stops(config, p.lang)
+            try:
+                got = api.complete([{"role": "user", "content": text}] if chat else text, n=choices,
+                                   temperature=temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
+                                   seed=config.seed, stop=stops)
+            except BaseException as error:  # noqa: BLE001 - handed to the main thread, which reports it
+                results.put((index, None, error))
+                return
+            got.texts = [_cut_at_stop(t, stops) for t in got.texts]  # a server that keeps the stop string
+            results.put((index, got, None))
+
+    # Daemon threads: after a failure or Ctrl-C the command ends at once instead of waiting for the requests still
+    # in flight (their answers are not written; the next run asks again).
+    for number in range(min(config.concurrency, len(pending))):
+        threading.Thread(target=work, name=f"pivotrl-eval-endpoint-{number}", daemon=True).start()
+
+    bar = _progress_bar(len(pending), progress, desc)
+    new_tokens = 0
+    estimated = 0
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            for _ in range(len(pending)):
+                index, got, error = results.get()
+                if error is not None:
+                    if isinstance(error, HTTPRequestError):
+                        raise EvalError(_explain(error, config)) from None
+                    raise error
+                p = pending[index]
+                texts, tokens = got.texts, got.tokens
+                if choices == 1:
+                    texts, tokens = texts * config.samples, tokens * config.samples
+                have = len(done.get((p.id, p.lang), []))
+                for sample, (response, count) in enumerate(zip(texts, tokens, strict=True)):
+                    if sample < have:
+                        continue  # written before an interruption
+                    if count is None:
+                        count, estimated = _estimate_tokens(response), estimated + 1
+                    g = _evaluate(p, prompts[(p.id, p.lang)], response, sample, None, n_tokens=count)
+                    new_tokens += g.n_tokens
+                    done.setdefault((p.id, p.lang), []).append(g)
+                    f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())  # a finished answer survives even a power cut
+                bar.update(1)
+    finally:
+        client.cancel.set()  # on a failure the other workers stop before their next request
+        bar.close()
+    if estimated:
+        logger.warning("the server at %s reported no token usage: n_tokens of %d answers are estimated as "
+                       "characters / 4", config.endpoint, estimated)
+    return new_tokens
+
+
+def _explain(error: HTTPRequestError, config: Any) -> str:
+    """A message that says which URL failed, what was tried, and what to do."""
+    kept = "answers written so far are kept; run the same command again to continue"
+    if error.status in (401, 403):
+        env = config.api_key_env
+        where = (f"${env} is {'set' if os.environ.get(env) else 'not set'}" if env else "no API key variable is set")
+        return (f"the server refused the request (HTTP {error.status}) at {error.url}: "
+                f"{error.server_message or error.reason}. The API key is read from the environment ({where}); "
+                f"set it to the key the server was started with (vllm serve --api-key, llama-server --api-key), or "
+                f"name another variable with --api-key-env")
+    if error.status == 404:
+        return (f"{error.url} answered HTTP 404: {error.server_message or error.reason}. Check --endpoint (the API "
+                f"root, e.g. http://127.0.0.1:8000/v1) and --endpoint-model {config.endpoint_model!r} "
+                f"(GET {api_root(config.endpoint)}/models lists the names the server serves); {kept}")
+    if error.status is None and error.kind in ("exhausted", "unreachable"):  # no answer at all
+        tries = f"{error.attempts} times" if error.attempts != 1 else "once"
+        return (f"cannot reach the server at {error.url}: {error.reason}; tried {tries} in "
+                f"{error.seconds:.1f} s. Start the server first (e.g. `vllm serve MODEL --port 8000` or "
+                f"`llama-server -m model.gguf --port 8080`) and pass its API root as --endpoint; {kept}")
+    return f"{error}; {kept}"
+
+
+def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
+    positions = [i for i in (text.find(s) for s in stops if s) if i >= 0]
+    return text[: min(positions)] if positions else text
+
+
+def _estimate_tokens(text: str) -> int:
+    return (len(text) + 3) // 4

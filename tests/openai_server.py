@@ -1,0 +1,184 @@
+"""A small OpenAI-compatible server around a locally loaded pivotrl model, for tests (standard library only).
+
+It serves ``POST /v1/chat/completions`` (the chat template applied with :func:`pivotrl.models.build_prompt`, or
+``apply_chat_template`` for several messages), ``POST /v1/completions`` (the raw prompt) and ``GET /v1/models``,
+with ``n``, ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop`` and ``usage``. Requests are generated
+one at a time (a lock around :func:`pivotrl.models.generate`, batch size 1), so a greedy answer is computed exactly
+as local evaluation computes it with ``batch_size=1``. ``usage.completion_tokens`` counts the answer's tokens as
+local evaluation does (the returned text re-tokenized).
+
+Test knobs: ``api_key`` (then requests need ``Authorization: Bearer KEY``, else HTTP 401), ``fail_next`` (the next
+k generation requests get HTTP 503 with ``Retry-After: 0``), and ``requests`` (every request's path, headers and
+body, in arrival order).
+
+    with OpenAIServer(load_model("smollm2"), model_name="smol") as server:
+        run_eval(EvalConfig(endpoint=server.base_url, endpoint_model="smol", ...))
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from pivotrl.models import GenerationConfig, LoadedModel, build_prompt, generate
+
+
+class OpenAIServer:
+    def __init__(self, loaded: LoadedModel, *, model_name: str = "served-model", host: str = "127.0.0.1",
+                 port: int = 0, api_key: str | None = None) -> None:
+        self.loaded = loaded
+        self.model_name = model_name
+        self.api_key = api_key
+        self.fail_next = 0
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # the request log and fail_next
+        self._generating = threading.Lock()  # one generation at a time
+        self.httpd = ThreadingHTTPServer((host, port), _handler(self))
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="openai-test-server", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> OpenAIServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> OpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def generation_requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if r["path"].endswith("completions")]
+
+    # -- the work
+
+    def complete(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        chat = path.endswith("/chat/completions")
+        tokenizer = self.loaded.tokenizer
+        if chat:
+            messages = body.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise _BadRequest("'messages' must be a non-empty list")
+            if len(messages) == 1 and messages[0].get("role") == "user":
+                prompt = build_prompt(tokenizer, messages[0]["content"], chat=True)
+            else:
+                prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        else:
+            prompt = body.get("prompt")
+            if not isinstance(prompt, str):
+                raise _BadRequest("'prompt' must be a string")
+        n = int(body.get("n", 1))
+        temperature = float(body.get("temperature", 1.0))
+        stop = body.get("stop") or ()
+        stop = (stop,) if isinstance(stop, str) else tuple(stop)
+        max_tokens = int(body.get("max_tokens", 16))
+        config = GenerationConfig(max_new_tokens=max_tokens, do_sample=temperature > 0,
+                                  temperature=temperature if temperature > 0 else 1.0,
+                                  top_p=float(body.get("top_p", 1.0)), num_samples=n, seed=body.get("seed"),
+                                  batch_size=1, stop=stop)
+        with self._generating:
+            texts = generate(self.loaded, [prompt], config)[0]
+        counts = [len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
+        prompt_tokens = len(tokenizer(prompt, add_special_tokens=False).input_ids)
+        if chat:
+            choices = [{"index": i, "message": {"role": "assistant", "content": t},
+                        "finish_reason": "length" if c >= max_tokens else "stop"}
+                       for i, (t, c) in enumerate(zip(texts, counts))]
+        else:
+            choices = [{"index": i, "text": t, "finish_reason": "length" if c >= max_tokens else "stop"}
+                       for i, (t, c) in enumerate(zip(texts, counts))]
+        return {"id": f"cmpl-{time.monotonic_ns()}", "object": "chat.completion" if chat else "text_completion",
+                "created": int(time.time()), "model": body.get("model", self.model_name), "choices": choices,
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": sum(counts),
+                          "total_tokens": prompt_tokens + sum(counts)}}
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._record(None)
+            if not self._authorized():
+                return
+            if self.path.rstrip("/") == "/v1/models":
+                self._send(200, {"object": "list", "data": [{"id": server.model_name, "object": "model"}]})
+            else:
+                self._error(404, f"no such path {self.path!r}")
+
+        def do_POST(self) -> None:  # noqa: N802
+            try:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = json.loads(raw.decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                self._record(None)
+                self._error(400, f"the body is not JSON: {exc}")
+                return
+            self._record(body)
+            if not self._authorized():
+                return
+            path = self.path.rstrip("/")
+            if path not in ("/v1/chat/completions", "/v1/completions"):
+                self._error(404, f"no such path {self.path!r}")
+                return
+            if body.get("model") != server.model_name:
+                self._error(404, f"The model `{body.get('model')}` does not exist.")
+                return
+            with server._lock:
+                fail = server.fail_next > 0
+                server.fail_next -= fail
+            if fail:
+                self._error(503, "the engine is busy", {"Retry-After": "0"})
+                return
+            try:
+                self._send(200, server.complete(path, body))
+            except (_BadRequest, ValueError, TypeError, KeyError) as exc:
+                self._error(400, str(exc))
+
+        def _record(self, body: Any) -> None:
+            with server._lock:
+                server.requests.append({"path": self.path, "headers": dict(self.headers.items()), "body": body})
+
+        def _authorized(self) -> bool:
+            if server.api_key is None or self.headers.get("Authorization") == f"Bearer {server.api_key}":
+                return True
+            self._error(401, "Incorrect API key provided")
+            return False
+
+        def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+            self._send(status, {"error": {"message": message, "type": "invalid_request_error", "code": status}},
+                       headers)
+
+        def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
