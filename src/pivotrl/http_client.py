@@ -118,7 +118,7 @@ class HTTPRequestError(RuntimeError):
 
     def __init__(self, url: str, reason: str, *, method: str = "POST", status: int | None = None,
                  attempts: int = 1, server_message: str | None = None, kind: str = "status",
-                 seconds: float = 0.0) -> None:
+                 seconds: float = 0.0, subject: str | None = None) -> None:
         self.url = url
         self.method = method
         self.reason = reason
@@ -127,7 +127,7 @@ class HTTPRequestError(RuntimeError):
         self.server_message = server_message
         self.kind = kind
         self.seconds = seconds
-        text = f"{method} {url} failed"
+        text = f"{subject or f'{method} {url}'} failed"  # subject: what the caller calls the request
         if status is not None:
             text += f" (HTTP {status})"
         text += f" after {attempts} attempt{'s' if attempts != 1 else ''}"

@@ -33,7 +33,6 @@ Failures
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -88,7 +87,7 @@ def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, 
     """Ask the server for every pending problem's answers, write each problem's answers to ``path`` (appended,
     fsync'ed) as they arrive, add them to ``done``; returns the number of new tokens. EvalError when the server
     fails for good (answers written until then are kept)."""
-    from pivotrl.evaluation.run import EvalError, _evaluate, _progress_bar, _stops
+    from pivotrl.evaluation.run import EvalError, _progress_bar, _stops, append_answers
 
     key = os.environ.get(config.api_key_env) if config.api_key_env else None
     client = JSONClient(api_root(config.endpoint), api_key=key, timeout=REQUEST_TIMEOUT,
@@ -144,18 +143,9 @@ def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, 
                 texts, tokens = got.texts, got.tokens
                 if choices == 1:
                     texts, tokens = texts * config.samples, tokens * config.samples
-                have = len(done.get((p.id, p.lang), []))
-                for sample, (response, count) in enumerate(zip(texts, tokens, strict=True)):
-                    if sample < have:
-                        continue  # written before an interruption
-                    if count is None:
-                        count, estimated = _estimate_tokens(response), estimated + 1
-                    g = _evaluate(p, prompts[(p.id, p.lang)], response, sample, None, n_tokens=count)
-                    new_tokens += g.n_tokens
-                    done.setdefault((p.id, p.lang), []).append(g)
-                    f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())  # a finished answer survives even a power cut
+                estimated += sum(count is None for count in tokens[len(done.get((p.id, p.lang), [])):])
+                counts = [_estimate_tokens(r) if c is None else c for r, c in zip(texts, tokens, strict=True)]
+                new_tokens += append_answers(f, p, prompts[(p.id, p.lang)], texts, done, token_counts=counts)
                 bar.update(1)
     finally:
         client.cancel.set()  # on a failure the other workers stop before their next request

@@ -133,6 +133,27 @@ def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str | None) 
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def append_answers(f: Any, problem: Problem, prompt: str, responses: list[str],
+                   done: dict[tuple[str, str], list[Generation]], tokenizer: Any = None,
+                   token_counts: list[int] | None = None) -> int:
+    """Check and append the answers of one problem that the run folder does not hold yet (samples written
+    before an interruption are skipped), fsync'ed: a finished answer survives even a power cut. Token counts
+    are given (a server's) or counted with ``tokenizer``. Returns the new tokens written."""
+    have = len(done.get((problem.id, problem.lang), []))
+    added = 0
+    for sample, response in enumerate(responses):
+        if sample < have:
+            continue
+        count = token_counts[sample] if token_counts is not None else None
+        g = _evaluate(problem, prompt, response, sample, tokenizer, n_tokens=count)
+        added += g.n_tokens
+        done.setdefault((problem.id, problem.lang), []).append(g)
+        f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
+    f.flush()
+    os.fsync(f.fileno())
+    return added
+
+
 def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokenizer,
               n_tokens: int | None = None) -> Generation:
     """Check one response; ``n_tokens`` given (an endpoint's count) or counted with ``tokenizer``."""
@@ -225,16 +246,7 @@ def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
                 # Called as each problem's answers finish: a kill loses only the answers still being written.
                 nonlocal new_tokens
                 p = pending[index]
-                have = len(done.get((p.id, p.lang), []))
-                for sample, response in enumerate(responses):
-                    if sample < have:
-                        continue  # this sample was already written before an interruption
-                    g = _evaluate(p, prompts[(p.id, p.lang)], response, sample, loaded.tokenizer)
-                    new_tokens += g.n_tokens
-                    done.setdefault((p.id, p.lang), []).append(g)
-                    f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())  # a finished answer survives even a power cut
+                new_tokens += append_answers(f, p, prompts[(p.id, p.lang)], responses, done, loaded.tokenizer)
                 bar.update(1)
 
             try:

@@ -72,34 +72,17 @@ class EndpointConfig:
         return base if base.endswith("/chat/completions") else base + "/chat/completions"
 
 
-class EndpointError(RuntimeError):
+class EndpointError(HTTPRequestError):
     """A chat-completions request failed for good (after retries when the failure was retryable).
 
     The message names the URL, the HTTP status (when there was a response), the server's message or the underlying
     cause, and the number of attempts made; the same facts are available as attributes.
     """
 
-    def __init__(
-        self,
-        url: str,
-        reason: str,
-        *,
-        status: int | None = None,
-        attempts: int = 1,
-        server_message: str | None = None,
-    ) -> None:
-        self.url = url
-        self.reason = reason
-        self.status = status
-        self.attempts = attempts
-        self.server_message = server_message
-        text = f"chat-completions request to {url} failed"
-        if status is not None:
-            text += f" (HTTP {status})"
-        text += f" after {attempts} attempt{'s' if attempts != 1 else ''}: {reason}"
-        if server_message:
-            text += f"; server said: {server_message}"
-        super().__init__(text)
+    def __init__(self, url: str, reason: str, *, status: int | None = None, attempts: int = 1,
+                 server_message: str | None = None) -> None:
+        super().__init__(url, reason, status=status, attempts=attempts, server_message=server_message,
+                         subject=f"chat-completions request to {url}")
 
 
 # ------------------------------------------------------------------------------------------------ public functions
