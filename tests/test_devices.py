@@ -69,7 +69,7 @@ def test_stages_refuse_a_missing_gpu_before_loading(gpus, tiny_folder, tmp_path)
     from pivotrl.evaluation import EvalConfig, run_eval
     from pivotrl.models import load_model
     from pivotrl.pivot.backends import LocalPivot
-    from pivotrl.pivot.translate import make_translator
+    from pivotrl.translators import make_translator
     from pivotrl.rewards.compose import build_reward
 
     gpus(0)

@@ -62,7 +62,7 @@ def test_gold_pivot_and_build_train(tmp_path):
                         progress=False)
     assert summary["by_status"] == {"gold": 30} and summary["reference_rate"] == 1.0
 
-    class Upper:  # a translator for a language the set lacks (pairing logic only; real ones: test_pivot_translate)
+    class Upper:  # a translator for a language the set lacks (pairing logic only; real ones: test_translators)
         name = "upper"
 
         def translate(self, texts, src, tgt):

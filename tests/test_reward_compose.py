@@ -462,7 +462,7 @@ def test_misaligned_columns_raise():
 
 @pytest.mark.skipif(shutil.which("apertium") is None, reason="the apertium command is not installed")
 def test_translate_preset_with_apertium_on_spanish():
-    from pivotrl.pivot.translate import make_translator
+    from pivotrl.translators import make_translator
     from pivotrl.rewards.translation import TranslateThenCompare
 
     translator = make_translator("apertium")

@@ -299,7 +299,7 @@ needs_apertium = pytest.mark.skipif(shutil.which("apertium") is None,
 
 @pytest.fixture(scope="module")
 def apertium_chrf():
-    from pivotrl.pivot.translate import make_translator
+    from pivotrl.translators import make_translator
 
     return TranslateThenCompare(make_translator("apertium"), metric="chrf")
 
@@ -358,7 +358,7 @@ TINY_CORPUS = [
 @pytest.fixture(scope="module")
 def likelihood(tmp_path_factory):
     pytest.importorskip("sentencepiece")
-    from pivotrl.pivot.translate import Seq2SeqTranslator
+    from pivotrl.translators import Seq2SeqTranslator
 
     folder = build_tiny_m2m100(tmp_path_factory.mktemp("tiny-m2m100"), tmp_path_factory.mktemp("m2m-src"),
                                TINY_CORPUS)

@@ -82,7 +82,7 @@ class RaisingTranslator:
 
 @pytest.fixture(scope="module")
 def apertium():
-    from pivotrl.pivot.translate import make_translator
+    from pivotrl.translators import make_translator
 
     return make_translator("apertium")
 
@@ -220,7 +220,7 @@ TINY_CORPUS = [
 @pytest.fixture(scope="module")
 def seq2seq(tmp_path_factory):
     pytest.importorskip("sentencepiece")
-    from pivotrl.pivot.translate import Seq2SeqTranslator
+    from pivotrl.translators import Seq2SeqTranslator
 
     folder = build_tiny_m2m100(tmp_path_factory.mktemp("tiny-m2m100"), tmp_path_factory.mktemp("m2m-src"),
                                TINY_CORPUS, init_std=0.5)

@@ -478,7 +478,7 @@ def pivot_build_train(
     try:
         tr = None
         if translator:
-            from pivotrl.pivot.translate import make_translator
+            from pivotrl.translators import make_translator
 
             tr = make_translator(translator, device=device)
         examples, summary = build_train_set(refs, task, parse_langs(langs), pivot=pivot_name, settings=settings,

@@ -1,12 +1,13 @@
 """Stage 2 of the pipeline: English pivot references, verified and stored, and the training set built on them.
 
     backends.py   where references come from: a local model, an OpenAI-compatible endpoint, gold solutions
-    endpoint.py   the chat-completions client (concurrency, retries with backoff, timeouts)
+    endpoint.py   the chat-completions backend (over pivotrl.http_client: concurrency, retries, timeouts)
     verify.py     keep samples that reach the English gold answer, else a clear majority
     store.py      append-only, kill-safe reference store keyed by (problem, pivot, settings)
     run.py        `pivotrl pivot`: sample, verify, store, summarise
     train_set.py  `pivotrl pivot build-train`: references x target-language questions
-    translate.py  translators for languages a parallel set lacks (seq2seq models, the pivot LLM)
+
+Translators for languages a parallel set lacks are a shared service: :mod:`pivotrl.translators`.
 """
 
 from pivotrl.pivot.run import PivotConfig, run_pivot, settings_key, summarize

@@ -4,7 +4,7 @@ Both compare a response written in language L with the English pivot reference t
 the alternative to comparing them in a shared embedding space (:mod:`pivotrl.rewards.embedding`).
 
 * :class:`TranslateThenCompare` translates each response into English with any translator of
-  :mod:`pivotrl.pivot.translate` (seq2seq NLLB/M2M100/Marian, the pivot LLM, Apertium) and compares the
+  :mod:`pivotrl.translators` (seq2seq NLLB/M2M100/Marian, the pivot LLM, Apertium) and compares the
   translation with the reference by
 
   - ``"chrf"``: chrF++ (sacrebleu; character n-grams plus word bigrams), divided by 100;
@@ -129,7 +129,7 @@ def _key(*parts: str) -> str:
 class TranslateThenCompare:
     """TRL reward: translate each completion into English, then compare it with the English reference. [0, 1].
 
-    ``translator`` is a translator object or a :func:`pivotrl.pivot.translate.make_translator` spec (built on
+    ``translator`` is a translator object or a :func:`pivotrl.translators.make_translator` spec (built on
     first use); ``metric`` one of :data:`METRICS`; ``encoder`` (metric "embedding") an encoder or spec for
     :class:`~pivotrl.rewards.embedding.EmbeddingSimilarity`; ``comet_model`` the COMET checkpoint (metric
     "comet"). ``translations`` keeps the last call's English translations (for logging and audits).
@@ -156,7 +156,7 @@ class TranslateThenCompare:
     @property
     def translator(self) -> Any:
         if self._translator is None:
-            from pivotrl.pivot.translate import make_translator
+            from pivotrl.translators import make_translator
 
             self._translator = make_translator(self._translator_spec, device=self.device)
         return self._translator
@@ -228,7 +228,7 @@ class TranslateThenCompare:
 class TranslationLikelihood:
     """TRL reward: ``exp(mean log p(reference | response))`` under a seq2seq translation model, in [0, 1].
 
-    ``translator`` must have ``score(sources, targets, src, tgt)`` (:class:`pivotrl.pivot.translate.Seq2SeqTranslator`)
+    ``translator`` must have ``score(sources, targets, src, tgt)`` (:class:`pivotrl.translators.Seq2SeqTranslator`)
     or be a ``"seq2seq:<model>"`` spec. Scores are cached by (language, response, reference) hash; English
     responses are scored with source language English.
     """
@@ -245,7 +245,7 @@ class TranslationLikelihood:
     @property
     def translator(self) -> Any:
         if self._translator is None:
-            from pivotrl.pivot.translate import make_translator
+            from pivotrl.translators import make_translator
 
             self._translator = make_translator(self._translator_spec, device=self.device)
         if not hasattr(self._translator, "score"):

@@ -1,4 +1,4 @@
-"""Tests for pivotrl.pivot.translate: PLUMBING ONLY, with random-weight models.
+"""Tests for pivotrl.translators: PLUMBING ONLY, with random-weight models.
 
 No real translation weights are available offline, so every model here is a tiny encoder-decoder (or Llama)
 built from a config with RANDOM weights, plus a tokenizer trained on the spot from a few sentences. Their
@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from pivotrl.languages import get_language
-from pivotrl.pivot.translate import (
+from pivotrl.translators import (
     IdentityTranslator,
     LLMTranslator,
     Seq2SeqTranslator,
@@ -327,7 +327,7 @@ def test_marian_translates_its_pair_and_rejects_others(marian_folder: Path) -> N
 def test_long_sources_are_truncated_with_a_warning(marian_folder: Path, caplog: pytest.LogCaptureFixture) -> None:
     translator = Seq2SeqTranslator(str(marian_folder), max_new_tokens=3)
     long_text = " ".join(GERMAN * 20)  # far more tokens than the 128 positions of the tiny model
-    with caplog.at_level("WARNING", logger="pivotrl.pivot.translate"):
+    with caplog.at_level("WARNING", logger="pivotrl.translators"):
         rows = translator._encode_sources([long_text, GERMAN[0]], *map(get_language, ("de", "en")))
         out = translator.translate([long_text], "de", "en")
     assert len(rows[0]) == 128 and rows[0][-1] == translator.tokenizer.eos_token_id

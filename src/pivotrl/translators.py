@@ -25,11 +25,11 @@ Backends:
 
 * :class:`ApertiumTranslator`: the rule-based Apertium system through its command line (``apt-get install
   apertium apertium-eng-spa``). Only the installed pairs (Spanish-English here); no GPU, no weights, fast.
-  It is the one real translator available offline on the machine this was written on.
+  It is the one real translator that installs offline here (apt, no weights).
 
-Claims about translation quality need real weights. None are available on the machine this was written on (the
-Hugging Face hub is not reachable from it), so the tests only check plumbing with random-weight models: loading,
-batching, language codes, order and shapes.
+Claims about translation quality need real weights; no translation model installs from the package registry,
+so the tests check plumbing with random-weight models (loading, batching, language codes, order and shapes)
+and real translation with Apertium where it is installed.
 """
 
 from __future__ import annotations
