@@ -85,9 +85,10 @@ class CometScorer:
         except ImportError as exc:
             raise ImportError(
                 "the 'comet' metric needs the unbabel-comet package, which pins an older transformers than "
-                "pivotrl's; install it in a separate environment (pip install unbabel-comet pivotrl) and run "
-                "`pivotrl reward serve --preset translate --metric comet` there, then point the trainer at it "
-                "with `--reward-url`"
+                "pivotrl's; install it in a separate environment (pip install unbabel-comet pivotrl), run "
+                "`pivotrl reward serve --reward comet.yaml` there (a YAML file with `preset: translate` and "
+                "`translate_metric: comet`), and score through that server (`pivotrl export verl --reward-url "
+                "URL`, or pivotrl.rewards.server.RewardClient)"
             ) from exc
         self.name = f"comet:{model}"
         self.batch_size = batch_size
