@@ -19,18 +19,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-__all__ = ["CPU_TRL", "DEMO_LORA", "PipelineConfig", "eval_stage", "pivot_stage", "run_pipeline", "train_stage"]
+from pivotrl.train.config import CPU_TRL, DEMO_LORA  # the demo's TRL and LoRA settings, beside TRL_DEFAULTS
 
-# TRL settings for a small policy on a CPU: two prompts per step with 4 sampled answers each of at most 96
-# tokens, DAPO's token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. With
-# Qwen2.5-0.5B on 2 cores a step takes about 35 s, most of it sampling (4-8 rows decode slowly on a CPU).
-CPU_TRL: dict[str, Any] = {
-    "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 96,
-    "learning_rate": 5e-5, "beta": 0.0, "loss_type": "dapo", "temperature": 1.0,
-    "save_steps": 10, "logging_steps": 1, "gradient_checkpointing": False,
-}
-# LoRA on every linear layer of the policy: a 0.5B policy trains with a few MB of adapter and optimizer state.
-DEMO_LORA: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
+__all__ = ["CPU_TRL", "DEMO_LORA", "PipelineConfig", "eval_stage", "pivot_stage", "run_pipeline", "train_stage"]
 
 
 @dataclass

@@ -36,6 +36,27 @@ class TrainConfigError(ValueError):
     """A recipe that cannot be used; the message names the file and field."""
 
 
+# pivotrl's TRL settings under every run (a recipe's ``trl:`` mapping goes on top, field by field): a short run
+# at a full-fine-tuning learning rate, one checkpoint kept (the newest, written before the older one is
+# removed: enough to resume; a 135M policy's checkpoint with optimizer state is already 1.6 GB).
+TRL_DEFAULTS: dict[str, Any] = {
+    "logging_steps": 1, "save_strategy": "steps", "save_steps": 10, "save_total_limit": 1, "max_steps": 30,
+    "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 128,
+    "learning_rate": 1e-6, "temperature": 1.0, "bf16": False, "report_to": [],
+}
+# A small LoRA policy on a CPU (`pivotrl demo`, the reproduction): two prompts x 4 sampled answers of at most 96
+# tokens a step, DAPO's token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. With
+# Qwen2.5-0.5B on 2 cores a step takes about 35 s, most of it sampling. Written whole into the recipes it makes
+# (a resumed run compares them), so it repeats the TRL_DEFAULTS it keeps.
+CPU_TRL: dict[str, Any] = {
+    "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 96,
+    "learning_rate": 5e-5, "beta": 0.0, "loss_type": "dapo", "temperature": 1.0,
+    "save_steps": 10, "logging_steps": 1, "gradient_checkpointing": False,
+}
+# LoRA on every linear layer of the policy: a 0.5B policy trains with a few MB of adapter and optimizer state.
+DEMO_LORA: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": "all-linear"}
+
+
 @dataclass
 class TrainConfig:
     """What a training run is made of. See ``recipes/`` for complete examples."""

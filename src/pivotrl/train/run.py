@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from pivotrl.train.config import TrainConfig, TrainConfigError
+from pivotrl.train.config import TRL_DEFAULTS, TrainConfig, TrainConfigError
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +121,8 @@ def trl_args(config: TrainConfig, reward_weights: list[float]) -> Any:
     cls = GRPOConfig if config.algorithm == "grpo" else RLOOConfig
     on_cpu = not torch.cuda.is_available()
     defaults: dict[str, Any] = {
-        "output_dir": config.output_dir, "seed": config.seed, "data_seed": config.seed, "report_to": [],
-        # one checkpoint kept (the newest, written before the older one is removed): enough to resume, and a
-        # 135M-parameter policy's checkpoint with its optimizer state is already 1.6 GB
-        "logging_steps": 1, "save_strategy": "steps", "save_steps": 10, "save_total_limit": 1, "max_steps": 30,
-        "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 128,
-        "learning_rate": 1e-6, "temperature": 1.0, "bf16": False, "use_cpu": on_cpu,
-        "reward_weights": reward_weights, "remove_unused_columns": False,
+        **TRL_DEFAULTS, "output_dir": config.output_dir, "seed": config.seed, "data_seed": config.seed,
+        "use_cpu": on_cpu, "reward_weights": reward_weights, "remove_unused_columns": False,
     }
     merged = {**defaults, **config.trl}
     known = {f for f in cls.__dataclass_fields__}
@@ -138,95 +132,6 @@ def trl_args(config: TrainConfig, reward_weights: list[float]) -> Any:
     if "reward_weights" in config.trl:
         raise TrainConfigError("trl.reward_weights: set weights in the reward config (reward.weights), not in trl")
     return cls(**merged)
-
-
-class _LogFile:
-    """A TrainerCallback appending every logged dict to log.jsonl (flushed: a kill loses nothing logged)."""
-
-    def __new__(cls, path: Path):
-        from transformers import TrainerCallback
-
-        class LogFile(TrainerCallback):
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if state.is_world_process_zero and logs:
-                    with path.open("a", encoding="utf-8") as f:
-                        f.write(json.dumps({"step": state.global_step, **logs}, ensure_ascii=False) + "\n")
-                        f.flush()
-                        os.fsync(f.fileno())
-
-        return LogFile()
-
-
-class _MultilingualEval:
-    """A TrainerCallback running ``pivotrl eval`` on a held-out slice every ``eval_every`` steps and at the end."""
-
-    def __new__(cls, config: TrainConfig, tokenizer: Any):
-        from transformers import TrainerCallback
-
-        from pivotrl.evaluation import EvalConfig, run_eval
-        from pivotrl.models import LoadedModel
-
-        langs = config.eval_langs or (["en"] + [x for x in config.langs if x != "en"])
-
-        class MultilingualEval(TrainerCallback):
-            trainer: Any = None
-            done: set[int] = set()
-
-            def evaluate(self, state, model) -> None:
-                step = state.global_step
-                if step in self.done or not state.is_world_process_zero:
-                    return
-                self.done.add(step)
-                out = Path(config.output_dir) / "evals" / f"step-{step}"
-                eval_config = EvalConfig(model=config.model, task=config.eval_task or config.task, langs=langs,
-                                         split="held-out", n=config.eval_n, max_new_tokens=config.eval_max_new_tokens,
-                                         data_dir=config.data_dir, out=str(out), prompt=config.prompt_style,
-                                         levels=config.levels if (config.eval_task or config.task) == "synthetic"
-                                         else None,
-                                         extra={"train_step": step})
-                was_training = model.training
-                model.eval()
-                started = time.perf_counter()
-                try:
-                    metrics = run_eval(eval_config, loaded=LoadedModel(model, tokenizer, config.model, "training",
-                                                                       str(out)), progress=False)
-                finally:
-                    model.train(was_training)
-                logged = {f"eval/accuracy/{code}": m["accuracy"] for code, m in metrics["languages"].items()}
-                logged.update({f"eval/fidelity/{code}": m["fidelity"] for code, m in metrics["languages"].items()})
-                summary = metrics["summary"]
-                for key in ("non_en_accuracy", "en_accuracy", "english_gap_points", "non_en_fidelity"):
-                    if summary.get(key) is not None:
-                        logged[f"eval/{key}"] = summary[key]
-                logged["eval/seconds"] = round(time.perf_counter() - started, 1)
-                if self.trainer is not None:
-                    self.trainer.log(logged)
-
-            def on_step_end(self, args, state, control, model=None, **kwargs):
-                if config.eval_every and state.global_step % config.eval_every == 0:
-                    self.evaluate(state, model)
-
-            def on_train_end(self, args, state, control, model=None, **kwargs):
-                if config.eval_n:
-                    self.evaluate(state, model)
-
-        return MultilingualEval()
-
-
-class _QuietProgress:
-    """transformers' step bar, with the mean reward and its spread as the bar's postfix."""
-
-    def __new__(cls):
-        from transformers.trainer_callback import ProgressCallback
-
-        class QuietProgress(ProgressCallback):
-            def on_log(self, args, state, control, logs=None, **kwargs):
-                if state.is_world_process_zero and self.training_bar is not None and logs and "reward" in logs:
-                    self.training_bar.set_postfix(reward=f"{logs['reward']:.3f}",
-                                                  zero_spread=f"{logs.get('frac_reward_zero_std', 0):.2f}",
-                                                  refresh=False)
-
-        return QuietProgress()
 
 
 def _checkpoints(output_dir: Path) -> list[Path]:
@@ -337,15 +242,17 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool) -> dict[str, A
         from trl import GRPOTrainer as Trainer
     else:
         from trl import RLOOTrainer as Trainer
-    evaluator = _MultilingualEval(config, tokenizer)
-    trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args, train_dataset=dataset,
-                      peft_config=peft_config, callbacks=[_LogFile(out / "log.jsonl"), evaluator])
-    evaluator.trainer = trainer
     from transformers.trainer_callback import ProgressCallback
 
+    from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
+
+    evaluator = MultilingualEval(config, tokenizer)
+    trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args, train_dataset=dataset,
+                      peft_config=peft_config, callbacks=[LogFile(out / "log.jsonl"), evaluator])
+    evaluator.trainer = trainer
     trainer.remove_callback(ProgressCallback)
     if progress:  # a step bar showing the reward, instead of a full dict printed at every step
-        trainer.add_callback(_QuietProgress())
+        trainer.add_callback(RewardProgress())
 
     started = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(last) if (resume and last is not None) else None)

@@ -1,0 +1,95 @@
+"""TrainerCallbacks of `pivotrl train`: the kill-safe log file, the multilingual evaluation during training,
+and the step bar that shows the reward. Imported when training starts (transformers loads with it)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+from transformers.trainer_callback import ProgressCallback
+
+from pivotrl.train.config import TrainConfig
+
+__all__ = ["LogFile", "MultilingualEval", "RewardProgress"]
+
+
+class LogFile(TrainerCallback):
+    """Appends every logged dict to ``path`` as one JSON line, flushed and fsync'ed: a kill loses nothing
+    logged."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and logs:
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(json.dumps({"step": state.global_step, **logs}, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+
+class MultilingualEval(TrainerCallback):
+    """Runs ``pivotrl eval`` on a held-out slice every ``eval_every`` steps and at the end, with the model being
+    trained, into ``<output_dir>/evals/step-N``, and logs accuracy and fidelity per language through the trainer
+    (set ``trainer`` after the trainer is built)."""
+
+    def __init__(self, config: TrainConfig, tokenizer: Any) -> None:
+        self.config = config
+        self.tokenizer = tokenizer
+        self.langs = config.eval_langs or (["en"] + [x for x in config.langs if x != "en"])
+        self.trainer: Any = None
+        self.done: set[int] = set()
+
+    def evaluate(self, state, model) -> None:
+        from pivotrl.evaluation import EvalConfig, run_eval
+        from pivotrl.models import LoadedModel
+
+        config, step = self.config, state.global_step
+        if step in self.done or not state.is_world_process_zero:
+            return
+        self.done.add(step)
+        out = Path(config.output_dir) / "evals" / f"step-{step}"
+        task = config.eval_task or config.task
+        eval_config = EvalConfig(model=config.model, task=task, langs=self.langs, split="held-out", n=config.eval_n,
+                                 max_new_tokens=config.eval_max_new_tokens, data_dir=config.data_dir, out=str(out),
+                                 prompt=config.prompt_style, levels=config.levels if task == "synthetic" else None,
+                                 extra={"train_step": step})
+        was_training = model.training
+        model.eval()
+        started = time.perf_counter()
+        try:
+            metrics = run_eval(eval_config, loaded=LoadedModel(model, self.tokenizer, config.model, "training",
+                                                               str(out)), progress=False)
+        finally:
+            model.train(was_training)
+        logged = {f"eval/accuracy/{code}": m["accuracy"] for code, m in metrics["languages"].items()}
+        logged.update({f"eval/fidelity/{code}": m["fidelity"] for code, m in metrics["languages"].items()})
+        summary = metrics["summary"]
+        for key in ("non_en_accuracy", "en_accuracy", "english_gap_points", "non_en_fidelity"):
+            if summary.get(key) is not None:
+                logged[f"eval/{key}"] = summary[key]
+        logged["eval/seconds"] = round(time.perf_counter() - started, 1)
+        if self.trainer is not None:
+            self.trainer.log(logged)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.config.eval_every and state.global_step % self.config.eval_every == 0:
+            self.evaluate(state, model)
+
+    def on_train_end(self, args, state, control, model=None, **kwargs):
+        if self.config.eval_n:
+            self.evaluate(state, model)
+
+
+class RewardProgress(ProgressCallback):
+    """transformers' step bar, with the mean reward and the share of groups without spread as its postfix
+    (instead of a full dict printed at every step)."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero and self.training_bar is not None and logs and "reward" in logs:
+            self.training_bar.set_postfix(reward=f"{logs['reward']:.3f}",
+                                          zero_spread=f"{logs.get('frac_reward_zero_std', 0):.2f}", refresh=False)
