@@ -625,16 +625,19 @@ def reward_show(reward: RewardSpec = "hybrid") -> None:
     composed = _build_reward(reward)
     cfg = composed.config
     table = Table(title=f"reward {cfg.name!r}: total in [{cfg.total_range()[0]:g}, {cfg.total_range()[1]:g}]")
-    for column in ("component", "weight", "range", "gated", "threshold"):
+    for column in ("component", "role", "weight", "range", "gated", "threshold"):
         table.add_column(column)
-    from pivotrl.rewards.compose import COMPONENT_RANGES
+    from pivotrl.rewards.registry import REGISTRY
 
     for name in cfg.components:
-        lo, hi = COMPONENT_RANGES[name]
+        spec = REGISTRY[name]
+        lo, hi = spec.range
         gated = "gate" if name == cfg.gate else ("yes" if name in cfg.gated and cfg.gate else "no")
-        table.add_row(name, f"{cfg.weights.get(name, 0.0):g}", f"[{lo:g}, {hi:g}]", gated,
+        table.add_row(name, spec.role, f"{cfg.weights.get(name, 0.0):g}", f"[{lo:g}, {hi:g}]", gated,
                       f"{cfg.thresholds[name]:g}" if name in cfg.thresholds else "")
     console.print(table)
+    for name in cfg.components:
+        console.print(f"  {name}: {REGISTRY[name].summary}", highlight=False, markup=False)
     import yaml
 
     console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), highlight=False, markup=False)

@@ -34,10 +34,10 @@ from typing import Any
 from pivotrl.answers import answers_match, extract_answer, normalize_digits, parse_exact_number
 from pivotrl.fidelity import language_share
 from pivotrl.languages import LANGUAGES, get_language
+from pivotrl.rewards.registry import plain_functions, register_component, score_ranges
 
 logger = logging.getLogger(__name__)
 
-RewardFunc = Callable[..., list[float]]
 
 # ------------------------------------------------------------------------------------------------ helpers
 
@@ -392,18 +392,28 @@ def repetition_guard(completions: Sequence[Any], **_: Any) -> list[float]:
 
 # ---------------------------------------------------------------------------------------------- registry
 
-RANGES: dict[str, tuple[float, float]] = {
-    "answer_agreement": (0.0, 1.0),
-    "language_fidelity": (0.0, 1.0),
-    "answer_format": (0.0, 1.0),
-    "length_guard": (-1.0, 0.0),
-    "repetition_guard": (-1.0, 0.0),
-}
+# The built-in components, in the order configs and reports list them. The model-backed ones are built from
+# the reward config by their module's factory, imported on first use.
+register_component("answer_agreement", fn=answer_agreement, range=(0.0, 1.0), role="credit",
+                   summary="same final answer as the reference (exact numbers or choice letters)")
+register_component("language_fidelity", fn=language_fidelity, range=(0.0, 1.0), role="gate",
+                   summary="share of the completion written in the asked language")
+register_component("answer_format", fn=answer_format, range=(0.0, 1.0), role="credit",
+                   summary="ends with the native answer sentence and a number")
+register_component("length_guard", fn=length_guard, range=(-1.0, 0.0), role="penalty",
+                   summary="completions much longer than the reference")
+register_component("repetition_guard", fn=repetition_guard, range=(-1.0, 0.0), role="penalty",
+                   summary="repeated n-grams (padding, loops)")
+register_component("embedding_similarity", factory="pivotrl.rewards.embedding:similarity_from_config",
+                   range=(0.0, 1.0), role="credit",
+                   fields=("encoder", "embedding_baseline", "embedding_ceiling", "device"),
+                   summary="rescaled cross-lingual embedding similarity to the English reference")
+register_component("translate_similarity", factory="pivotrl.rewards.translation:translate_from_config",
+                   range=(0.0, 1.0), role="credit", fields=("translator", "translate_metric", "encoder", "device"),
+                   summary="the completion translated into English, compared with the reference")
+register_component("translation_likelihood", factory="pivotrl.rewards.translation:likelihood_from_config",
+                   range=(0.0, 1.0), role="credit", fields=("translator", "device"),
+                   summary="likelihood of the reference given the completion under a translation model")
 
-COMPONENTS: dict[str, RewardFunc] = {
-    "answer_agreement": answer_agreement,
-    "language_fidelity": language_fidelity,
-    "answer_format": answer_format,
-    "length_guard": length_guard,
-    "repetition_guard": repetition_guard,
-}
+RANGES = score_ranges  # name -> (low, high) of every registered component (live)
+COMPONENTS = plain_functions  # name -> function of the components that need no model (live)

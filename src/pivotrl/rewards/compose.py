@@ -43,6 +43,7 @@ from typing import Any
 from pivotrl.languages import get_language
 from pivotrl.records import ScoredCompletion
 from pivotrl.rewards import components as comp
+from pivotrl.rewards import registry
 
 __all__ = [
     "COMPONENT_RANGES",
@@ -53,15 +54,11 @@ __all__ = [
     "load_reward_config",
 ]
 
-# Every component a config can name, with the range of its own score.
-COMPONENT_RANGES: dict[str, tuple[float, float]] = {
-    **comp.RANGES,
-    "embedding_similarity": (0.0, 1.0),
-    "translate_similarity": (0.0, 1.0),
-    "translation_likelihood": (0.0, 1.0),
-}
-SEMANTIC = ("embedding_similarity", "translate_similarity", "translation_likelihood")
-DEFAULT_GATED = ("answer_agreement", "answer_format", *SEMANTIC)
+# Every component a config can name, with the range of its own score (the registry's, live).
+COMPONENT_RANGES = registry.score_ranges
+# What the language gate multiplies by default: every credit component (the built-ins' at import; a config
+# made later also gates the credit components registered since).
+DEFAULT_GATED = tuple(registry.default_gated())
 
 
 @dataclass
@@ -77,15 +74,17 @@ class RewardConfig:
     ``encoder``, ``embedding_baseline``, ``embedding_ceiling``: the embedding similarity's encoder spec and
     rescaling (None: calibrated on the synthetic parallel set). ``translator``, ``translate_metric``: the
     translate-then-compare backend and metric (chrf, embedding, comet); the translation likelihood uses the
-    same translator. ``device``: where the encoder and translator run (``auto``: this process's GPU when there
-    is one, so each process of a distributed launch scores beside its own policy; else the CPU).
+    same translator. ``plugins``: modules imported before the config is checked, which register their own
+    components (:func:`pivotrl.rewards.registry.register_component`). ``device``: where the encoder and
+    translator run (``auto``: this process's GPU when there is one, so each process of a distributed launch
+    scores beside its own policy; else the CPU).
     """
 
     name: str = "hybrid"
     weights: dict[str, float] = field(default_factory=dict)
     gate: str | None = "language_fidelity"
     gate_full: float = 0.8
-    gated: list[str] = field(default_factory=lambda: list(DEFAULT_GATED))
+    gated: list[str] | None = None  # None: every credit component (plugins' included), filled in on creation
     thresholds: dict[str, float] = field(default_factory=dict)
     length_tolerance: float = 2.0
     encoder: str = "e5-torch"
@@ -94,12 +93,20 @@ class RewardConfig:
     translator: str = "seq2seq:facebook/nllb-200-distilled-600M"
     translate_metric: str = "chrf"
     device: str = "auto"
+    plugins: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if isinstance(self.plugins, list):
+            registry.import_plugins([m for m in self.plugins if isinstance(m, str) and m])
+        if self.gated is None:  # after the plugins: their credit components are gated too
+            self.gated = registry.default_gated()
         self.validate()
 
     def validate(self) -> None:
         """Raise ValueError naming the field and what was expected."""
+        if not isinstance(self.plugins, list) or not all(isinstance(m, str) and m for m in self.plugins):
+            raise ValueError(f"reward config {self.name!r}: plugins must be a list of module names, "
+                             f"got {self.plugins!r}")
         known = ", ".join(COMPONENT_RANGES)
         if not self.weights:
             raise ValueError(f"reward config {self.name!r}: 'weights' is empty; name at least one of: {known}")
@@ -245,27 +252,10 @@ class ComposedReward:
     def component(self, name: str) -> Callable[..., list[float]]:
         """The callable computing one component (built on first use: encoders and translators load lazily)."""
         if name not in self._funcs:
-            cfg = self.config
-            if name in comp.COMPONENTS:
-                self._funcs[name] = comp.COMPONENTS[name]
-            elif name == "embedding_similarity":
-                from pivotrl.rewards.embedding import EmbeddingSimilarity
-
-                self._funcs[name] = EmbeddingSimilarity(
-                    self._encoder or cfg.encoder, baseline=cfg.embedding_baseline, ceiling=cfg.embedding_ceiling,
-                    device=cfg.device)
-            elif name == "translate_similarity":
-                from pivotrl.rewards.translation import TranslateThenCompare
-
-                self._funcs[name] = TranslateThenCompare(
-                    self._translator or cfg.translator, metric=cfg.translate_metric,
-                    encoder=self._encoder or cfg.encoder, device=cfg.device)
-            elif name == "translation_likelihood":
-                from pivotrl.rewards.translation import TranslationLikelihood
-
-                self._funcs[name] = TranslationLikelihood(self._translator or cfg.translator, device=cfg.device)
-            else:
+            if name not in registry.REGISTRY:
                 raise KeyError(f"unknown reward component {name!r}")
+            self._funcs[name] = registry.REGISTRY[name].build(self.config, encoder=self._encoder,
+                                                              translator=self._translator)
         return self._funcs[name]
 
     # -- scoring

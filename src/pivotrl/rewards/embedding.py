@@ -454,3 +454,10 @@ class EmbeddingSimilarity:
         self._cache.clear()
 
 
+
+
+def similarity_from_config(config: Any, encoder: Any = None, **_: Any) -> EmbeddingSimilarity:
+    """The ``embedding_similarity`` component of a reward config (registry factory): its encoder (or a loaded
+    ``encoder`` object to share), rescaling and device."""
+    return EmbeddingSimilarity(encoder or config.encoder, baseline=config.embedding_baseline,
+                               ceiling=config.embedding_ceiling, device=config.device)

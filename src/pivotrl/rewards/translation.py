@@ -289,3 +289,14 @@ class TranslationLikelihood:
                 for i in by_pair[pair]:
                     out[i] = value
         return out
+
+
+def translate_from_config(config: Any, encoder: Any = None, translator: Any = None, **_: Any) -> TranslateThenCompare:
+    """The ``translate_similarity`` component of a reward config (registry factory)."""
+    return TranslateThenCompare(translator or config.translator, metric=config.translate_metric,
+                                encoder=encoder or config.encoder, device=config.device)
+
+
+def likelihood_from_config(config: Any, translator: Any = None, **_: Any) -> TranslationLikelihood:
+    """The ``translation_likelihood`` component of a reward config (registry factory)."""
+    return TranslationLikelihood(translator or config.translator, device=config.device)
