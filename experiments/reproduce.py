@@ -62,6 +62,7 @@ class Study:
     methods: dict[str, dict[str, Any]]  # method -> PipelineConfig fields that make it
     seeds: dict[str, list[int]]  # default seeds per method
     audit_n: int = 0  # training problems per language whose sampled base answers the reward audit scores
+    audit_temperature: float = 1.0  # the audit's sampling temperature (TRL's default; training may use another)
     # (method, seed) in the order they run when no --seeds is given; () runs every method's first seed, then
     # the second seeds, ...
     order: tuple[tuple[str, int], ...] = ()
@@ -132,8 +133,8 @@ def evaluate(study: Study, model: str, out: Path, task: str, all_langs: bool = F
 
 
 def audit_reward(study: Study, root: Path) -> None:
-    """Does the reward separate right from wrong answers of this policy? Sample the base policy as training
-    samples it (T 1.0, the training budget of new tokens) on the first ``audit_n`` training problems in every
+    """Does the reward separate right from wrong answers of this policy? Sample the base policy (at
+    ``audit_temperature``, the training budget of new tokens) on the first ``audit_n`` training problems in every
     target language, then score each answer with every component of the hybrid reward against the pivot's
     references: ROC-AUC per language and component, and the hacking probes (``pivotrl reward audit``)."""
     from pivotrl.evaluation import EvalConfig, run_eval
@@ -141,8 +142,10 @@ def audit_reward(study: Study, root: Path) -> None:
 
     config = study.pipeline
     samples = root / "audit" / "samples"
+    if (root / "audit" / "hybrid" / "audit.json").is_file():
+        return
     run_eval(EvalConfig(model=config.model, task=config.task, langs=list(config.langs), split="train",
-                        n=study.audit_n, samples=4, temperature=float(config.trl.get("temperature", 1.0)),
+                        n=study.audit_n, samples=4, temperature=study.audit_temperature,
                         max_new_tokens=int(config.trl["max_completion_length"]), data_dir=config.data_dir,
                         out=str(samples)))
     if not (root / "audit" / "hybrid" / "audit.json").is_file():
