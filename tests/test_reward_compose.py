@@ -482,3 +482,39 @@ def test_log_metric_keys_are_canonical_codes_for_aliases():
     no_encoder(PURE)([ES[0], ES[1]], reference=EN[:2], lang=["es", "spanish"],
                      log_metric=lambda k, v: logged.append((k, v)))
     assert [k for k, _ in logged] == ["reward_seconds", "reward_by_lang/es", "reward_by_lang/es"]
+
+
+# ------------------------------------------------------------------------------------ one scoring path
+
+
+def test_score_inputs_is_score_with_the_columns_and_reads_a_missing_answer_from_the_reference():
+    from pivotrl.records import RewardInput
+    from pivotrl.rewards.compose import score_inputs
+
+    reward = no_encoder(PURE)
+    inputs = [RewardInput(DE[0], EN[0], "de"), RewardInput(EN[1], EN[1], "de", reference_answer="999"),
+              RewardInput(DE[2], EN[2], "de", answer_type="number")]
+    by_inputs = score_inputs(reward, inputs)
+    by_columns = reward.score([DE[0], EN[1], DE[2]], reference=[EN[0], EN[1], EN[2]],
+                              reference_answer=[EN[0], "999", EN[2]], lang="de", answer_type=[None, None, "number"])
+    assert by_inputs == by_columns
+    assert by_inputs[0].components["answer_agreement"] == 1.0  # the final answer read from the reference text
+    assert by_inputs[1].components["answer_agreement"] == 0.0  # the given answer wins over the text
+
+
+def test_reward_input_from_mapping_names_the_place_and_field():
+    from pivotrl.records import RewardInput, RewardInputError
+
+    ok = RewardInput.from_mapping({"response": "r", "reference": "x", "lang": "German", "reference_answer": 18})
+    assert ok.reference_answer == "18" and ok.answer == "18" and ok.answer_type is None
+    for row, message in [([], "line 3: expected an object"),
+                         ({"reference": "x", "lang": "de"}, "line 3.response: missing"),
+                         ({"response": 1, "reference": "x", "lang": "de"},
+                          "line 3.response: expected a string, got a number"),
+                         ({"response": "r", "reference": "x", "lang": "xx"}, "line 3.lang: unknown language 'xx'"),
+                         ({"response": "r", "reference": "x", "lang": "de", "reference_answer": float("nan")},
+                          "reference_answer: expected a string or a finite number"),
+                         ({"response": "r", "reference": "x", "lang": "de", "answer_type": "letter"},
+                          "answer_type: expected \"number\", \"choice\" or null")]:
+        with pytest.raises(RewardInputError, match=message.replace(".", "\\.").replace("(", "\\(")):
+            RewardInput.from_mapping(row, "f.jsonl, line 3")

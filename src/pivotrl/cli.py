@@ -670,25 +670,27 @@ def reward_score(
             check_output_file(out, "--out file")
         except OutputPathError as exc:
             _fail(str(exc))
-    if input is not None:
-        items = []
-        try:
+    from pivotrl.records import RewardInput
+    from pivotrl.rewards.compose import score_inputs
+
+    rows: list[dict] = []
+    inputs: list[RewardInput] = []
+    try:
+        if input is not None:
             for line_no, row in iter_json_lines(input):
-                for key in ("response", "reference", "lang"):
-                    if not isinstance(row.get(key), str):
-                        raise DataError(f"{input}, line {line_no}: field {key!r} must be a string")
-                items.append(row)
-        except (DataError, OSError) as exc:
-            _fail(str(exc))
-    else:
-        if reference is None:
-            _fail("--response needs --reference (the English reference it is compared with)")
-        items = [{"response": response, "reference": reference, "lang": lang, "reference_answer": reference_answer}]
+                inputs.append(RewardInput.from_mapping(row, f"{input}, line {line_no}"))
+                rows.append(row)
+        else:
+            if reference is None:
+                _fail("--response needs --reference (the English reference it is compared with)")
+            rows = [{"response": response, "reference": reference, "lang": lang, "reference_answer": reference_answer}]
+            inputs = [RewardInput.from_mapping(rows[0], "--response")]
+    except (DataError, OSError, ValueError) as exc:
+        _fail(str(exc))
+    items = rows
     composed = _build_reward(reward, device=device)
     try:
-        scored = composed.score([x["response"] for x in items], reference=[x["reference"] for x in items],
-                                reference_answer=[x.get("reference_answer") or x["reference"] for x in items],
-                                lang=[x["lang"] for x in items], answer_type=[x.get("answer_type") for x in items])
+        scored = score_inputs(composed, inputs)
     except (ValueError, KeyError) as exc:
         _fail(str(exc))
     if out is not None:

@@ -7,6 +7,7 @@ them as JSON Lines and a later run can read them again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
@@ -113,6 +114,85 @@ class Reference:
         for key in ("samples", "sample_answers", "kept"):
             kwargs[key] = tuple(kwargs.get(key) or ())
         return cls(**kwargs)
+
+
+class RewardInputError(ValueError):
+    """A reward input that is not well formed; the message names where (``item 3``, ``file, line 7``) and the
+    field."""
+
+
+def json_type(value: Any) -> str:
+    """How a JSON value is named in error messages ("a string", "null", "an object", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+@dataclass(frozen=True)
+class RewardInput:
+    """One response to score and the columns the reward reads: the English pivot ``reference``, its final
+    answer (``reference_answer``; None: read from the reference text), the asked language, and the answer type.
+
+    Every way in (TRL's columns, the reward server, verl, ``pivotrl reward score``, the audit) makes these and
+    scores them with :meth:`pivotrl.rewards.compose.ComposedReward.score_inputs`.
+    """
+
+    response: str
+    reference: str
+    lang: str
+    reference_answer: str | None = None
+    answer_type: AnswerType | None = None
+
+    @property
+    def answer(self) -> str:
+        """The reference answer the reward compares with: the given one, else the reference text itself."""
+        return self.reference_answer if self.reference_answer else self.reference
+
+    @classmethod
+    def from_mapping(cls, obj: Any, where: str = "item") -> RewardInput:
+        """Validate one JSON object; raise :class:`RewardInputError` naming ``where`` and the field. A number
+        given as ``reference_answer`` is read as its text; an unknown language is refused here."""
+        if not isinstance(obj, Mapping):
+            raise RewardInputError(f"{where}: expected an object with response, reference and lang, got "
+                                   f"{json_type(obj)}")
+        text: dict[str, str] = {}
+        for key in ("response", "reference", "lang"):
+            value = obj.get(key)
+            if value is None:
+                raise RewardInputError(f"{where}.{key}: missing (expected a string)")
+            if not isinstance(value, str):
+                raise RewardInputError(f"{where}.{key}: expected a string, got {json_type(value)}")
+            text[key] = value
+        answer = obj.get("reference_answer")
+        if isinstance(answer, (int, float)) and not isinstance(answer, bool):
+            if answer != answer or answer in (float("inf"), float("-inf")):
+                raise RewardInputError(f"{where}.reference_answer: expected a string or a finite number")
+            answer = str(answer)
+        elif answer is not None and not isinstance(answer, str):
+            raise RewardInputError(f"{where}.reference_answer: expected a string or null, got {json_type(answer)}")
+        answer_type = obj.get("answer_type")
+        if answer_type is not None and answer_type not in ("number", "choice"):
+            import json
+
+            raise RewardInputError(f"{where}.answer_type: expected \"number\", \"choice\" or null, got "
+                                   f"{json.dumps(answer_type)[:80]}")
+        from pivotrl.languages import get_language
+
+        try:
+            get_language(text["lang"])
+        except KeyError as exc:  # UnknownLanguageError
+            raise RewardInputError(f"{where}.lang: {exc}") from None
+        return cls(text["response"], text["reference"], text["lang"], answer, answer_type)
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,7 @@ from pivotrl.answers import (
 from pivotrl.data.files import iter_json_lines
 from pivotrl.data.errors import DataError, DataFormatError
 from pivotrl.languages import get_language
-from pivotrl.records import Reference
+from pivotrl.records import Reference, RewardInput
 
 logger = logging.getLogger(__name__)
 
@@ -836,9 +836,10 @@ def run_audit(cases: Sequence[AuditCase], reward: Any = "hybrid", probes: Mappin
                 text = probe_wrong_number(c, ctx)
                 if text is not None:
                     items.append(_Item(c, "_negative", text))
-        scored = scorer.score([it.text for it in items], reference=[it.case.reference for it in items],
-                              reference_answer=[it.case.reference_answer for it in items],
-                              lang=[lang] * len(items), answer_type=[it.case.answer_type for it in items])
+        from pivotrl.rewards.compose import score_inputs
+
+        scored = score_inputs(scorer, [RewardInput(it.text, it.case.reference, lang, it.case.reference_answer,
+                                                   it.case.answer_type) for it in items])
         for it, s in zip(items, scored, strict=True):
             it.scored = s
         n_scored += len(items)

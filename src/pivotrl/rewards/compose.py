@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from pivotrl.languages import get_language
-from pivotrl.records import ScoredCompletion
+from pivotrl.records import RewardInput, ScoredCompletion
 from pivotrl.rewards import components as comp
 from pivotrl.rewards import registry
 
@@ -52,6 +52,7 @@ __all__ = [
     "RewardConfig",
     "build_reward",
     "load_reward_config",
+    "score_inputs",
 ]
 
 # Every component a config can name, with the range of its own score (the registry's, live).
@@ -337,6 +338,17 @@ class ComposedReward:
         funcs: list[Callable[..., list[float]]] = [self]
         funcs += [self.component_view(name) for name in self.config.components]
         return funcs, [1.0] + [0.0] * len(self.config.components)
+
+
+def score_inputs(reward: Any, items: Sequence[RewardInput]) -> list[ScoredCompletion]:
+    """Score :class:`~pivotrl.records.RewardInput` records in one batch with ``reward`` (a
+    :class:`ComposedReward`, or anything with its ``score(completions, **columns)``): the one path the reward
+    server, verl, ``pivotrl reward score`` and the audit take. A missing ``reference_answer`` is read from the
+    reference text (:attr:`RewardInput.answer`)."""
+    items = list(items)
+    return reward.score([it.response for it in items], reference=[it.reference for it in items],
+                        reference_answer=[it.answer for it in items], lang=[it.lang for it in items],
+                        answer_type=[it.answer_type for it in items])
 
 
 def build_reward(config: RewardConfig | str | Mapping[str, Any] | Path | None = None, **overrides: Any

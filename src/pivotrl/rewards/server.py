@@ -60,7 +60,6 @@ import hmac
 import http
 import json
 import logging
-import math
 import os
 import queue
 import signal
@@ -72,14 +71,13 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from pivotrl.http_client import HTTPRequestError, JSONClient, is_loopback
-from pivotrl.languages import get_language
-from pivotrl.rewards.compose import ComposedReward, RewardConfig, build_reward
+from pivotrl.records import RewardInput, RewardInputError, json_type
+from pivotrl.rewards.compose import ComposedReward, RewardConfig, build_reward, score_inputs
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -90,7 +88,7 @@ __all__ = [
     "RequestError",
     "RewardClient",
     "RewardClientError",
-    "RewardItem",
+    "RewardInput",
     "RewardServer",
     "parse_item",
     "serve",
@@ -108,7 +106,6 @@ DEFAULT_MAX_ITEMS = 4096
 DEFAULT_MAX_ITEM_CHARS = 100_000
 DEFAULT_CACHE_SIZE = 16384
 DEFAULT_REQUEST_TIMEOUT = 600.0
-ANSWER_TYPES = ("number", "choice")
 PATHS = {"/score": ("POST",), "/get_reward": ("POST",), "/health": ("GET",), "/config": ("GET",)}
 
 # ------------------------------------------------------------------------------------------------ items
@@ -123,82 +120,18 @@ class RequestError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class RewardItem:
-    """One response to score, with its columns (validated)."""
-
-    response: str
-    reference: str
-    reference_answer: str | None
-    lang: str
-    answer_type: str | None
-
-    @property
-    def answer(self) -> str:
-        """The reference answer the reward compares with: the given one, else the reference text itself."""
-        return self.reference_answer if self.reference_answer else self.reference
-
-
-def _text(obj: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        if required:
-            raise RequestError(400, f"{where}.{key}: missing (expected a string)")
-        return None
-    if not isinstance(value, str):
-        raise RequestError(400, f"{where}.{key}: expected a string, got {_json_type(value)}")
-    return value
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, (list, tuple)):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
-def parse_item(obj: Any, where: str = "item") -> RewardItem:
+def parse_item(obj: Any, where: str = "item") -> RewardInput:
     """Validate one item (a JSON object); raise :class:`RequestError` (400) naming ``where`` and the field."""
-    if not isinstance(obj, Mapping):
-        raise RequestError(400, f"{where}: expected an object with response, reference and lang, got "
-                                f"{_json_type(obj)}")
-    response = _text(obj, "response", where, required=True)
-    reference = _text(obj, "reference", where, required=True)
-    lang = _text(obj, "lang", where, required=True)
-    answer = obj.get("reference_answer")
-    if isinstance(answer, (int, float)) and not isinstance(answer, bool):
-        if not math.isfinite(answer):
-            raise RequestError(400, f"{where}.reference_answer: expected a string or a finite number")
-        answer = str(answer)
-    elif answer is not None and not isinstance(answer, str):
-        raise RequestError(400, f"{where}.reference_answer: expected a string or null, got {_json_type(answer)}")
-    answer_type = obj.get("answer_type")
-    if answer_type is not None and answer_type not in ANSWER_TYPES:
-        raise RequestError(400, f"{where}.answer_type: expected \"number\", \"choice\" or null, got "
-                                f"{json.dumps(answer_type)[:80]}")
     try:
-        get_language(lang)  # type: ignore[arg-type]
-    except KeyError as exc:  # UnknownLanguageError
-        raise RequestError(400, f"{where}.lang: {exc}") from None
-    return RewardItem(response, reference, answer, lang, answer_type)  # type: ignore[arg-type]
+        return RewardInput.from_mapping(obj, where)
+    except RewardInputError as exc:
+        raise RequestError(400, str(exc)) from None
 
 
-def _score_items(reward: Any, items: Sequence[RewardItem]) -> list[dict[str, Any]]:
-    """Score items in one ``reward.score`` call; JSON-ready dicts {"score", "gate", "components"}."""
-    scored = reward.score([it.response for it in items], reference=[it.reference for it in items],
-                          reference_answer=[it.answer for it in items], lang=[it.lang for it in items],
-                          answer_type=[it.answer_type for it in items])
+def _score_items(reward: Any, items: Sequence[RewardInput]) -> list[dict[str, Any]]:
+    """Score items in one batch; JSON-ready dicts {"score", "gate", "components"}."""
     return [{"score": float(s.total), "gate": float(s.gate),
-             "components": {k: float(v) for k, v in s.components.items()}} for s in scored]
+             "components": {k: float(v) for k, v in s.components.items()}} for s in score_inputs(reward, items)]
 
 
 # --------------------------------------------------------------------------------------------- batching
@@ -207,7 +140,7 @@ def _score_items(reward: Any, items: Sequence[RewardItem]) -> list[dict[str, Any
 class _Job:
     __slots__ = ("done", "enqueued", "future", "items", "offset", "results")
 
-    def __init__(self, items: list[RewardItem]) -> None:
+    def __init__(self, items: list[RewardInput]) -> None:
         self.items = items
         self.future: Future[list[dict[str, Any]]] = Future()
         self.enqueued = time.monotonic()
@@ -234,7 +167,7 @@ class _Batcher:
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
         self.cache_size = max(0, int(cache_size))
-        self._cache: OrderedDict[RewardItem, dict[str, Any]] = OrderedDict()
+        self._cache: OrderedDict[RewardInput, dict[str, Any]] = OrderedDict()
         self._queue: queue.Queue[Any] = queue.Queue()
         self._line: collections.deque[_Job] = collections.deque()  # requests with items still to score
         self._lock = threading.Lock()
@@ -245,7 +178,7 @@ class _Batcher:
 
     # -- callers (handler threads)
 
-    def submit(self, items: list[RewardItem]) -> Future[list[dict[str, Any]]]:
+    def submit(self, items: list[RewardInput]) -> Future[list[dict[str, Any]]]:
         job = _Job(items)
         with self._lock:
             if not self._open:
@@ -581,7 +514,7 @@ class _Handler(BaseHTTPRequestHandler):
             logger.warning("could not send the %d response: %s", status, exc)
 
 
-def _check_lengths(items: Sequence[RewardItem], max_chars: int) -> None:
+def _check_lengths(items: Sequence[RewardInput], max_chars: int) -> None:
     for i, item in enumerate(items):
         for field in ("response", "reference"):
             n = len(getattr(item, field))
@@ -598,9 +531,9 @@ def _check_count(n: int, what: str, max_items: int) -> None:
                                 "split the request")
 
 
-def _score_request(body: Any, max_items: int) -> list[RewardItem]:
+def _score_request(body: Any, max_items: int) -> list[RewardInput]:
     if not isinstance(body, Mapping):
-        raise RequestError(400, f"body: expected a JSON object with 'items', got {_json_type(body)}")
+        raise RequestError(400, f"body: expected a JSON object with 'items', got {json_type(body)}")
     if "items" not in body:
         if "response" in body:  # a single item
             return [parse_item(body, "item")]
@@ -608,18 +541,18 @@ def _score_request(body: Any, max_items: int) -> list[RewardItem]:
                                 "\"reference\": ..., \"lang\": ...}, ...]} or a single item object)")
     items = body["items"]
     if not isinstance(items, list):
-        raise RequestError(400, f"items: expected a list, got {_json_type(items)}")
+        raise RequestError(400, f"items: expected a list, got {json_type(items)}")
     _check_count(len(items), "items", max_items)
     return [parse_item(obj, f"items[{i}]") for i, obj in enumerate(items)]
 
 
-def _openrlhf_request(body: Any, max_items: int) -> list[RewardItem]:
+def _openrlhf_request(body: Any, max_items: int) -> list[RewardInput]:
     if not isinstance(body, Mapping):
         raise RequestError(400, f"body: expected a JSON object with query, prompts and labels, got "
-                                f"{_json_type(body)}")
+                                f"{json_type(body)}")
     queries = body.get("query")
     if not isinstance(queries, list):
-        raise RequestError(400, f"query: expected a list of strings (prompt + response), got {_json_type(queries)}")
+        raise RequestError(400, f"query: expected a list of strings (prompt + response), got {json_type(queries)}")
     _check_count(len(queries), "query", max_items)
     prompts = body.get("prompts")
     if prompts is None:
@@ -627,15 +560,15 @@ def _openrlhf_request(body: Any, max_items: int) -> list[RewardItem]:
     labels = body.get("labels")
     for name, column in (("prompts", prompts), ("labels", labels)):
         if not isinstance(column, list):
-            raise RequestError(400, f"{name}: expected a list, got {_json_type(column)}")
+            raise RequestError(400, f"{name}: expected a list, got {json_type(column)}")
         if len(column) != len(queries):
             raise RequestError(400, f"{name}: {len(column)} values for {len(queries)} queries")
     items = []
     for i, (query, prompt, label) in enumerate(zip(queries, prompts, labels, strict=True)):
         if not isinstance(query, str):
-            raise RequestError(400, f"query[{i}]: expected a string, got {_json_type(query)}")
+            raise RequestError(400, f"query[{i}]: expected a string, got {json_type(query)}")
         if not isinstance(prompt, str):
-            raise RequestError(400, f"prompts[{i}]: expected a string, got {_json_type(prompt)}")
+            raise RequestError(400, f"prompts[{i}]: expected a string, got {json_type(prompt)}")
         if isinstance(label, str):
             try:
                 label = json.loads(label)
@@ -644,7 +577,7 @@ def _openrlhf_request(body: Any, max_items: int) -> list[RewardItem]:
                                         "reference, lang and optionally reference_answer, answer_type") from None
         if not isinstance(label, Mapping):
             raise RequestError(400, f"labels[{i}]: expected a JSON object with reference, lang and optionally "
-                                    f"reference_answer, answer_type; got {_json_type(label)}")
+                                    f"reference_answer, answer_type; got {json_type(label)}")
         response = query[len(prompt):] if prompt and query.startswith(prompt) else query
         items.append(parse_item({**label, "response": response}, f"labels[{i}]"))
     return items
@@ -748,8 +681,8 @@ class RewardServer:
         try:
             if self.warmup:
                 t0 = time.monotonic()
-                _score_items(self.reward, [RewardItem("Die Antwort lautet 4.", "2 + 2 = 4. The answer is 4.", "4",
-                                                      "de", "number")])
+                _score_items(self.reward, [RewardInput("Die Antwort lautet 4.", "2 + 2 = 4. The answer is 4.", "de",
+                                                      reference_answer="4", answer_type="number")])
                 logger.info("reward %r warmed up in %.1f s", self.reward.config.name, time.monotonic() - t0)
             self._batcher.start()
         except BaseException:
@@ -843,7 +776,7 @@ class RewardServer:
         with self._state_lock:
             self._errors += 1
 
-    def _wait(self, items: list[RewardItem]) -> list[dict[str, Any]]:
+    def _wait(self, items: list[RewardInput]) -> list[dict[str, Any]]:
         future = self._batcher.submit(items)
         try:
             return future.result(timeout=self.request_timeout)

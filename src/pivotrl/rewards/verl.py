@@ -64,10 +64,13 @@ class _LocalBackend:
         self._lock = threading.Lock()  # a ComposedReward is not meant to be scored from two threads at once
 
     def score(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        from pivotrl.records import RewardInput
+        from pivotrl.rewards.compose import score_inputs
+
+        inputs = [RewardInput(x["response"], x["reference"], x["lang"], x["reference_answer"], x["answer_type"])
+                  for x in items]  # checked by _item
         with self._lock:
-            scored = self.reward.score([x["response"] for x in items], reference=[x["reference"] for x in items],
-                                       reference_answer=[x["reference_answer"] for x in items],
-                                       lang=[x["lang"] for x in items], answer_type=[x["answer_type"] for x in items])
+            scored = score_inputs(self.reward, inputs)
         return [s.to_dict() for s in scored]
 
 
@@ -118,10 +121,9 @@ def _item(solution: Any, ground_truth: Any, extra_info: Any, where: str) -> dict
     if ground_truth is not None and not isinstance(ground_truth, str):
         raise ValueError(f"ground_truth for {where} must be the reference's final answer as a string, got "
                          f"{type(ground_truth).__name__}")
-    if not ground_truth:
-        ground_truth = reference  # read the final answer from the reference, as the composed reward does
     response = solution if isinstance(solution, str) else ("" if solution is None else str(solution))
-    return {"response": response, "reference": reference, "reference_answer": str(ground_truth), "lang": lang,
+    # no final answer given: RewardInput.answer reads it from the reference, as everywhere else
+    return {"response": response, "reference": reference, "reference_answer": ground_truth or None, "lang": lang,
             "answer_type": answer_type}
 
 
