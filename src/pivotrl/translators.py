@@ -98,6 +98,16 @@ def _check_texts(texts: Any, what: str = "texts") -> list[str]:
     return texts
 
 
+def _plan(texts: Any, src: str, tgt: str) -> tuple[list[str], Any, Any, list[int], list[str]]:
+    """Checked texts, both languages, the indices a model must translate (none when ``src`` is ``tgt``; empty
+    texts stay empty), and the results list to fill (the texts themselves when nothing is to translate)."""
+    texts = _check_texts(texts)
+    source, target = _language(src), _language(tgt)
+    if source.code == target.code:
+        return texts, source, target, [], list(texts)
+    return texts, source, target, [i for i, text in enumerate(texts) if text.strip()], ["" for _ in texts]
+
+
 # --------------------------------------------------------------------------------------------------------
 # Identity
 # --------------------------------------------------------------------------------------------------------
@@ -465,12 +475,7 @@ class Seq2SeqTranslator:
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
         """Translate each text from ``src`` to ``tgt``; one string per text, in input order."""
-        texts = _check_texts(texts)
-        source, target = _language(src), _language(tgt)
-        if source.code == target.code:
-            return list(texts)
-        todo = [i for i, text in enumerate(texts) if text.strip()]
-        results = ["" for _ in texts]
+        texts, source, target, todo, results = _plan(texts, src, tgt)
         if not todo:
             return results
         model, tokenizer = self.model, self.tokenizer
@@ -636,12 +641,7 @@ class LLMTranslator:
         return build_prompt(self.tokenizer, self.instruction(text, src, tgt))
 
     def translate(self, texts: list[str], src: str, tgt: str) -> list[str]:
-        texts = _check_texts(texts)
-        source, target = _language(src), _language(tgt)
-        if source.code == target.code:
-            return list(texts)
-        todo = [i for i, text in enumerate(texts) if text.strip()]
-        results = ["" for _ in texts]
+        texts, source, target, todo, results = _plan(texts, src, tgt)
         if not todo:
             return results
         from pivotrl.models import GenerationConfig, generate
