@@ -24,7 +24,8 @@ import torch
 
 from pivotrl.answers import extract_answer
 from pivotrl.data import load_problems
-from pivotrl.models import GenerationConfig, build_prompt, generate_with_stats, load_model
+from pivotrl.generation import GenerationConfig, generate_with_stats
+from pivotrl.models import build_prompt, load_model
 from pivotrl.prompts import native_prompt
 
 

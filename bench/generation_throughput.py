@@ -1,4 +1,4 @@
-"""Greedy generation throughput of pivotrl.models.generate by batch size (the packaged SmolLM2 by default).
+"""Greedy generation throughput of pivotrl.generation.generate by batch size (the packaged SmolLM2 by default).
 
     .venv/bin/python bench/generation_throughput.py --batch-sizes 1,4,8,16,32,64 --new-tokens 64
 
@@ -13,7 +13,8 @@ import os
 import time
 
 from pivotrl.data import load_problems
-from pivotrl.models import GenerationConfig, generate_with_stats, load_model
+from pivotrl.generation import GenerationConfig, generate_with_stats
+from pivotrl.models import load_model
 from pivotrl.prompts import native_prompt
 
 

@@ -3,7 +3,7 @@
 It serves ``POST /v1/chat/completions`` (the chat template applied with :func:`pivotrl.models.build_prompt`, or
 ``apply_chat_template`` for several messages), ``POST /v1/completions`` (the raw prompt) and ``GET /v1/models``,
 with ``n``, ``temperature``, ``top_p``, ``max_tokens``, ``seed``, ``stop`` and ``usage``. Requests are generated
-one at a time (a lock around :func:`pivotrl.models.generate`, batch size 1), so a greedy answer is computed exactly
+one at a time (a lock around :func:`pivotrl.generation.generate`, batch size 1), so a greedy answer is computed exactly
 as local evaluation computes it with ``batch_size=1``. ``usage.completion_tokens`` counts the answer's tokens as
 local evaluation does (the returned text re-tokenized).
 
@@ -23,7 +23,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from pivotrl.models import GenerationConfig, LoadedModel, build_prompt, generate
+from pivotrl.generation import GenerationConfig, generate
+from pivotrl.models import LoadedModel, build_prompt
 
 
 class OpenAIServer:

@@ -17,19 +17,21 @@ import torch
 
 from conftest import tiny_tokenizer
 from pivotrl.packaged import Part
-from pivotrl.models import (
+from pivotrl.generation import (
     _prefill_groups,
-    DEFAULT_MODEL,
-    PACKAGED_MODELS,
     GenerationConfig,
-    LoadedModel,
-    ModelLoadError,
-    PackagedModel,
     PromptTooLongError,
-    build_prompt,
     cut_at_stop,
     generate,
     generate_with_stats,
+)
+from pivotrl.models import (
+    DEFAULT_MODEL,
+    PACKAGED_MODELS,
+    LoadedModel,
+    ModelLoadError,
+    PackagedModel,
+    build_prompt,
     has_chat_template,
     load_model,
     resolve_spec,

@@ -177,7 +177,7 @@ def test_local_pivot_writes_each_reference_as_it_finishes_and_keeps_the_flight_f
                                                                                      monkeypatch):
     # plumbing (random weights): one generate call covers several batches, and the store gets one reference
     # per append, in the order the problems finish
-    import pivotrl.models as models
+    import pivotrl.generation as models
     from pivotrl.pivot.backends import LocalPivot
 
     calls, appends = [], []

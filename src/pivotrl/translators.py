@@ -644,7 +644,7 @@ class LLMTranslator:
         texts, source, target, todo, results = _plan(texts, src, tgt)
         if not todo:
             return results
-        from pivotrl.models import GenerationConfig, generate
+        from pivotrl.generation import GenerationConfig, generate
 
         prompts = [self.prompt(texts[i], source.code, target.code) for i in todo]
         config = GenerationConfig(max_new_tokens=self.max_new_tokens, do_sample=False, batch_size=self.batch_size)

@@ -188,8 +188,8 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
 
 
 def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
-    from pivotrl.models import (GenerationConfig, PromptTooLongError, build_prompt, generate, has_chat_template,
-                                load_model)
+    from pivotrl.generation import GenerationConfig, PromptTooLongError, generate
+    from pivotrl.models import build_prompt, has_chat_template, load_model
 
     if config.prompt not in STYLES:
         raise EvalError(f"unknown prompt style {config.prompt!r}; expected one of {', '.join(STYLES)}")

@@ -51,7 +51,8 @@ class LocalPivot:
     def sample(self, prompts: list[str], s: Sampling,
                on_result: Callable[[int, list[str]], None] | None = None) -> tuple[list[list[str]], int]:
         """``k`` samples per prompt; ``on_result(index, samples)`` as soon as a prompt's samples are done."""
-        from pivotrl.models import GenerationConfig, build_prompt, generate_with_stats
+        from pivotrl.generation import GenerationConfig, generate_with_stats
+        from pivotrl.models import build_prompt
 
         texts = [build_prompt(self.loaded.tokenizer, p) for p in prompts]
         sampled = s.k > 1
