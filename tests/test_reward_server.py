@@ -17,7 +17,8 @@ import pytest
 
 from pivotrl.data import load_problems
 from pivotrl.rewards.compose import build_reward
-from pivotrl.rewards.server import RewardClient, RewardClientError, RewardServer
+from pivotrl.rewards.client import RewardClient, RewardClientError
+from pivotrl.rewards.server import RewardServer
 
 LANGS = ("de", "zh", "fr")
 

@@ -2,7 +2,7 @@
 
 Every stage that talks to a server goes through :class:`JSONClient`: the pivot's OpenAI-compatible backend
 (:mod:`pivotrl.pivot.endpoint`), evaluation through a server (:mod:`pivotrl.evaluation.endpoint`) and the reward
-server's client (:class:`pivotrl.rewards.server.RewardClient`). This module imports nothing from the stages.
+server's client (:class:`pivotrl.rewards.client.RewardClient`). This module imports nothing from the stages.
 
 Only the standard library is used (``urllib``): ``httpx`` is not installed in the project's environment, and one
 blocking request per worker thread needs nothing more. One client may be shared by many threads.

@@ -88,7 +88,7 @@ class CometScorer:
                 "pivotrl's; install it in a separate environment (pip install unbabel-comet pivotrl), run "
                 "`pivotrl reward serve --reward comet.yaml` there (a YAML file with `preset: translate` and "
                 "`translate_metric: comet`), and score through that server (`pivotrl export verl --reward-url "
-                "URL`, or pivotrl.rewards.server.RewardClient)"
+                "URL`, or pivotrl.rewards.client.RewardClient)"
             ) from exc
         self.name = f"comet:{model}"
         self.batch_size = batch_size

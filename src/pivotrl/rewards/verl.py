@@ -25,7 +25,7 @@ Configuration by environment variable, so the verl config only needs ``custom_re
 ``custom_reward_function.name=compute_score``:
 
 * ``PIVOTRL_REWARD_URL``: score through a running reward server (``pivotrl reward serve``;
-  :class:`~pivotrl.rewards.server.RewardClient`), so the encoder lives once per node in the server;
+  :class:`~pivotrl.rewards.client.RewardClient`), so the encoder lives once per node in the server;
 * otherwise ``PIVOTRL_REWARD_CONFIG`` (a preset name or a YAML path; default ``hybrid``) is built in this
   process on first use and kept (one reward per process and setting; :func:`reset_cache` forgets them).
 """
@@ -76,7 +76,7 @@ class _LocalBackend:
 
 class _RemoteBackend:
     def __init__(self, url: str) -> None:
-        from pivotrl.rewards.server import RewardClient
+        from pivotrl.rewards.client import RewardClient
 
         self.client = RewardClient(url)
 
