@@ -3,7 +3,8 @@
 The composed reward (:mod:`pivotrl.rewards.compose`) loads an encoder and calibrates it once; a trainer with
 many rollout workers should not do that in every worker. :class:`RewardServer` loads the reward once and
 serves it over plain HTTP (stdlib ``http.server``: no extra dependency), batching the requests of all
-callers dynamically so the encoder sees large batches. :class:`pivotrl.rewards.client.RewardClient` is the matching client.
+callers dynamically so the encoder sees large batches. :class:`pivotrl.rewards.client.RewardClient` is the
+matching client.
 
 HTTP contract (JSON bodies, UTF-8; every error is ``{"error": "..."}`` with a 4xx/5xx status)::
 
