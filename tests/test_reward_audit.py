@@ -26,7 +26,6 @@ from pivotrl.rewards.audit import (
     REQUIRED_PROBES,
     AuditCase,
     ProbeContext,
-    _render_like,
     answer_parts,
     audit_main,
     cases_from_exemplars,
@@ -38,6 +37,7 @@ from pivotrl.rewards.audit import (
     strip_label,
     write_audit,
 )
+from pivotrl.rewards.audit.probes import _render_like
 
 EXEMPLAR_LANGS = ("bn", "de", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 SYNTHETIC_LANGS = ("de", "es", "fr", "ru", "zh", "ja", "sw")

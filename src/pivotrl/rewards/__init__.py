@@ -14,7 +14,8 @@
     server.py       ``pivotrl reward serve``: the reward over HTTP with dynamic, fair batching
     client.py       its client (retries, chunks, API key)
     verl.py         verl's ``compute_score`` adapter (in-process or through the server)
-    audit.py        ``pivotrl reward audit``: ROC-AUC of each component on labelled answers, hacking probes
+    audit/          ``pivotrl reward audit``: cases, hacking probes, scoring (ROC-AUC per component and
+                    language), report
 
 See docs/REWARDS.md for the ranges, the presets, adding a component, and the measured separation. The names
 below import lazily (``from pivotrl.rewards import build_reward`` does not load an encoder).
