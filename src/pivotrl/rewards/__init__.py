@@ -11,7 +11,8 @@
     compose.py      weights, the language-fidelity gate, thresholds and the presets (hybrid, embedding,
                     translate, answer): one ``ComposedReward`` whose parts TRL logs one by one, and
                     ``score_inputs``, the one scoring path of the adapters below
-    server.py       ``pivotrl reward serve``: the reward over HTTP with dynamic, fair batching
+    server.py       ``pivotrl reward serve``: the reward over HTTP (the contract, the handler, the OpenRLHF form)
+    batching.py     its dynamic, fair batching of many callers' items, with a result cache
     client.py       its client (retries, chunks, API key)
     verl.py         verl's ``compute_score`` adapter (in-process or through the server)
     audit/          ``pivotrl reward audit``: cases, hacking probes, scoring (ROC-AUC per component and
