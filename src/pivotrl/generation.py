@@ -45,8 +45,6 @@ class GenerationConfig:
     engine: str = "continuous"
 
 
-
-
 def _unpack(loaded: ModelAndTokenizer) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     if isinstance(loaded, LoadedModel):
         return loaded.model, loaded.tokenizer

@@ -9,8 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import (DataDir, Split, _fail, app, console)
-
+from pivotrl.cli.common import DataDir, Split, _fail, app, console
 
 data_app = typer.Typer(help="List, show and export problem sets (MGSM, MSVAMP, GSM8K, MMLU-ProX, synthetic, files).",
                        no_args_is_help=True)
@@ -177,8 +176,7 @@ def models_cmd(
     installed and whether the GGUF file is ready (split models are assembled into the cache folder,
     $PIVOTRL_CACHE_DIR/models, on first use). Use an alias anywhere a model is asked for: --model qwen0.5b.
     """
-    from pivotrl.packaged import (PACKAGED_MODELS, PackagedModelError, cache_dir, file_sha256, gguf_path,
-                                  model_status)
+    from pivotrl.packaged import PACKAGED_MODELS, PackagedModelError, cache_dir, file_sha256, gguf_path, model_status
 
     models = list(dict.fromkeys(PACKAGED_MODELS.values()))
     if assemble:

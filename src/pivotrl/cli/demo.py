@@ -9,8 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import (DataDir, Device, _fail, _write_failed, app, console)
-
+from pivotrl.cli.common import DataDir, Device, _fail, _write_failed, app, console
 
 # ------------------------------------------------------------------------------------------------- demo
 

@@ -7,8 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pivotrl.cli.common import (DataDir, Device, Dtype, Split, _fail, _write_failed, app, console)
-
+from pivotrl.cli.common import DataDir, Device, Dtype, Split, _fail, _write_failed, app, console
 
 # ------------------------------------------------------------------------------------------------- eval
 

@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import (DEVICE_HELP, DataDir, Device, Dtype, Split, _fail, _write_failed, app, console)
-
+from pivotrl.cli.common import DEVICE_HELP, DataDir, Device, Dtype, Split, _fail, _write_failed, app, console
 
 # ------------------------------------------------------------------------------------------------ pivot
 

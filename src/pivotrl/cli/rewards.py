@@ -9,8 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import (DEVICE_HELP, DataDir, _fail, app, console)
-
+from pivotrl.cli.common import DEVICE_HELP, DataDir, _fail, app, console
 
 # ----------------------------------------------------------------------------------------------- reward
 

@@ -8,8 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pivotrl.cli.common import (_fail, _write_failed, app, console)
-
+from pivotrl.cli.common import _fail, _write_failed, app, console
 
 # ------------------------------------------------------------------------------------------------ export
 

@@ -42,8 +42,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pivotrl.languages import get_language
-from pivotrl.records import Problem
 from pivotrl.data.synthetic.grammar import _OBJECTS, _PEOPLE, Texts, _Ctx, ru_plural
 from pivotrl.data.synthetic.templates import (
     _render_bags_give_away,
@@ -60,7 +58,8 @@ from pivotrl.data.synthetic.templates import (
     _render_share,
     _render_together,
 )
-
+from pivotrl.languages import get_language
+from pivotrl.records import Problem
 
 __all__ = ["LEVELS", "SYNTHETIC_LANGS", "generate_synthetic", "ru_plural"]
 

@@ -3,27 +3,26 @@ every language from one drawn set of numbers."""
 
 from __future__ import annotations
 
-
 from pivotrl.data.synthetic.grammar import (
-    Texts,
     _BAG,
     _BOX,
-    _Ctx,
     _DAY,
     _DOLLAR,
-    _Noun,
     _PAGE,
     _PASSENGER,
     _ROLL,
     _SW_OBJECT,
     _TRAY,
     _WEEK,
+    Texts,
     _cap,
+    _Ctx,
     _de,
     _de_fr_of,
     _en,
     _es,
     _fr,
+    _Noun,
     _pron,
     _ru,
     _sw,
@@ -31,7 +30,6 @@ from pivotrl.data.synthetic.grammar import (
     _zh,
     ru_plural,
 )
-
 
 # ---------------------------------------------------------------------------------------- templates
 # Each render function writes one problem in every language. Solutions show the arithmetic and stop

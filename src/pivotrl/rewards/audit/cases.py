@@ -13,8 +13,8 @@ from typing import Any
 from pivotrl.answers import (
     extract_answer,
 )
-from pivotrl.data.files import iter_json_lines
 from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.files import iter_json_lines
 from pivotrl.languages import get_language
 from pivotrl.records import Reference
 

@@ -26,7 +26,6 @@ from pivotrl.answers import (
 from pivotrl.languages import get_language
 from pivotrl.rewards.audit.cases import AuditCase
 
-
 # ---------------------------------------------------------------------------------------------- probes
 
 

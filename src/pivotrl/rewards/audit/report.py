@@ -21,7 +21,6 @@ from pivotrl.rewards.audit.cases import (
 from pivotrl.rewards.audit.probes import PROBES
 from pivotrl.rewards.audit.scoring import AuditReport, _json_default, run_audit
 
-
 # -------------------------------------------------------------------------------------------- markdown
 
 

@@ -15,7 +15,6 @@ from pivotrl.records import RewardInput
 from pivotrl.rewards.audit.cases import AuditCase
 from pivotrl.rewards.audit.probes import PROBES, REQUIRED_PROBES, Probe, ProbeContext, probe_wrong_number
 
-
 # ---------------------------------------------------------------------------------------------- report
 
 
