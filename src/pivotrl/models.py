@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from pivotrl.devices import parse_dtype, resolve_device
+from pivotrl.hub import HUB_ID, hub_offline, looks_like_path, probe_hub
 from pivotrl.packaged import PACKAGED_MODELS, PackagedModel, PackagedModelError, find_packaged, gguf_path
 
 __all__ = [
@@ -55,8 +55,6 @@ DEFAULT_MODEL = "smollm2"  # the tiny packaged model: fast tests; the demo's pol
 
 SOURCES = ("packaged", "gguf", "folder", "hub")
 
-# Hub ids: "name" or "org/name" made of letters, digits, "-", "_" and ".".
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?")
 
 
 class ModelLoadError(RuntimeError):
@@ -74,18 +72,6 @@ class LoadedModel:
 
 # What generation and the translators accept: a loaded model, or a (model, tokenizer) pair.
 ModelAndTokenizer = LoadedModel | tuple[PreTrainedModel, PreTrainedTokenizerBase]
-
-
-def _looks_like_path(spec: str) -> bool:
-    # A spec with these shapes is meant as a local path; sending it to the hub would only produce a
-    # confusing "repo id" error after network timeouts.
-    return (
-        spec.startswith(("/", "./", "../", "~", "\\"))
-        or spec.lower().endswith(".gguf")
-        or spec.count("/") > 1
-        or "\\" in spec
-        or (len(spec) > 1 and spec[1] == ":")  # Windows drive letter
-    )
 
 
 def resolve_spec(spec: str) -> tuple[str, str]:
@@ -123,12 +109,12 @@ def resolve_spec(spec: str) -> tuple[str, str]:
             f"tokenizer.save_pretrained(folder), or pass another spec"
         )
 
-    if _looks_like_path(spec):
+    if looks_like_path(spec):
         raise ModelLoadError(
             f"cannot load model {spec!r}: no such file or folder (resolved to {path.resolve()}). Pass an existing "
             f"checkpoint folder or .gguf file, a hub id, or a packaged alias ({_aliases()})"
         )
-    if _HUB_ID.fullmatch(spec):
+    if HUB_ID.fullmatch(spec):
         return "hub", spec
     raise ModelLoadError(
         f"cannot load model {spec!r}: not a packaged alias ({_aliases()}), not an existing file or folder, and "
@@ -297,45 +283,14 @@ def _load_folder(
     return model, tokenizer
 
 
-def _hub_offline() -> bool:
-    # huggingface_hub reads HF_HUB_OFFLINE once at import; reading the environment again lets a caller (or a
-    # test) switch offline mode on after import.
-    from huggingface_hub import constants
-
-    truthy = {"1", "on", "yes", "true"}
-    names = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-    env = any(os.environ.get(name, "").strip().lower() in truthy for name in names)
-    return bool(constants.HF_HUB_OFFLINE) or env
-
-
-def _probe_hub(repo_id: str) -> tuple[str, str] | None:
-    """One quick request to the hub: None if the repo is there, else ``(kind, detail)``.
-
-    Why: transformers retries unreachable hosts with back-off for about 45 s per file before failing; a single
-    metadata request with a short timeout tells the same thing at once.
-    """
-    from huggingface_hub import model_info
-    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-
-    try:
-        model_info(repo_id, timeout=10)
-    except GatedRepoError as exc:
-        return "gated", str(exc).splitlines()[0]
-    except RepositoryNotFoundError as exc:
-        return "missing", str(exc).splitlines()[0]
-    except Exception as exc:  # connection, DNS, proxy, timeout, offline errors all mean "cannot reach"
-        return "unreachable", f"{type(exc).__name__}: {exc}"
-    return None
-
-
 def _load_hub(
     spec: str, repo_id: str, dtype: torch.dtype | str, trust_remote_code: bool
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     alternatives = (
         f"pass a local checkpoint folder or .gguf file instead, or a packaged alias ({_aliases()})"
     )
-    offline = _hub_offline()
-    problem = None if offline else _probe_hub(repo_id)
+    offline = hub_offline()
+    problem = None if offline else probe_hub(repo_id)
     if problem is not None and problem[0] in ("missing", "gated"):
         kind, detail = problem
         what = "is gated: accept its terms on the hub and log in" if kind == "gated" else (

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
 
+from pivotrl.hub import HUB_ID, hub_offline, looks_like_path, probe_hub
 from pivotrl.languages import Language, UnknownLanguageError, get_language
 from pivotrl.translators.base import TranslatorError, _check_texts, _language, _plan
 
@@ -28,42 +28,9 @@ _NLLB_TYPES = ("m2m_100", "nllb-moe")  # NLLB-200 dense checkpoints are m2m_100 
 _MARIAN_TYPES = ("marian",)
 
 
-def _looks_like_path(spec: str) -> bool:
-    return (
-        spec.startswith(("/", "./", "../", "~", "\\"))
-        or spec.count("/") > 1
-        or "\\" in spec
-        or (len(spec) > 1 and spec[1] == ":")
-    )
-
-
-def _hub_offline() -> bool:
-    truthy = {"1", "on", "yes", "true"}
-    if any(os.environ.get(name, "").strip().lower() in truthy for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")):
-        return True
-    try:
-        from huggingface_hub import constants
-    except ImportError:
-        return False
-    return bool(constants.HF_HUB_OFFLINE)
-
-
-def _probe_hub(repo_id: str) -> str | None:
-    """None if the hub has ``repo_id``, else why not. One short request instead of transformers' long retries."""
-    try:
-        from huggingface_hub import model_info
-        from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-    except ImportError as exc:
-        return f"huggingface_hub is not usable ({exc})"
-    try:
-        model_info(repo_id, timeout=10)
-    except GatedRepoError:
-        return "the hub repo is gated: accept its terms on the hub and log in"
-    except RepositoryNotFoundError:
-        return "there is no such model on the hub (check the spelling; private repos need a login)"
-    except Exception as exc:  # DNS, connection, proxy, timeout: all mean the hub cannot be reached
-        return f"the hub is not reachable ({type(exc).__name__})"
-    return None
+# what a failed hub probe means for a translator's spec (pivotrl.hub.probe_hub's kinds)
+_HUB_PROBLEMS = {"gated": "the hub repo is gated: accept its terms on the hub and log in",
+                 "missing": "there is no such model on the hub (check the spelling; private repos need a login)"}
 
 
 def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int | None:
@@ -214,7 +181,7 @@ class Seq2SeqTranslator:
             return str(path), {"local_files_only": True}
         if path.exists():
             raise TranslatorError(f"cannot load translation model {self.spec!r}: it is a file, not a checkpoint folder")
-        if _looks_like_path(self.spec) or not re.fullmatch(r"[A-Za-z0-9][\w.\-]*(/[A-Za-z0-9][\w.\-]*)?", self.spec):
+        if looks_like_path(self.spec) or not HUB_ID.fullmatch(self.spec):
             raise TranslatorError(
                 f"cannot load translation model {self.spec!r}: no such folder (resolved to {path.resolve()}), and "
                 f"it is not a hub id of the form org/name"
@@ -225,13 +192,18 @@ class Seq2SeqTranslator:
         cached = try_to_load_from_cache(self.spec, "config.json")
         if isinstance(cached, str):
             return self.spec, {"local_files_only": True}
-        if _hub_offline():
+        if hub_offline():
             raise TranslatorError(
                 f"cannot load translation model {self.spec!r}: no such folder, and as a hub id it is not in the "
                 f"local cache while hub offline mode is on (HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE). Pass a local "
                 f"checkpoint folder"
             )
-        problem = _probe_hub(self.spec)
+        probed = probe_hub(self.spec)
+        problem = None
+        if probed is not None:
+            kind, detail = probed
+            problem = (f"the hub is not reachable ({detail.split(':')[0]})" if kind == "unreachable"
+                       else _HUB_PROBLEMS.get(kind, detail))
         if problem is not None:
             raise TranslatorError(
                 f"cannot load translation model {self.spec!r}: no such folder, and as a hub id: {problem}; it is not "
