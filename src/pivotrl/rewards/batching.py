@@ -10,11 +10,11 @@ import logging
 import queue
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from pivotrl.lru import LRUCache
 from pivotrl.records import RewardInput
 from pivotrl.rewards.compose import score_inputs
 
@@ -68,7 +68,7 @@ class Batcher:
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
         self.cache_size = max(0, int(cache_size))
-        self._cache: OrderedDict[RewardInput, dict[str, Any]] = OrderedDict()
+        self._cache = LRUCache(cache_size)  # results by item
         self._queue: queue.Queue[Any] = queue.Queue()
         self._line: collections.deque[_Job] = collections.deque()  # requests with items still to score
         self._lock = threading.Lock()
@@ -194,9 +194,8 @@ class Batcher:
         results: list[dict[str, Any] | None] = [None] * len(items)
         todo: list[int] = []
         for i, item in enumerate(items):
-            hit = self._cache.get(item) if self.cache_size else None
+            hit = self._cache.get(item)
             if hit is not None:
-                self._cache.move_to_end(item)
                 results[i] = hit
             else:
                 todo.append(i)
@@ -216,10 +215,7 @@ class Batcher:
                 return
             for i, res in zip(todo, fresh, strict=True):
                 results[i] = res
-                if self.cache_size:
-                    self._cache[items[i]] = res
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                self._cache.put(items[i], res)
         at = 0
         for job, start, end in pieces:
             job.results[start:end] = results[at:at + end - start]

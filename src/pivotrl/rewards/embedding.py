@@ -45,12 +45,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from pivotrl.lru import LRUCache
 from pivotrl.rewards.components import completion_text  # one reading of TRL completions for all rewards
 
 __all__ = [
@@ -361,7 +361,7 @@ class EmbeddingSimilarity:
         self._by_lang: dict[str, tuple[float, float]] = {}
         self.cache_size = max(0, int(cache_size))
         self.max_chars = max(1, int(max_chars))
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache = LRUCache(self.cache_size)  # reference embeddings by content hash
         self.stats = {"calls": 0, "encode_calls": 0, "encoded_texts": 0, "cache_hits": 0}
         self.__name__ = "embedding_similarity"  # TRL logs rewards under the function's __name__
 
@@ -431,7 +431,6 @@ class EmbeddingSimilarity:
         for t, k in ref_keys.items():
             row = self._cache.get(k)
             if row is not None:
-                self._cache.move_to_end(k)
                 vecs[t] = row
                 self.stats["cache_hits"] += 1
         todo = [t for t in dict.fromkeys(list(ref_keys) + resp) if t and t not in vecs]
@@ -441,10 +440,8 @@ class EmbeddingSimilarity:
             self.stats["encoded_texts"] += len(todo)
             for t, row in zip(todo, emb, strict=True):
                 vecs[t] = row
-                if t in ref_keys and self.cache_size:
-                    self._cache[ref_keys[t]] = row
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+                if t in ref_keys:
+                    self._cache.put(ref_keys[t], row)
         out: list[float | None] = []
         for a, r in zip(resp, refs, strict=True):
             out.append(None if not a or not r else _cos(vecs[a], vecs[r]))

@@ -32,11 +32,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
 from pivotrl.languages import get_language
+from pivotrl.lru import LRUCache
 from pivotrl.rewards.components import _column as _broadcast  # one reading of TRL columns for all rewards
 from pivotrl.rewards.components import completion_text
 
@@ -103,26 +103,6 @@ class CometScorer:
         return [_finite01(x) for x in output.scores]
 
 
-class _LRU:
-    def __init__(self, size: int) -> None:
-        self.size = max(0, int(size))
-        self._data: OrderedDict[str, Any] = OrderedDict()
-
-    def get(self, key: str) -> Any:
-        value = self._data.get(key)
-        if value is not None:
-            self._data.move_to_end(key)
-        return value
-
-    def put(self, key: str, value: Any) -> None:
-        if not self.size:
-            return
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
-
-
 def _key(*parts: str) -> str:
     return hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()
 
@@ -149,7 +129,7 @@ class TranslateThenCompare:
         self._similarity: Any = None
         self._comet_model = comet_model
         self._comet: CometScorer | None = None
-        self._cache = _LRU(cache_size)
+        self._cache = LRUCache(cache_size)
         self.translations: list[str] = []
         self.stats = {"calls": 0, "translated": 0, "cache_hits": 0, "failures": 0}
         self.__name__ = f"translate_{metric}"
@@ -239,7 +219,7 @@ class TranslationLikelihood:
         self.device = device  # of a translator built from a spec (devices.resolve_device)
         self._translator_spec = translator
         self._translator: Any = None if isinstance(translator, str) else translator
-        self._cache = _LRU(cache_size)
+        self._cache = LRUCache(cache_size)
         self.stats = {"calls": 0, "scored": 0, "cache_hits": 0, "failures": 0}
         self.__name__ = "translation_likelihood"
 
