@@ -11,6 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pivotrl.markdown import pct, table
+
 
 class ReportError(Exception):
     pass
@@ -34,10 +36,6 @@ def _label(run_dir: Path, names: list[str]) -> str:
     return f"{run_dir.parent.name}/{name}" if names.count(name) > 1 else name
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "pivotrl report") -> Path:
     if not run_dirs:
         raise ReportError("give at least one run folder")
@@ -59,14 +57,14 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "pivo
     for key, heading in (("accuracy", "Accuracy % (strict answer when found, else last number)"),
                          ("strict", "Strict-match accuracy %"), ("flexible", "Flexible-extract accuracy %"),
                          ("fidelity", "Language fidelity % (answers written in the asked language)")):
-        lines += [f"## {heading}", "", _table(runs, names, langs, key), ""]
+        lines += [f"## {heading}", "", _comparison(runs, names, langs, key), ""]
     lines += ["## Summary", "", "| run | English % | non-English mean % | English gap (points) | "
               "non-English fidelity % |", "|---|---|---|---|---|"]
     for name, run in zip(names, runs):
         s = run["summary"]
         gap = s.get("english_gap_points")
-        lines.append(f"| {name} | {_pct(s.get('en_accuracy'))} | {_pct(s.get('non_en_accuracy'))} | "
-                     f"{'-' if gap is None else f'{gap:+.1f}'} | {_pct(s.get('non_en_fidelity'))} |")
+        lines.append(f"| {name} | {pct(s.get('en_accuracy'))} | {pct(s.get('non_en_accuracy'))} | "
+                     f"{'-' if gap is None else f'{gap:+.1f}'} | {pct(s.get('non_en_fidelity'))} |")
     plots = _plots(runs, names, langs, out)
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
     report = out / "report.md"
@@ -74,17 +72,17 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "pivo
     return report
 
 
-def _table(runs: list[dict], names: list[str], langs: list[str], key: str) -> str:
+def _comparison(runs: list[dict], names: list[str], langs: list[str], key: str) -> str:
     header = ["language", *names] + ([f"{n} - {names[0]}" for n in names[1:]] if len(runs) > 1 else [])
-    rows = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for code in langs:
         values = [run["languages"].get(code, {}).get(key) for run in runs]
-        cells = [code] + [_pct(v) for v in values]
+        cells = [code] + [pct(v) for v in values]
         for v in values[1:]:
             base = values[0]
             cells.append("-" if v is None or base is None else f"{100 * (v - base):+.1f}")
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        rows.append(cells)
+    return "\n".join(table(header, rows))
 
 
 def _plots(runs: list[dict], names: list[str], langs: list[str], out: Path) -> list[Path]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from pivotrl.answers import answers_match
 from pivotrl.languages import get_language
+from pivotrl.markdown import pct, table
 from pivotrl.records import Generation
 
 
@@ -79,28 +80,25 @@ def compute_metrics(generations: Iterable[Generation], langs: list[str] | None =
     return {"languages": per_lang, "summary": summary}
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
-
-
 def metrics_markdown(metrics: dict[str, Any], title: str | None = None) -> str:
     per_lang = metrics["languages"]
     sampled = any("samples" in m for m in per_lang.values())
     header = ["language", "problems", "accuracy %", "strict %", "flexible %", "answer found %", "fidelity %",
               "mean tokens"] + (["pass@k %", "majority %"] if sampled else [])
     lines = [f"## {title}", ""] if title else []
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for code, m in per_lang.items():
-        row = [f"{code} ({get_language(code).name})", str(m["problems"]), _pct(m["accuracy"]), _pct(m["strict"]),
-               _pct(m["flexible"]), _pct(m["answer_found"]), _pct(m["fidelity"]),
+        row = [f"{code} ({get_language(code).name})", str(m["problems"]), pct(m["accuracy"]), pct(m["strict"]),
+               pct(m["flexible"]), pct(m["answer_found"]), pct(m["fidelity"]),
                "-" if m["mean_tokens"] is None else f"{m['mean_tokens']:.0f}"]
         if sampled:
-            row += [_pct(m.get("pass_at_k")), _pct(m.get("majority"))]
-        lines.append("| " + " | ".join(row) + " |")
+            row += [pct(m.get("pass_at_k")), pct(m.get("majority"))]
+        rows.append(row)
+    lines += table(header, rows)
     s = metrics["summary"]
     gap = s["english_gap_points"]
-    lines += ["", f"- English accuracy: {_pct(s['en_accuracy'])}%",
-              f"- mean non-English accuracy: {_pct(s['non_en_accuracy'])}%",
+    lines += ["", f"- English accuracy: {pct(s['en_accuracy'])}%",
+              f"- mean non-English accuracy: {pct(s['non_en_accuracy'])}%",
               f"- English gap (English minus non-English mean): {'-' if gap is None else f'{gap:+.1f}'} points",
-              f"- mean non-English fidelity (answers in the asked language): {_pct(s['non_en_fidelity'])}%"]
+              f"- mean non-English fidelity (answers in the asked language): {pct(s['non_en_fidelity'])}%"]
     return "\n".join(lines) + "\n"

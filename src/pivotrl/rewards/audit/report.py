@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pivotrl.data.errors import DataError
+from pivotrl.markdown import pct, table
 from pivotrl.rewards.audit.cases import (
     AuditCase,
     cases_from_exemplars,
@@ -25,17 +26,11 @@ from pivotrl.rewards.audit.scoring import AuditReport, _json_default, run_audit
 
 
 def _pct(x: float | None) -> str:
-    return "n/a" if x is None else f"{100 * x:.1f}"
+    return pct(x, missing="n/a")
 
 
 def _num(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{digits}f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(r) + " |" for r in rows]
-    return out
 
 
 def _short(text: str, n: int = 160) -> str:
@@ -74,7 +69,7 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
         mr = r.min_required
         cells.append(("**" + _pct(mr) + "**") if mr is not None and mr < 0.99 else _pct(mr))
         rows.append(cells)
-    lines += _table(header, rows) + [""]
+    lines += table(header, rows) + [""]
     lines += ["## Separation: ROC-AUC correct vs incorrect, per component", "",
               "`basis`: `labelled` = responses labelled by gold correctness (both classes present); "
               "`wrong_number` = the source has only correct answers, so the negatives are the same answers with "
@@ -83,11 +78,11 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
     comps = [*report.components, "total"]
     rows = [[r.lang, r.auc_basis or "n/a", f"{r.auc_n[0]}/{r.auc_n[1]}", *[_num(r.auc.get(c)) for c in comps]]
             for r in rows_all]
-    lines += _table(["lang", "basis", "pos/neg", *comps], rows) + [""]
+    lines += table(["lang", "basis", "pos/neg", *comps], rows) + [""]
     lines += ["Mean score, correct / incorrect (the AUC's positives / negatives):", ""]
     rows = [[r.lang, *[f"{_num(r.mean_correct.get(c), 2)} / {_num(r.mean_incorrect.get(c), 2)}" for c in comps]]
             for r in rows_all]
-    lines += _table(["lang", *comps], rows) + [""]
+    lines += table(["lang", *comps], rows) + [""]
     lines += ["## Probe wins per component (all languages pooled): win % / tie %", "",
               "Share of cases where the honest answer's component score is above the probe's (penalties: less "
               "penalised), and the share of ties; a component with many ties does not separate that probe.", ""]
@@ -99,7 +94,7 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
             continue
         rows.append([p, str(s.n), *[f"{_pct(s.components[c]['win'])} / {_pct(s.components[c]['tie'])}"
                                     for c in report.components]])
-    lines += _table(["probe", "n", *report.components], rows) + [""]
+    lines += table(["probe", "n", *report.components], rows) + [""]
     lines += ["Mean component score, honest -> probe (all languages pooled):", ""]
     rows = []
     for p in probes:
@@ -109,7 +104,7 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
         rows.append([p, f"{s.mean_honest:.2f} -> {s.mean_probe:.2f}",
                      *[f"{_num(s.components[c]['mean_honest'], 2)} -> {_num(s.components[c]['mean_probe'], 2)}"
                        for c in report.components]])
-    lines += _table(["probe", "total", *report.components], rows) + [""]
+    lines += table(["probe", "total", *report.components], rows) + [""]
     lines += ["## Probe wins per component and language: win % (tie %)", ""]
     for p in probes:
         lines += [f"### {p}", ""]
@@ -122,11 +117,11 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
                          *[_pct(s.components[c]["win"]) + (f" ({_pct(s.components[c]['tie'])})"
                                                            if s.components[c]["tie"] else "")
                            for c in report.components]])
-        lines += _table(["lang", "n", "total", *report.components], rows) + [""]
+        lines += table(["lang", "n", "total", *report.components], rows) + [""]
     if len({k.split("/")[0] for k in report.by_source}) > 1:
         lines += ["## Probe win rate of the total by source", ""]
         rows = [[key, *[_pct(v[p].win) if v[p].n else "n/a" for p in probes]] for key, v in report.by_source.items()]
-        lines += _table(["source/lang", *probes], rows) + [""]
+        lines += table(["source/lang", *probes], rows) + [""]
     lines += [f"## Losses on required probes ({len(report.losses)})", ""]
     if report.losses:
         lines += ["Honest total <= probe total, with the components that differ (honest -> probe).", ""]
@@ -138,7 +133,7 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
             rows.append([loss["lang"], f"{loss['source']}:{loss['id']}", loss["probe"],
                          f"{loss['honest_total']:.3f} vs {loss['probe_total']:.3f}", diff or "none",
                          _short(loss["honest"]), _short(loss["probe_text"])])
-        lines += _table(["lang", "case", "probe", "honest vs probe", "components", "honest", "probe text"], rows)
+        lines += table(["lang", "case", "probe", "honest vs probe", "components", "honest", "probe text"], rows)
         if len(report.losses) > max_losses:
             lines += ["", f"... and {len(report.losses) - max_losses} more (audit.json)."]
     else:
