@@ -63,6 +63,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = ["E5Tokenizer", "Q4Model", "TorchE5Encoder", "default_model_path", "dequantize_q4", "read_q4_model"]
 
@@ -263,8 +264,6 @@ class E5Tokenizer:
 
 
 def _torch_dtype(dtype: Any) -> Any:
-    import torch
-
     names = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
     key = str(dtype).lower().removeprefix("torch.")
     if key not in names:
@@ -274,7 +273,6 @@ def _torch_dtype(dtype: Any) -> Any:
 
 def _build_bert(model: Q4Model, dtype: Any) -> Any:
     """A ``transformers`` BertModel holding the de-quantized weights (word embeddings stay 4-bit)."""
-    import torch
     from transformers import BertConfig, BertModel
 
     config = BertConfig(
@@ -312,7 +310,7 @@ def _build_bert(model: Q4Model, dtype: Any) -> Any:
         for hf, ours in (("attention.output.LayerNorm", "aln"), ("output.LayerNorm", "oln")):
             state[pre + hf + ".weight"] = f32(f"l{layer}.{ours}.w")
             state[pre + hf + ".bias"] = f32(f"l{layer}.{ours}.b")
-    bert.embeddings.word_embeddings = _make_q4_embedding(t["emb.word"].reshape(-1, H // _QK, _BLOCK_BYTES), H)
+    bert.embeddings.word_embeddings = Q4Embedding(t["emb.word"].reshape(-1, H // _QK, _BLOCK_BYTES), H)
     missing, unexpected = bert.load_state_dict(state, strict=False, assign=True)
     missing = [k for k in missing if not k.startswith("embeddings.word_embeddings.")]
     if missing or unexpected:
@@ -329,41 +327,32 @@ def _build_bert(model: Q4Model, dtype: Any) -> Any:
     return bert
 
 
-def _q4_embedding_class() -> type:
-    import torch
+class Q4Embedding(torch.nn.Module):
+    """Word-embedding lookup over the packed Q4_0 table: only the rows looked up are de-quantized."""
 
-    class Q4Embedding(torch.nn.Module):
-        """Word-embedding lookup over the packed Q4_0 table: only the rows looked up are de-quantized."""
+    def __init__(self, blocks: np.ndarray, hidden: int) -> None:
+        super().__init__()
+        scales, qs = _split_q4(blocks)
+        self.hidden = hidden
+        self.num_embeddings = int(blocks.shape[0])
+        self.register_buffer("scales", torch.from_numpy(scales), persistent=False)   # (V, nb) float32
+        self.register_buffer("nibbles", torch.from_numpy(qs), persistent=False)      # (V, nb, 16) uint8
+        self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)       # follows .to(dtype)
 
-        def __init__(self, blocks: np.ndarray, hidden: int) -> None:
-            super().__init__()
-            scales, qs = _split_q4(blocks)
-            self.hidden = hidden
-            self.num_embeddings = int(blocks.shape[0])
-            self.register_buffer("scales", torch.from_numpy(scales), persistent=False)   # (V, nb) float32
-            self.register_buffer("nibbles", torch.from_numpy(qs), persistent=False)      # (V, nb, 16) uint8
-            self.register_buffer("_dtype_probe", torch.zeros(0), persistent=False)       # follows .to(dtype)
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        # Keep the packed table's dtypes when the model is cast (only the probe follows the dtype), but let
+        # it follow the probe to another device.
+        scales, nibbles = self.scales, self.nibbles
+        out = super()._apply(fn, recurse)
+        device = self._dtype_probe.device
+        self.scales, self.nibbles = scales.to(device), nibbles.to(device)
+        return out
 
-        def _apply(self, fn: Any, recurse: bool = True) -> Any:
-            # Keep the packed table's dtypes when the model is cast (only the probe follows the dtype), but let
-            # it follow the probe to another device.
-            scales, nibbles = self.scales, self.nibbles
-            out = super()._apply(fn, recurse)
-            device = self._dtype_probe.device
-            self.scales, self.nibbles = scales.to(device), nibbles.to(device)
-            return out
-
-        def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-            qs = self.nibbles[input_ids]                                   # (..., nb, 16)
-            vals = torch.cat([qs & 0x0F, qs >> 4], dim=-1).to(torch.float32) - 8.0
-            rows = (vals * self.scales[input_ids].unsqueeze(-1)).reshape(*input_ids.shape, self.hidden)
-            return rows.to(self._dtype_probe.dtype)
-
-    return Q4Embedding
-
-
-def _make_q4_embedding(blocks: np.ndarray, hidden: int) -> Any:
-    return _q4_embedding_class()(blocks, hidden)
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        qs = self.nibbles[input_ids]                                   # (..., nb, 16)
+        vals = torch.cat([qs & 0x0F, qs >> 4], dim=-1).to(torch.float32) - 8.0
+        rows = (vals * self.scales[input_ids].unsqueeze(-1)).reshape(*input_ids.shape, self.hidden)
+        return rows.to(self._dtype_probe.dtype)
 
 
 # -------------------------------------------------------------------------------------------- encoder
@@ -394,8 +383,6 @@ class TorchE5Encoder:
     def __init__(self, model_path: str | os.PathLike[str] | None = None, *, batch_size: int = 16,
                  dtype: Any = "float32", prefix: str = "passage: ", long_texts: str = "window",
                  max_batch_tokens: int = 8192, num_threads: int | None = None, device: Any = "auto") -> None:
-        import torch
-
         from pivotrl.devices import resolve_device
 
         if long_texts not in {"window", "truncate"}:

@@ -131,6 +131,10 @@ class _HTTPServer(ThreadingHTTPServer):
     app: RewardServer
 
 
+class _HTTPServer6(_HTTPServer):
+    address_family = socket.AF_INET6
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive for clients that reuse connections (requests.Session)
     server_version = "pivotrl-reward/1"
@@ -455,9 +459,7 @@ class RewardServer:
         """Bind, warm the reward up, serve in background threads; returns the bound port."""
         if self._httpd is not None:
             raise RuntimeError("the reward server is already started")
-        server_class = _HTTPServer
-        if ":" in self.host:
-            server_class = type("_HTTPServer6", (_HTTPServer,), {"address_family": socket.AF_INET6})
+        server_class = _HTTPServer6 if ":" in self.host else _HTTPServer
         httpd = server_class((self.host, self.requested_port), _Handler)
         httpd.app = self
         self._httpd = httpd
