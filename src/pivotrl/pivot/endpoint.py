@@ -88,36 +88,15 @@ class EndpointError(HTTPRequestError):
 # ------------------------------------------------------------------------------------------------ public functions
 
 
-def chat_complete(
-    config: EndpointConfig,
-    messages_list: Sequence[list[dict]],
-    *,
-    n: int = 1,
-    temperature: float = 0.0,
-    top_p: float = 1.0,
-    max_tokens: int = 512,
-    seed: int | None = None,
-    stop: list[str] | None = None,
-    progress: bool = False,
-) -> list[list[str]]:
+def chat_complete(config: EndpointConfig, messages_list: Sequence[list[dict]], **options: Any) -> list[list[str]]:
     """Complete every conversation in ``messages_list``; return, in input order, the ``n`` choice texts of each.
 
-    One request is sent per conversation (body: ``model, messages, n, temperature, top_p, max_tokens`` and ``seed`` /
-    ``stop`` when given), at most ``config.concurrency`` at a time. Raises :class:`EndpointError` when a request fails
-    for good; the remaining requests are then abandoned.
+    ``options`` are :func:`chat_complete_with_usage`'s (``n``, ``temperature``, ``top_p``, ``max_tokens``,
+    ``seed``, ``stop``, ``progress``). One request is sent per conversation (body: ``model, messages, n,
+    temperature, top_p, max_tokens`` and ``seed`` / ``stop`` when given), at most ``config.concurrency`` at a time.
+    Raises :class:`EndpointError` when a request fails for good; the remaining requests are then abandoned.
     """
-    texts, _ = chat_complete_with_usage(
-        config,
-        messages_list,
-        n=n,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        seed=seed,
-        stop=stop,
-        progress=progress,
-    )
-    return texts
+    return chat_complete_with_usage(config, messages_list, **options)[0]
 
 
 def chat_complete_with_usage(
