@@ -35,7 +35,7 @@ from pivotrl.pipeline import CPU_TRL, DEMO_LORA, PipelineConfig, pivot_stage, re
 from pivotrl.run_folder import FolderBusyError, RunLock, check_output_dir
 
 # The first study's TRL settings (full fine-tuning, one prompt x 4 answers of 64 tokens per step), kept as they
-# were when it was measured; the demo's own defaults (pipeline.CPU_TRL) have moved since.
+# were when it was measured; the demo's own defaults (train.config.CPU_TRL) have moved since.
 SMOLLM2_TRL: dict[str, Any] = {
     "num_generations": 4, "per_device_train_batch_size": 4, "max_completion_length": 64,
     "learning_rate": 1e-5, "beta": 0.0, "loss_type": "dapo", "temperature": 1.0,
