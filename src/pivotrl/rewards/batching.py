@@ -67,7 +67,6 @@ class Batcher:
         self.reward = reward
         self.max_batch = max(1, int(max_batch))
         self.max_wait = max(0.0, float(max_wait_ms)) / 1000.0
-        self.cache_size = max(0, int(cache_size))
         self._cache = LRUCache(cache_size)  # results by item
         self._queue: queue.Queue[Any] = queue.Queue()
         self._line: collections.deque[_Job] = collections.deque()  # requests with items still to score
