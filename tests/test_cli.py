@@ -100,6 +100,36 @@ def test_export_verl_from_a_recipe(env, tmp_path):
     assert (out / "reward.py").is_file() and (out / "run_grpo.sh").is_file()
 
 
+
+def test_export_verl_options_come_from_the_launch_settings(env, tmp_path):
+    """Every VerlLaunch field is an option of `export verl` with the field's help; values reach the export."""
+    import dataclasses
+
+    from pivotrl.config_fields import field_help
+    from pivotrl.train.verl_launch import VerlLaunch
+
+    shown = runner.invoke(app, ["export", "verl", "--help"], terminal_width=200)
+    assert shown.exit_code == 0
+    for f in dataclasses.fields(VerlLaunch):
+        assert "--" + f.name.replace("_", "-") in shown.output, f.name
+    assert field_help(VerlLaunch)["rollout_tp"].split(" (")[0] in shown.output
+
+    out = tmp_path / "verl"
+    recipe = Path(__file__).resolve().parents[1] / "recipes" / "cpu" / "pbrlsvr-hybrid.yaml"
+    result = runner.invoke(app, ["export", "verl", "-c", str(recipe), "--set", "langs=de", "--set", "n_train=8",
+                                 "-o", str(out), "--n-gpus", "4", "--rollout-tp", "1", "--rollout-n", "4",
+                                 "--actor-lr", "3e-6", "--logger", "console", "--logger", "wandb",
+                                 "--experiment-name", "trial"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "export.json").read_text())
+    assert (summary["n_gpus"], summary["rollout_tp"], summary["grpo"]["rollout_n"]) == (4, 1, 4)
+    assert summary["actor_lr"] == 3e-6 and summary["logger"] == ["console", "wandb"]
+    script = (out / "run_grpo.sh").read_text()
+    assert 'LOGGER="${LOGGER:-[console,wandb]}"' in script and "trial-grpo" in script
+    refused = runner.invoke(app, ["export", "verl", "-c", str(recipe), "--set", "langs=de", "-o", str(tmp_path / "x"),
+                                  "--n-gpus", "3", "--rollout-tp", "2"])
+    assert refused.exit_code == 1 and "rollout_tp=2 must divide n_gpus=3" in refused.output
+
 def _problem_file(path: Path, question_chars: int) -> Path:
     long = {"id": "long-1", "lang": "en", "answer": "7",
             "question": ("Tom has 3 apples and buys 4 more apples at the market. " * (question_chars // 56 + 1))}

@@ -25,7 +25,7 @@ from pivotrl.prompts import native_prompt
 from pivotrl.records import Problem
 from pivotrl.rewards import verl
 from pivotrl.rewards.server import RewardServer
-from pivotrl.train.verl_export import COLUMNS, EXTRA_INFO_FIELDS, VERL_VERSION, export_verl
+from pivotrl.train.verl_export import COLUMNS, EXTRA_INFO_FIELDS, VERL_VERSION, VerlLaunch, export_verl
 
 LANGS = ["de", "zh", "sw"]
 N = 30
@@ -277,8 +277,9 @@ def test_scripts_parse_and_point_at_the_export(exported, tmp_path):
 
 def test_scripts_without_held_out_and_with_overrides(tmp_path, train_examples):
     out = tmp_path / "export"
-    export_verl(train_examples, out, reward="answer", model="/models/small", n_gpus=2, rollout_tp=1, rollout_n=4,
-                train_batch_size=16, ppo_mini_batch_size=8, data_source_by_lang=True)
+    export_verl(train_examples, out, reward="answer", data_source_by_lang=True,
+                launch=VerlLaunch(model="/models/small", n_gpus=2, rollout_tp=1, rollout_n=4, train_batch_size=16,
+                                  ppo_mini_batch_size=8))
     assert not (out / "test.parquet").exists()
     assert {r["data_source"] for r in pq.read_table(out / "train.parquet").to_pylist()} == {
         f"pivotrl/{lang}" for lang in LANGS}  # verl then reports validation metrics per language
@@ -296,7 +297,8 @@ def test_script_starts_the_reward_server(tmp_path, train_examples):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     out = tmp_path / "export"
-    export_verl(train_examples, out, reward="answer", reward_url=f"http://127.0.0.1:{port}", n_gpus=2, rollout_tp=1)
+    export_verl(train_examples, out, reward="answer", reward_url=f"http://127.0.0.1:{port}",
+                launch=VerlLaunch(n_gpus=2, rollout_tp=1))
     env = {**_stub_python(tmp_path), "START_REWARD_SERVER": "1"}
     result = subprocess.run(["bash", str(out / "run_grpo.sh")], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -330,7 +332,7 @@ def test_bad_input_is_refused(tmp_path, train_examples, held_out):
     with pytest.raises(ValueError, match="reward"):
         export_verl(train_examples, tmp_path / "g", reward="no-such-preset")
     with pytest.raises(ValueError, match="too few for 8 GPUs"):
-        export_verl(train_examples[:3], tmp_path / "h", rollout_n=2)  # 3 prompts x 2 samples on 8 GPUs
+        export_verl(train_examples[:3], tmp_path / "h", launch=VerlLaunch(rollout_n=2))  # 3 prompts x 2 on 8 GPUs
     with pytest.raises(ValueError, match="reward_url"):
         export_verl(train_examples, tmp_path / "i", reward_url="localhost:8000")
     assert not any((tmp_path / d).exists() for d in "abcdefghi")  # nothing written on refusal
@@ -340,11 +342,11 @@ def test_multiple_choice_needs_its_options(tmp_path):
     example = TrainExample("mc-1", "de", "Welche Zahl ist gerade?", "Which number is even?",
                            "2 is even. The answer is B.", "B", "choice", "parallel:toy", "gold", "gold")
     with pytest.raises(ValueError, match="options are unknown"):
-        export_verl([example], tmp_path / "a", n_gpus=1, rollout_tp=1)
+        export_verl([example], tmp_path / "a", launch=VerlLaunch(n_gpus=1, rollout_tp=1))
     assert not (tmp_path / "a").exists()
     options = Problem("mc-1", "de", "Welche Zahl ist gerade?", "B", "toy", answer_type="choice",
                       choices=("drei", "zwei", "fünf"))
-    export_verl([example], tmp_path / "b", n_gpus=1, rollout_tp=1, problems=[options])
+    export_verl([example], tmp_path / "b", launch=VerlLaunch(n_gpus=1, rollout_tp=1), problems=[options])
     row = pq.read_table(tmp_path / "b" / "train.parquet").to_pylist()[0]
     assert "B. zwei" in row["prompt"][0]["content"] and row["extra_info"]["answer_type"] == "choice"
     assert row["reward_model"]["ground_truth"] == "B"

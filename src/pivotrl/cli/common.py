@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+import dataclasses
+import functools
+import inspect
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
@@ -56,3 +62,58 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
     """pivotrl: data -> pivot references -> rewards -> training -> evaluation -> report."""
 
 
+
+
+def _option_type(annotation: Any) -> Any:
+    """The type typer parses for a field: ``X | None`` as ``Optional[X]``, sequences as ``list[str]``."""
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        inner = [a for a in args if a is not type(None)]
+        return Optional[_option_type(inner[0])]  # noqa: UP045 - typer reads typing.Optional
+    if typing.get_origin(annotation) in (list, tuple, Sequence):
+        return list[args[0] if args else str]
+    return annotation
+
+
+def options_from(cls: type, name: str, *, skip: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Any]:
+    """Give a typer command one option per field of the config dataclass ``cls`` and pass it the built config.
+
+    Each field's default, help, spelling and ``--help`` heading come from its :func:`pivotrl.config_fields.setting`
+    (one place for a setting); the command's own parameters stay as written. The command receives ``name=cls(...)``.
+    Fields in ``skip``, or declared ``cli=False``, keep their dataclass defaults.
+    """
+    hints = typing.get_type_hints(cls)
+    chosen = [f for f in dataclasses.fields(cls) if f.name not in skip and f.metadata.get("cli", True)]
+
+    def decorate(func: Callable[..., Any]) -> Any:
+        signature = inspect.signature(func, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != name]
+        clash = {p.name for p in own} & {f.name for f in chosen}
+        if clash:
+            raise TypeError(f"{func.__name__} declares {sorted(clash)} itself and through {cls.__name__}")
+        added = []
+        for f in chosen:
+            meta = f.metadata
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            kind = meta.get("cli_type") or _option_type(hints[f.name])
+            option = typer.Option(*meta.get("flags", ()), help=meta.get("help", ""),
+                                  rich_help_panel=meta.get("panel"), show_default=default is not None)
+            added.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                           annotation=Annotated[kind, option]))
+
+        @functools.wraps(func)
+        def command(**kwargs: Any) -> Any:
+            values = {}
+            for f in chosen:
+                value = kwargs.pop(f.name)
+                parse = f.metadata.get("parse")
+                values[f.name] = parse(value) if parse is not None and value is not None else value
+            kwargs[name] = cls(**values)
+            return func(**kwargs)
+
+        parameters = own + added
+        command.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in parameters}
+        return command
+
+    return decorate

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from pivotrl.cli.common import _fail, _write_failed, app, console
+from pivotrl.cli.common import _fail, _write_failed, app, console, options_from
+from pivotrl.train.verl_launch import VerlLaunch
 
 # ------------------------------------------------------------------------------------------------ export
 
@@ -17,6 +18,7 @@ app.add_typer(export_app, name="export")
 
 
 @export_app.command("verl")
+@options_from(VerlLaunch, "launch")
 def export_verl_cmd(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A training recipe (see recipes/): "
                       "task, langs, refs, levels, n_train and reward are used.")] = None,
@@ -24,41 +26,27 @@ def export_verl_cmd(
     = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the parquet files, reward.py and scripts.")]
     = Path("runs/verl"),
-    model: Annotated[str, typer.Option(help="The policy verl trains (hub id or path on the cluster).")]
-    = "Qwen/Qwen2.5-7B-Instruct",
-    n_gpus: Annotated[int, typer.Option(help="GPUs per node.")] = 8,
-    nnodes: Annotated[int, typer.Option(help="Nodes.")] = 1,
     reward_url: Annotated[Optional[str], typer.Option(help="Score through `pivotrl reward serve` at this URL.")]
     = None,
+    launch: VerlLaunch = None,  # type: ignore[assignment] - built by options_from from the options below
 ) -> None:
     """Write verl's RL data (train.parquet, test.parquet from the held-out split), the reward module and
     GRPO / PPO launch scripts for Ray, from the same recipe `pivotrl train` uses."""
     from pivotrl.data import load_problems
     from pivotrl.data.errors import DataError
-    from pivotrl.pivot.train_set import TrainExample
     from pivotrl.train.config import TrainConfigError, load_train_config
-    from pivotrl.train.run import TrainError, build_rows
+    from pivotrl.train.run import TrainError, held_out_examples, training_examples
     from pivotrl.train.verl_export import export_verl
 
     try:
         recipe = load_train_config(config, list(set_ or []) + [f"output_dir={out}"])
-        rows, _ = build_rows(recipe, progress=True)
-        english = {p.id: p for p in load_problems(recipe.task, ["en"], data_dir=recipe.data_dir)}
-
-        def example(pid: str, lang: str, question: str, reference: str, answer: str, kind: str) -> TrainExample:
-            question_en = english[pid].question if pid in english else ""
-            return TrainExample(pid, lang, question, question_en, reference, answer, kind,
-                                f"parallel:{recipe.task}", "gold" if recipe.refs is None else str(recipe.refs),
-                                "gold" if recipe.refs is None else "verified")
-
-        train = [example(r["problem_id"], r["lang"], r["question"], r["reference"], r["reference_answer"],
-                         r["answer_type"]) for r in rows]
-        held = [example(p.id, p.lang, p.question, english[p.id].solution, p.answer, p.answer_type)
-                for p in load_problems(recipe.task, recipe.langs, split="held-out", data_dir=recipe.data_dir)
-                if p.id in english and english[p.id].solution]
+        train, _ = training_examples(recipe, progress=True)
+        held = held_out_examples(recipe)
         reward = recipe.reward if isinstance(recipe.reward, str) else "hybrid"
-        summary = export_verl(train, out, held_out=held or None, reward=reward, reward_url=reward_url, model=model,
-                              n_gpus=n_gpus, nnodes=nnodes)
+        problems = load_problems(recipe.task, recipe.langs, data_dir=recipe.data_dir) \
+            if any(e.answer_type == "choice" for e in train) else None
+        summary = export_verl(train, out, held_out=held or None, launch=launch, reward=reward,
+                              reward_url=reward_url, prompt_style=recipe.prompt_style, problems=problems)
     except (TrainConfigError, TrainError, DataError, ValueError) as exc:
         _fail(str(exc))
     console.print_json(json.dumps(summary, default=str))

@@ -23,11 +23,12 @@ from typing import Any
 
 import yaml
 
+from pivotrl.pivot.train_set import TrainExample
 from pivotrl.train.config import TRL_DEFAULTS, TrainConfig, TrainConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainError", "build_rows", "run_train", "trl_args"]
+__all__ = ["TrainError", "build_rows", "held_out_examples", "run_train", "training_examples", "trl_args", "trl_row"]
 
 
 class TrainError(RuntimeError):
@@ -54,8 +55,8 @@ def _prompt(question: str, lang: str, problem_id: str, answer_type: str, style: 
     return native_prompt(Problem(problem_id, lang, question, "0", "train", answer_type=answer_type), style)
 
 
-def build_rows(config: TrainConfig, progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Training rows for TRL: ``prompt`` (chat messages in the target language) and the reward's columns.
+def training_examples(config: TrainConfig, progress: bool = True) -> tuple[list[TrainExample], dict[str, Any]]:
+    """The recipe's training examples: target-language questions with their English references.
 
     ``labels: pivot`` pairs target-language questions with the English pivot references of ``refs`` (a pivot
     store; without one, the set's gold English worked solutions are used as the pivot and stored in
@@ -65,7 +66,7 @@ def build_rows(config: TrainConfig, progress: bool = True) -> tuple[list[dict[st
     from pivotrl.data import load_problems
 
     keep = _level_filter(config)
-    rows: list[dict[str, Any]] = []
+    examples: list[TrainExample] = []
     summary: dict[str, Any] = {"labels": config.labels, "task": config.task}
     if config.labels == "gold":
         problems = load_problems(config.task, config.langs, split="train", data_dir=config.data_dir)
@@ -74,9 +75,11 @@ def build_rows(config: TrainConfig, progress: bool = True) -> tuple[list[dict[st
             if keep is not None and p.id not in keep:
                 continue
             ref = english.get(p.id)
-            rows.append({"problem_id": p.id, "lang": p.lang, "question": p.question,
-                         "reference": (ref.solution if ref and ref.solution else "") or "",
-                         "reference_answer": p.answer, "answer_type": p.answer_type})
+            examples.append(TrainExample(
+                id=p.id, lang=p.lang, question=p.question, question_en=ref.question if ref else "",
+                reference=(ref.solution if ref and ref.solution else "") or "", reference_answer=p.answer,
+                answer_type=p.answer_type, prompt_source=f"parallel:{config.task}", pivot="gold",
+                reference_status="gold"))
         summary["source"] = "gold target-language answers"
     else:
         from pivotrl.pivot.train_set import build_train_set
@@ -88,26 +91,45 @@ def build_rows(config: TrainConfig, progress: bool = True) -> tuple[list[dict[st
             refs = str(Path(config.output_dir) / "refs")
             run_pivot(PivotConfig(pivot="gold", task=config.task, split="train", out=refs, data_dir=config.data_dir),
                       progress=progress)
-        examples, built = build_train_set(refs, config.task, config.langs, data_dir=config.data_dir)
+        built_examples, built = build_train_set(refs, config.task, config.langs, data_dir=config.data_dir)
         summary.update({k: v for k, v in built.items() if k != "languages"})
-        for e in examples:
-            if keep is not None and e.id not in keep:
-                continue
-            rows.append({"problem_id": e.id, "lang": e.lang, "question": e.question, "reference": e.reference,
-                         "reference_answer": e.reference_answer, "answer_type": e.answer_type})
+        examples = [e for e in built_examples if keep is None or e.id in keep]
         summary["source"] = f"pivot references from {refs}"
     if config.n_train is not None:
-        ids = sorted({r["problem_id"] for r in rows})[: config.n_train]
-        rows = [r for r in rows if r["problem_id"] in set(ids)]
-    if not rows:
+        ids = set(sorted({e.id for e in examples})[: config.n_train])
+        examples = [e for e in examples if e.id in ids]
+    if not examples:
         raise TrainError(f"no training rows for task {config.task!r} in {', '.join(config.langs)} "
                          f"({summary.get('source')}); check the languages, levels and references")
-    for r in rows:
-        r["prompt"] = [{"role": "user", "content": _prompt(r["question"], r["lang"], r["problem_id"],
-                                                          r["answer_type"], config.prompt_style)}]
-    summary["rows"] = len(rows)
-    summary["by_lang"] = {code: sum(r["lang"] == code for r in rows) for code in config.langs}
-    return rows, summary
+    summary["rows"] = len(examples)
+    summary["by_lang"] = {code: sum(e.lang == code for e in examples) for code in config.langs}
+    return examples, summary
+
+
+def held_out_examples(config: TrainConfig) -> list[TrainExample]:
+    """The recipe's held-out problems with the gold English solutions as references (verl's validation split)."""
+    from pivotrl.data import load_problems
+
+    english = {p.id: p for p in load_problems(config.task, ["en"], data_dir=config.data_dir)}
+    return [TrainExample(p.id, p.lang, p.question, english[p.id].question, english[p.id].solution, p.answer,
+                         p.answer_type, f"parallel:{config.task}", "gold", "gold")
+            for p in load_problems(config.task, config.langs, split="held-out", data_dir=config.data_dir)
+            if p.id in english and english[p.id].solution]
+
+
+def trl_row(example: TrainExample, prompt_style: str) -> dict[str, Any]:
+    """One row of TRL's dataset: the chat ``prompt`` and the columns the reward functions receive."""
+    return {"problem_id": example.id, "lang": example.lang, "question": example.question,
+            "reference": example.reference, "reference_answer": example.reference_answer,
+            "answer_type": example.answer_type,
+            "prompt": [{"role": "user", "content": _prompt(example.question, example.lang, example.id,
+                                                          example.answer_type, prompt_style)}]}
+
+
+def build_rows(config: TrainConfig, progress: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """TRL's training rows (:func:`trl_row` of each of :func:`training_examples`) and the data summary."""
+    examples, summary = training_examples(config, progress=progress)
+    return [trl_row(e, config.prompt_style) for e in examples], summary
 
 
 # ----------------------------------------------------------------------------------------------- TRL setup
