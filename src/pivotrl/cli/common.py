@@ -107,7 +107,11 @@ def options_from(cls: type, name: str, *, skip: tuple[str, ...] = ()) -> Callabl
             for f in chosen:
                 value = kwargs.pop(f.name)
                 parse = f.metadata.get("parse")
-                values[f.name] = parse(value) if parse is not None and value is not None else value
+                try:
+                    values[f.name] = parse(value) if parse is not None and value is not None else value
+                except (KeyError, ValueError) as exc:
+                    flag = (f.metadata.get("flags") or ("--" + f.name.replace("_", "-"),))[0]
+                    _fail(f"{flag} {value!r}: {str(exc).strip(chr(39))}")
             kwargs[name] = cls(**values)
             return func(**kwargs)
 

@@ -7,60 +7,18 @@ from typing import Annotated, Optional
 
 import typer
 
-from pivotrl.cli.common import DataDir, Device, Dtype, Split, _fail, _write_failed, app, console
+from pivotrl.cli.common import _fail, _write_failed, app, console, options_from
+from pivotrl.evaluation.run import EvalConfig
 
 # ------------------------------------------------------------------------------------------------- eval
 
 
 @app.command("eval")
+@options_from(EvalConfig, "config", skip=("out",))
 def eval_cmd(
-    model: Annotated[str, typer.Option(help="Model: packaged alias (smollm2), folder, .gguf file or hub id.")]
-    = "smollm2",
-    task: Annotated[str, typer.Option(help="mgsm | msvamp | mmlu_prox | mmlu_prox_lite | synthetic | gsm8k | "
-                                           "a .jsonl/.csv/.parquet file.")] = "mgsm",
-    langs: Annotated[Optional[str], typer.Option("--langs", "--lang", "-l",
-                                                 help="Comma-separated codes; default: all of the task.")] = None,
-    split: Split = "all",
-    n: Annotated[Optional[int], typer.Option("-n", help="First n problems per language.")] = None,
-    subset: Annotated[Optional[str], typer.Option(help="GSM8K train|test; MMLU-ProX test|validation.")] = None,
-    shots: Annotated[int, typer.Option(help="Few-shot MGSM exemplars in the question's language.")] = 0,
-    prompt: Annotated[str, typer.Option(help="instruction: question + native step-by-step instruction; "
-                                             "mgsm: lm-evaluation-harness native CoT ('Frage: ...').")]
-    = "instruction",
-    chat: Annotated[Optional[bool], typer.Option("--chat/--no-chat", help="Apply the chat template "
-                                                 "(default: when the tokenizer has one; with --endpoint: yes).",
-                                                 show_default=False)]
-    = None,
-    max_new_tokens: Annotated[int, typer.Option(help="Generation budget per answer.")] = 256,
-    batch_size: Annotated[int, typer.Option(help="Prompts decoded together (continuous batching: a finished "
-                                                 "answer's place goes to the next prompt).")] = 32,
-    dtype: Dtype = "auto",
-    device: Device = "auto",
-    samples: Annotated[int, typer.Option(help="Samples per problem (>1: pass@k and majority vote).")] = 1,
-    temperature: Annotated[Optional[float], typer.Option(help="Sampling temperature; default greedy for "
-                                                         "one sample, 0.7 for several.", show_default=False)]
-    = None,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling.")] = 1.0,
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    stop: Annotated[Optional[list[str]], typer.Option(help="Stop string (repeatable); default: the question "
-                                                      "label of the language for --prompt mgsm.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default "
                                                 "runs/eval/TASK-MODEL). Re-running resumes it.")] = None,
-    data_dir: DataDir = None,
-    endpoint: Annotated[Optional[str], typer.Option(
-        help="Take the answers from an OpenAI-compatible server (vllm serve, SGLang, llama-server, a hosted API) "
-        "instead of loading --model: its API root, e.g. http://127.0.0.1:8000/v1. Chat sends /chat/completions "
-        "(the server applies its own chat template); --no-chat sends /completions with the raw prompt.",
-        show_default=False, rich_help_panel="Evaluating through a server")] = None,
-    endpoint_model: Annotated[Optional[str], typer.Option(
-        help="With --endpoint: the model name the server serves (as given to `vllm serve`; GET URL/models lists "
-        "them); recorded as the run's model.", show_default=False,
-        rich_help_panel="Evaluating through a server")] = None,
-    api_key_env: Annotated[str, typer.Option(
-        help="With --endpoint: environment variable holding the server's API key (sent as a Bearer token).",
-        rich_help_panel="Evaluating through a server")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(
-        help="With --endpoint: requests in flight at a time.", rich_help_panel="Evaluating through a server")] = 8,
+    config: EvalConfig = None,  # type: ignore[assignment] - built by options_from from the options below
 ) -> None:
     """Evaluate a model per language: accuracy (strict / flexible), answer-found rate, language fidelity,
     response length, and the English gap. Writes generations.jsonl, metrics.json and metrics.md; re-running
@@ -72,21 +30,16 @@ def eval_cmd(
     --task mgsm -n 50
     """
     from pivotrl.data import DataError
-    from pivotrl.evaluation import EvalConfig, EvalError, run_eval
-    from pivotrl.languages import UnknownLanguageError, parse_langs
+    from pivotrl.evaluation import EvalError, run_eval
+    from pivotrl.languages import UnknownLanguageError
     from pivotrl.models import ModelLoadError
 
     if out is None:
-        name = endpoint_model if endpoint and endpoint_model else model
+        name = config.endpoint_model if config.endpoint and config.endpoint_model else config.model
         slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).name or name)
-        out = Path("runs") / "eval" / f"{Path(task).stem}-{slug}"
+        out = Path("runs") / "eval" / f"{Path(config.task).stem}-{slug}"
+    config.out = str(out)
     try:
-        config = EvalConfig(model=model, task=task, langs=parse_langs(langs) or None, split=split, n=n,
-                            subset=subset, shots=shots, prompt=prompt, chat=chat, max_new_tokens=max_new_tokens,
-                            batch_size=batch_size, dtype=dtype, device=device, samples=samples,
-                            temperature=temperature, top_p=top_p,
-                            seed=seed, stop=stop, data_dir=data_dir, out=str(out), endpoint=endpoint,
-                            endpoint_model=endpoint_model, api_key_env=api_key_env, concurrency=concurrency)
         metrics = run_eval(config)
     except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:
         _fail(str(exc))

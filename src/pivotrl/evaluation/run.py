@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from pivotrl.answers import answers_match, extract_answer
+from pivotrl.config_fields import setting
 from pivotrl.data import load_problems, resolve_data_dir
+from pivotrl.devices import DEVICE_HELP, DTYPE_HELP
 from pivotrl.evaluation.metrics import compute_metrics, metrics_markdown
 from pivotrl.fidelity import detect_language
 from pivotrl.languages import LANGUAGES, get_language
@@ -34,37 +36,63 @@ class EvalError(Exception):
     """An evaluation cannot run as asked (bad settings, a run folder made with other settings)."""
 
 
+_SERVER = "Evaluating through a server"
+
+
+def _comma_langs(value: str) -> list[str] | None:
+    from pivotrl.languages import parse_langs
+
+    return parse_langs(value) or None
+
+
 @dataclass
 class EvalConfig:
-    model: str = "smollm2"
-    task: str = "mgsm"  # a problem set name (see `pivotrl data list`) or a file
-    langs: list[str] | None = None  # None: every language of the task
-    split: str = "all"  # all | train | held-out
-    n: int | None = None  # first n problems (the same in every language)
-    subset: str | None = None  # GSM8K train|test, MMLU-ProX test|validation
-    levels: list[int] | None = None  # synthetic set only: keep these difficulty levels
-    shots: int = 0  # few-shot MGSM exemplars in the question's language
-    prompt: str = "instruction"  # instruction (chat models) | mgsm (lm-evaluation-harness native CoT)
-    chat: bool | None = None  # apply the chat template; None: when the tokenizer has one
-    max_new_tokens: int = 256
-    # Prompts decoded together (continuous batching); Qwen2.5-0.5B on 2 cores: 43 tokens/s at 16, 60 at 32.
-    batch_size: int = 32
-    dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on a CPU (devices.generation_dtype)
-    device: str = "auto"  # auto: this process's GPU when there is one, else the CPU (devices.resolve_device)
-    samples: int = 1  # completions per problem (pass@k, majority vote)
-    temperature: float | None = None  # None: greedy for one sample, 0.7 for several
-    top_p: float = 1.0
-    seed: int = 0
-    stop: list[str] | None = None  # None: the question label of the language for the mgsm prompt
-    data_dir: str | None = None
-    out: str = "runs/eval"
-    extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept in config.json
+    """One evaluation run; each field is also a ``pivotrl eval`` option with this help."""
+
+    model: str = setting("smollm2", help="Model: packaged alias (smollm2), folder, .gguf file or hub id.")
+    task: str = setting("mgsm", help="mgsm | msvamp | mmlu_prox | mmlu_prox_lite | synthetic | gsm8k | "
+                                     "a .jsonl/.csv/.parquet file.")
+    langs: list[str] | None = setting(None, flags=("--langs", "--lang", "-l"), parse=_comma_langs, cli_type=str,
+                                      help="Comma-separated codes; default: all of the task.")
+    split: str = setting("all", help="all | train | held-out (deterministic by problem id).")
+    n: int | None = setting(None, flags=("-n",), help="First n problems per language.")
+    subset: str | None = setting(None, help="GSM8K train|test; MMLU-ProX test|validation.")
+    levels: list[int] | None = setting(None, cli=False, help="Synthetic set only: keep these difficulty levels.")
+    shots: int = setting(0, help="Few-shot MGSM exemplars in the question's language.")
+    prompt: str = setting("instruction", help="instruction: question + native step-by-step instruction; "
+                                              "mgsm: lm-evaluation-harness native CoT ('Frage: ...').")
+    chat: bool | None = setting(None, flags=("--chat/--no-chat",), help="Apply the chat template (default: when "
+                                "the tokenizer has one; with --endpoint: yes).")
+    max_new_tokens: int = setting(256, help="Generation budget per answer.")
+    # Qwen2.5-0.5B on 2 cores: 43 tokens/s at 16 prompts, 60 at 32 (docs/BENCHMARKS.md).
+    batch_size: int = setting(32, help="Prompts decoded together (continuous batching: a finished answer's place "
+                                       "goes to the next prompt).")
+    dtype: str = setting("auto", help="Generation precision: " + DTYPE_HELP + ".")
+    device: str = setting("auto", help="Where the models run: " + DEVICE_HELP + ".")
+    samples: int = setting(1, help="Samples per problem (>1: pass@k and majority vote).")
+    temperature: float | None = setting(None, help="Sampling temperature; default greedy for one sample, 0.7 for "
+                                        "several.")
+    top_p: float = setting(1.0, help="Nucleus sampling.")
+    seed: int = setting(0, help="Sampling seed.")
+    stop: list[str] | None = setting(None, help="Stop string (repeatable); default: the question label of the "
+                                     "language for --prompt mgsm.")
+    data_dir: str | None = setting(None, help="Folder with the benchmark files (mgsm/, msvamp/, gsm8k/, "
+                                   "mmlu_prox/); default: $PIVOTRL_DATA_DIR, else the Hugging Face hub.")
+    out: str = setting("runs/eval", help="Run folder. Re-running resumes it.")
+    extra: dict[str, Any] = setting(default_factory=dict, cli=False, help="Free-form notes kept in config.json.")
     # Answers from an OpenAI-compatible server instead of a local model (evaluation/endpoint.py); `model`, `dtype`,
     # `device` and `batch_size` are then unused, and the run folder's identity records `endpoint_model`.
-    endpoint: str | None = None  # the server's API root, e.g. http://127.0.0.1:8000/v1 (vllm serve, llama-server)
-    endpoint_model: str | None = None  # the model name the server serves (sent as "model" in every request)
-    api_key_env: str | None = "OPENAI_API_KEY"  # environment variable holding the server's API key (if it needs one)
-    concurrency: int = 8  # endpoint requests in flight
+    endpoint: str | None = setting(
+        None, panel=_SERVER,
+        help="Take the answers from an OpenAI-compatible server (vllm serve, SGLang, llama-server, a hosted API) "
+        "instead of loading --model: its API root, e.g. http://127.0.0.1:8000/v1. Chat sends /chat/completions "
+        "(the server applies its own chat template); --no-chat sends /completions with the raw prompt.")
+    endpoint_model: str | None = setting(
+        None, panel=_SERVER, help="With --endpoint: the model name the server serves (as given to `vllm serve`; "
+        "GET URL/models lists them); recorded as the run's model.")
+    api_key_env: str | None = setting("OPENAI_API_KEY", panel=_SERVER, help="With --endpoint: environment variable "
+                                      "holding the server's API key (sent as a Bearer token).")
+    concurrency: int = setting(8, panel=_SERVER, help="With --endpoint: requests in flight at a time.")
 
     def resolved_temperature(self) -> float:
         if self.temperature is not None:
