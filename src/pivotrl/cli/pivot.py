@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import DEVICE_HELP, DataDir, Device, Dtype, Split, _fail, _write_failed, app, console
+from pivotrl.cli.common import DEVICE_HELP, DataDir, _fail, _write_failed, app, console, options_from
+from pivotrl.pivot.run import PivotConfig
 
 # ------------------------------------------------------------------------------------------------ pivot
 
@@ -17,35 +18,20 @@ pivot_app = typer.Typer(help="English pivot references: write, verify and store 
 app.add_typer(pivot_app, name="pivot")
 
 
+_ENDPOINT = "Pivot through a server (--pivot endpoint)"
+
+
 @pivot_app.callback()
+@options_from(PivotConfig, "config", skip=("endpoint",))
 def pivot_cmd(
     ctx: typer.Context,
-    pivot: Annotated[str, typer.Option(help="Pivot: a model (packaged alias, folder, .gguf, hub id), 'gold' "
-                                            "(the set's worked solutions) or 'endpoint' (see --base-url).")]
-    = "smollm2",
-    task: Annotated[str, typer.Option(help="Problem set (its English side is used).")] = "msvamp",
-    split: Split = "train",
-    n: Annotated[Optional[int], typer.Option("-n", help="First n problems.")] = None,
-    subset: Annotated[Optional[str], typer.Option(help="GSM8K train|test.")] = None,
-    k: Annotated[int, typer.Option(help="Samples per problem.")] = 4,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature (k > 1).")] = 0.7,
-    top_p: Annotated[float, typer.Option(help="Nucleus sampling (k > 1).")] = 0.95,
-    max_new_tokens: Annotated[int, typer.Option(help="Budget per sample.")] = 384,
-    batch_size: Annotated[int, typer.Option(help="Problems per batch (each expands to k rows).")] = 8,
-    dtype: Dtype = "auto",
-    device: Device = "auto",
-    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
-    min_agreement: Annotated[float, typer.Option(help="Without a gold answer: majority share needed.")] = 0.5,
-    fallback_gold: Annotated[bool, typer.Option(help="Use the gold worked solution where the pivot finds "
-                                                "no reference (counted in the summary).")] = False,
-    base_url: Annotated[Optional[str], typer.Option(help="Endpoint: OpenAI-compatible base URL, e.g. "
-                                                    "http://127.0.0.1:8000/v1.")] = None,
-    endpoint_model: Annotated[Optional[str], typer.Option(help="Endpoint: model name.")] = None,
-    api_key_env: Annotated[str, typer.Option(help="Endpoint: env var with the API key.")] = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="Endpoint: requests in flight.")] = 8,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Reference store folder (re-running resumes).")]
-    = Path("runs/pivot"),
-    data_dir: DataDir = None,
+    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible base URL, e.g. "
+                                                    "http://127.0.0.1:8000/v1.", rich_help_panel=_ENDPOINT)] = None,
+    endpoint_model: Annotated[Optional[str], typer.Option(help="Model name.", rich_help_panel=_ENDPOINT)] = None,
+    api_key_env: Annotated[str, typer.Option(help="Env var with the API key.", rich_help_panel=_ENDPOINT)]
+    = "OPENAI_API_KEY",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.", rich_help_panel=_ENDPOINT)] = 8,
+    config: PivotConfig = None,  # type: ignore[assignment] - built by options_from from the options below
 ) -> None:
     """Write verified English references: k samples per problem, the final answer checked against the
     English gold answer (else a majority vote), appended to OUT/references.jsonl as soon as verified.
@@ -56,18 +42,13 @@ def pivot_cmd(
         return
     from pivotrl.data import DataError
     from pivotrl.models import ModelLoadError
-    from pivotrl.pivot.run import PivotConfig, run_pivot
+    from pivotrl.pivot.run import run_pivot
 
-    endpoint = None
-    if pivot == "endpoint":
+    if config.pivot == "endpoint":
         if not base_url or not endpoint_model:
             _fail("--pivot endpoint needs --base-url and --endpoint-model")
-        endpoint = {"base_url": base_url, "model": endpoint_model, "api_key_env": api_key_env,
-                    "concurrency": concurrency}
-    config = PivotConfig(pivot=pivot, task=task, split=split, n=n, subset=subset, data_dir=data_dir, out=str(out),
-                         k=k, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
-                         batch_size=batch_size, min_agreement=min_agreement, fallback_gold=fallback_gold,
-                         endpoint=endpoint, dtype=dtype, device=device)
+        config.endpoint = {"base_url": base_url, "model": endpoint_model, "api_key_env": api_key_env,
+                           "concurrency": concurrency}
     try:
         summary = run_pivot(config)
     except (DataError, ModelLoadError, ValueError) as exc:
@@ -79,7 +60,7 @@ def pivot_cmd(
             _fail(str(exc))
         raise
     _print_summary("pivot references", summary)
-    console.print(f"store: {out / 'references.jsonl'}")
+    console.print(f"store: {Path(config.out) / 'references.jsonl'}")
 
 
 def _print_summary(title: str, summary: dict) -> None:

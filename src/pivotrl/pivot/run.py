@@ -9,7 +9,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from pivotrl.config_fields import setting
 from pivotrl.data import load_problems
+from pivotrl.devices import DEVICE_HELP, DTYPE_HELP
 from pivotrl.pivot.backends import EndpointPivot, GoldPivot, LocalPivot, Sampling
 from pivotrl.pivot.store import ReferenceStore
 from pivotrl.pivot.verify import verify_samples
@@ -19,25 +21,30 @@ from pivotrl.records import Problem, Reference
 
 @dataclass
 class PivotConfig:
-    pivot: str = "smollm2"  # a model spec, "gold", or "endpoint" (with endpoint settings)
-    task: str = "msvamp"
-    split: str = "train"
-    n: int | None = None
-    subset: str | None = None
-    levels: list[int] | None = None  # synthetic set only: keep these difficulty levels
-    data_dir: str | None = None
-    out: str = "runs/pivot"
-    k: int = 4
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_new_tokens: int = 384
-    seed: int = 0
-    batch_size: int = 8
-    min_agreement: float = 0.5
-    fallback_gold: bool = False  # use the gold worked solution where the pivot finds no reference
-    endpoint: dict[str, Any] | None = None  # EndpointConfig fields when pivot == "endpoint"
-    dtype: str = "auto"  # local pivot: auto (bfloat16 on a GPU, float32 on a CPU) | float32 | bfloat16
-    device: str = "auto"  # local pivot: auto (this process's GPU when there is one, else the CPU) | cpu | cuda:N
+    """One pivot run; each field (but ``levels`` and ``endpoint``) is also a ``pivotrl pivot`` option."""
+
+    pivot: str = setting("smollm2", help="Pivot: a model (packaged alias, folder, .gguf, hub id), 'gold' (the set's "
+                                         "worked solutions) or 'endpoint' (see --base-url).")
+    task: str = setting("msvamp", help="Problem set (its English side is used).")
+    split: str = setting("train", help="all | train | held-out (deterministic by problem id).")
+    n: int | None = setting(None, flags=("-n",), help="First n problems.")
+    subset: str | None = setting(None, help="GSM8K train|test.")
+    levels: list[int] | None = setting(None, cli=False, help="Synthetic set only: keep these difficulty levels.")
+    data_dir: str | None = setting(None, help="Folder with the benchmark files (mgsm/, msvamp/, gsm8k/, "
+                                   "mmlu_prox/); default: $PIVOTRL_DATA_DIR, else the Hugging Face hub.")
+    out: str = setting("runs/pivot", flags=("--out", "-o"), help="Reference store folder (re-running resumes).")
+    k: int = setting(4, help="Samples per problem.")
+    temperature: float = setting(0.7, help="Sampling temperature (k > 1).")
+    top_p: float = setting(0.95, help="Nucleus sampling (k > 1).")
+    max_new_tokens: int = setting(384, help="Budget per sample.")
+    seed: int = setting(0, help="Sampling seed.")
+    batch_size: int = setting(8, help="Problems per batch (each expands to k rows).")
+    min_agreement: float = setting(0.5, help="Without a gold answer: majority share needed.")
+    fallback_gold: bool = setting(False, help="Use the gold worked solution where the pivot finds no reference "
+                                              "(counted in the summary).")
+    endpoint: dict[str, Any] | None = setting(None, cli=False, help="EndpointConfig fields when pivot is 'endpoint'.")
+    dtype: str = setting("auto", help="Local pivot's precision: " + DTYPE_HELP + ".")
+    device: str = setting("auto", help="Where a local pivot runs: " + DEVICE_HELP + ".")
 
 
 def settings_key(config: PivotConfig) -> str:
