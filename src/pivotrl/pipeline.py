@@ -113,6 +113,7 @@ def train_config(config: PipelineConfig, out: Path, refs: Path | None) -> Any:
 
 def train_stage(config: PipelineConfig, out: Path, refs: Path | None, progress: bool = True) -> dict[str, Any]:
     """Train (or continue training) the policy; a finished run folder is returned as it is."""
+    from pivotrl.evaluation import evaluate_loaded
     from pivotrl.train.run import run_train
 
     done = out / "summary.json"
@@ -120,7 +121,7 @@ def train_stage(config: PipelineConfig, out: Path, refs: Path | None, progress: 
         summary = json.loads(done.read_text(encoding="utf-8"))
         if summary.get("steps", 0) >= config.steps:
             return summary
-    return run_train(train_config(config, out, refs), resume=True, progress=progress)
+    return run_train(train_config(config, out, refs), resume=True, progress=progress, evaluate=evaluate_loaded)
 
 
 def run_pipeline(config: PipelineConfig, progress: bool = True, console: Any = None,

@@ -78,6 +78,7 @@ def train_cmd(
     resumes, and saves a transformers folder that `pivotrl eval --model <run>/final` loads. Runs under
     `accelerate launch` unchanged."""
     from pivotrl.data.errors import DataError
+    from pivotrl.evaluation import evaluate_loaded
     from pivotrl.models import ModelLoadError
     from pivotrl.train.config import TrainConfigError, load_train_config
     from pivotrl.train.run import TrainError, run_train
@@ -93,7 +94,7 @@ def train_cmd(
         overrides.append(f"reward.device={device}")
     try:
         recipe = load_train_config(config, overrides)
-        summary = run_train(recipe, resume=resume, progress=progress)
+        summary = run_train(recipe, resume=resume, progress=progress, evaluate=evaluate_loaded)
     except (TrainConfigError, TrainError, DataError, ModelLoadError, ValueError) as exc:
         _fail(str(exc))
     except OSError as exc:

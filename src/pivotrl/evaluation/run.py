@@ -199,6 +199,14 @@ def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokeniz
     )
 
 
+def evaluate_loaded(settings: dict[str, Any], loaded: Any) -> dict[str, Any]:
+    """Evaluate a model already in memory (``settings``: :class:`EvalConfig` fields), quietly.
+
+    What ``pivotrl train`` is handed for its held-out evaluations during training: the training stage comes
+    before this one, so it receives this function instead of importing it."""
+    return run_eval(EvalConfig(**settings), loaded=loaded, progress=False)
+
+
 def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str, Any]:
     """Evaluate ``config.model`` on ``config.task``; returns the metrics (also written to the run folder).
 

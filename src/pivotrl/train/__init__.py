@@ -4,11 +4,15 @@
 * :mod:`pivotrl.train.run` - the training set, the reward, TRL's trainer, checkpoints and resume, the final
   model folder;
 * :mod:`pivotrl.train.callbacks` - the log file, the evaluation during training, the reward progress bar;
-* :mod:`pivotrl.train.verl_export` - the training set, reward module and launch scripts for verl on Ray.
+* :mod:`pivotrl.train.verl_export` - the training set as verl's parquet files, with the reward module;
+* :mod:`pivotrl.train.verl_launch` - :class:`VerlLaunch`, verl's launch settings, and the scripts and README
+  written from them.
 """
 
 from pivotrl.train.config import CPU_TRL, DEMO_LORA, TRL_DEFAULTS, TrainConfig, TrainConfigError, load_train_config
-from pivotrl.train.run import TrainError, run_train
+from pivotrl.train.run import TrainError, build_rows, held_out_examples, run_train, training_examples
+from pivotrl.train.verl_export import export_verl
+from pivotrl.train.verl_launch import VerlLaunch
 
-__all__ = ["CPU_TRL", "DEMO_LORA", "TRL_DEFAULTS", "TrainConfig", "TrainConfigError", "TrainError",
-           "load_train_config", "run_train"]
+__all__ = ["CPU_TRL", "DEMO_LORA", "TRL_DEFAULTS", "TrainConfig", "TrainConfigError", "TrainError", "VerlLaunch",
+           "build_rows", "export_verl", "held_out_examples", "load_train_config", "run_train", "training_examples"]

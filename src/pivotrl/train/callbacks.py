@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,10 @@ from transformers.trainer_callback import ProgressCallback
 
 from pivotrl.train.config import TrainConfig
 
-__all__ = ["LogFile", "MultilingualEval", "RewardProgress"]
+__all__ = ["EvaluateFn", "LogFile", "MultilingualEval", "RewardProgress"]
+
+# (EvalConfig fields, the loaded model) -> the evaluation's metrics; pivotrl.evaluation.evaluate_loaded is one
+EvaluateFn = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 
 class LogFile(TrainerCallback):
@@ -35,17 +39,20 @@ class LogFile(TrainerCallback):
 class MultilingualEval(TrainerCallback):
     """Runs ``pivotrl eval`` on a held-out slice every ``eval_every`` steps and at the end, with the model being
     trained, into ``<output_dir>/evals/step-N``, and logs accuracy and fidelity per language through the trainer
-    (set ``trainer`` after the trainer is built)."""
+    (set ``trainer`` after the trainer is built).
 
-    def __init__(self, config: TrainConfig, tokenizer: Any) -> None:
+    ``evaluate(settings, loaded)`` is :func:`pivotrl.evaluation.evaluate_loaded`, handed in by the caller:
+    evaluation is a later stage than training, so training does not import it."""
+
+    def __init__(self, config: TrainConfig, tokenizer: Any, evaluate: EvaluateFn) -> None:
         self.config = config
         self.tokenizer = tokenizer
+        self.evaluate_fn = evaluate
         self.langs = config.eval_langs or (["en"] + [x for x in config.langs if x != "en"])
         self.trainer: Any = None
         self.done: set[int] = set()
 
     def evaluate(self, state, model) -> None:
-        from pivotrl.evaluation import EvalConfig, run_eval
         from pivotrl.models import LoadedModel
 
         config, step = self.config, state.global_step
@@ -54,16 +61,15 @@ class MultilingualEval(TrainerCallback):
         self.done.add(step)
         out = Path(config.output_dir) / "evals" / f"step-{step}"
         task = config.eval_task or config.task
-        eval_config = EvalConfig(model=config.model, task=task, langs=self.langs, split="held-out", n=config.eval_n,
-                                 max_new_tokens=config.eval_max_new_tokens, data_dir=config.data_dir, out=str(out),
-                                 prompt=config.prompt_style, levels=config.levels if task == "synthetic" else None,
-                                 extra={"train_step": step})
+        settings = {"model": config.model, "task": task, "langs": self.langs, "split": "held-out", "n": config.eval_n,
+                    "max_new_tokens": config.eval_max_new_tokens, "data_dir": config.data_dir, "out": str(out),
+                    "prompt": config.prompt_style, "levels": config.levels if task == "synthetic" else None,
+                    "extra": {"train_step": step}}
         was_training = model.training
         model.eval()
         started = time.perf_counter()
         try:
-            metrics = run_eval(eval_config, loaded=LoadedModel(model, self.tokenizer, config.model, "training",
-                                                               str(out)), progress=False)
+            metrics = self.evaluate_fn(settings, LoadedModel(model, self.tokenizer, config.model, "training", str(out)))
         finally:
             model.train(was_training)
         logged = {f"eval/accuracy/{code}": m["accuracy"] for code, m in metrics["languages"].items()}

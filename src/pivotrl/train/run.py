@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -209,17 +210,22 @@ def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
 # ------------------------------------------------------------------------------------------------ the run
 
 
-def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict[str, Any]:
+def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
+              evaluate: Callable[[dict[str, Any], Any], dict[str, Any]] | None = None) -> dict[str, Any]:
     """Train; returns a summary (steps, seconds, final model folder, last logged metrics).
+
+    ``evaluate`` runs the held-out evaluations during training (``eval_every``, ``eval_n``): pass
+    :func:`pivotrl.evaluation.evaluate_loaded`, as ``pivotrl train`` does. Without it there are none (a later
+    stage is handed in, never imported).
 
     The output folder is checked and locked first: a second writer gets an error naming the holder."""
     from pivotrl.run_folder import claim
 
     with claim(config.output_dir, "training output folder"):
-        return _run_train(config, resume, progress)
+        return _run_train(config, resume, progress, evaluate)
 
 
-def _run_train(config: TrainConfig, resume: bool, progress: bool) -> dict[str, Any]:
+def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any) -> dict[str, Any]:
     from datasets import Dataset
 
     from pivotrl.models import load_model
@@ -268,10 +274,17 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool) -> dict[str, A
 
     from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
 
-    evaluator = MultilingualEval(config, tokenizer)
+    callbacks: list[Any] = [LogFile(out / "log.jsonl")]
+    evaluator = None
+    if evaluate is not None:
+        evaluator = MultilingualEval(config, tokenizer, evaluate)
+        callbacks.append(evaluator)
+    elif config.eval_n:
+        log.warning("no evaluate function was passed to run_train: no held-out evaluation during training")
     trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args, train_dataset=dataset,
-                      peft_config=peft_config, callbacks=[LogFile(out / "log.jsonl"), evaluator])
-    evaluator.trainer = trainer
+                      peft_config=peft_config, callbacks=callbacks)
+    if evaluator is not None:
+        evaluator.trainer = trainer
     trainer.remove_callback(ProgressCallback)
     if progress:  # a step bar showing the reward, instead of a full dict printed at every step
         trainer.add_callback(RewardProgress())
