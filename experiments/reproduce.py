@@ -27,7 +27,7 @@ import random
 import shutil
 import statistics
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +60,21 @@ class Study:
     all_langs: bool  # evaluate every language of each set (else English plus the training languages)
     eval_max_new_tokens: int
     methods: dict[str, dict[str, Any]]  # method -> PipelineConfig fields that make it
-    seeds: dict[str, list[int]]  # default seeds per method
+    seeds: dict[str, list[int]] = field(default_factory=dict)  # default seeds per method (when no order)
     audit_n: int = 0  # training problems per language whose sampled base answers the reward audit scores
     audit_temperature: float = 1.0  # the audit's sampling temperature (TRL's default; training may use another)
     # (method, seed) in the order they run when no --seeds is given; () runs every method's first seed, then
     # the second seeds, ...
     order: tuple[tuple[str, int], ...] = ()
+
+    def default_seeds(self) -> dict[str, list[int]]:
+        """Seeds per method: read from ``order`` when the study has one, else ``seeds``."""
+        if not self.order:
+            return self.seeds
+        seeds: dict[str, list[int]] = {}
+        for method, seed in self.order:
+            seeds.setdefault(method, []).append(seed)
+        return seeds
 
 
 def _method_table(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
@@ -86,7 +95,6 @@ STUDIES: dict[str, Study] = {
         evals={"msvamp": 40, "mgsm": 40}, all_langs=False, eval_max_new_tokens=256,
         # rlvr-en: gold-answer RLVR on the English questions only; how much of an English-only gain transfers
         methods=_method_table({"rlvr-en": {"labels": "gold", "reward": "answer", "langs": ["en"]}}),
-        seeds={"rlvr-gold": [0, 1, 2], "pbrlsvr-hybrid": [0, 1, 2], "pbrlsvr-embedding": [0], "rlvr-en": [0]},
         audit_n=12,
         # the two seeds the comparison needs first, then the extra methods, then third seeds
         order=(("rlvr-gold", 0), ("pbrlsvr-hybrid", 0), ("rlvr-gold", 1), ("pbrlsvr-hybrid", 1),
@@ -162,7 +170,7 @@ def jobs(study: Study, methods: list[str], seeds: list[int] | None) -> list[tupl
     second seeds, ..."""
     if seeds is None and study.order:
         return [(m, s) for m, s in study.order if m in methods]
-    chosen = {m: (seeds if seeds is not None else study.seeds.get(m, [0])) for m in methods}
+    chosen = {m: (seeds if seeds is not None else study.default_seeds().get(m, [0])) for m in methods}
     order = []
     for rank in range(max((len(s) for s in chosen.values()), default=0)):
         order += [(m, s[rank]) for m, s in chosen.items() if rank < len(s)]
@@ -448,7 +456,7 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
     config = study.pipeline
     settings = {"policy": config.model, "pivot": config.pivot, "task": config.task, "langs": config.langs,
                 "steps": config.steps, "pivot_n": config.pivot_n, "pivot_k": config.pivot_k, "trl": config.trl,
-                "lora": config.lora, "methods": study.methods, "seeds": study.seeds, "evals": study.evals,
+                "lora": config.lora, "methods": study.methods, "seeds": study.default_seeds(), "evals": study.evals,
                 "eval_all_langs": study.all_langs, "eval_max_new_tokens": study.eval_max_new_tokens,
                 "audit_n": study.audit_n}
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
