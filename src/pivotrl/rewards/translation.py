@@ -54,6 +54,14 @@ def _clean(text: Any) -> str:
     return text if text.strip() else ""
 
 
+def _columns(completions: Sequence[Any], reference: Any, lang: Any) -> tuple[list[str], list[str], list[str]]:
+    """TRL's columns as the translation rewards read them: cleaned responses and references, language codes."""
+    n = len(completions)
+    texts = [_clean(c) for c in completions]
+    refs = [_clean("" if r is None else r) for r in _broadcast(reference, n, "reference")]
+    return texts, refs, [get_language(str(x)).code for x in _broadcast(lang, n, "lang")]
+
+
 def _finite01(value: Any) -> float:
     try:
         value = float(value)
@@ -192,9 +200,7 @@ class TranslateThenCompare:
                  **_: Any) -> list[float]:
         self.stats["calls"] += 1
         n = len(completions)
-        texts = [_clean(c) for c in completions]
-        refs = [_clean("" if r is None else r) for r in _broadcast(reference, n, "reference")]
-        langs = [get_language(str(x)).code for x in _broadcast(lang, n, "lang")]
+        texts, refs, langs = _columns(completions, reference, lang)
         self.translations = self.to_english(texts, langs)
         try:
             scores = self._compare(texts, self.translations, refs)
@@ -237,9 +243,7 @@ class TranslationLikelihood:
                  **_: Any) -> list[float]:
         self.stats["calls"] += 1
         n = len(completions)
-        texts = [_clean(c) for c in completions]
-        refs = [_clean("" if r is None else r) for r in _broadcast(reference, n, "reference")]
-        langs = [get_language(str(x)).code for x in _broadcast(lang, n, "lang")]
+        texts, refs, langs = _columns(completions, reference, lang)
         out = [0.0] * n
         todo: dict[str, dict[tuple[str, str], list[int]]] = {}
         for i, (text, ref, code) in enumerate(zip(texts, refs, langs, strict=True)):
