@@ -130,6 +130,20 @@ def test_export_verl_options_come_from_the_launch_settings(env, tmp_path):
                                   "--n-gpus", "3", "--rollout-tp", "2"])
     assert refused.exit_code == 1 and "rollout_tp=2 must divide n_gpus=3" in refused.output
 
+
+def test_train_help_lists_every_recipe_field():
+    import dataclasses
+
+    from pivotrl.config_fields import field_help
+    from pivotrl.train.config import TrainConfig
+
+    shown = runner.invoke(app, ["train", "--help"], terminal_width=200)
+    assert shown.exit_code == 0
+    helps = field_help(TrainConfig)
+    for f in dataclasses.fields(TrainConfig):
+        assert f"{f.name}: " in shown.output, f.name
+        assert helps[f.name] and helps[f.name].split(" (")[0][:30] in shown.output
+
 def _problem_file(path: Path, question_chars: int) -> Path:
     long = {"id": "long-1", "lang": "en", "answer": "7",
             "question": ("Tom has 3 apples and buys 4 more apples at the market. " * (question_chars // 56 + 1))}

@@ -56,7 +56,15 @@ def export_verl_cmd(
 # ------------------------------------------------------------------------------------------------ train
 
 
-@app.command("train")
+def _recipe_fields() -> str:
+    from pivotrl.config_fields import field_help
+    from pivotrl.train.config import TrainConfig
+
+    lines = [f"[bold]{name}[/]: {text}" for name, text in field_help(TrainConfig).items()]
+    return "Recipe fields (YAML keys, or --set key=value):\n\n" + "\n\n".join(lines)
+
+
+@app.command("train", epilog=_recipe_fields())
 def train_cmd(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A YAML recipe (see recipes/).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe field: key=value, "

@@ -18,12 +18,13 @@ import difflib
 import enum
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from pivotrl.config_fields import setting
 from pivotrl.yaml_files import read_yaml_mapping
 
 __all__ = ["TrainConfig", "TrainConfigError", "load_train_config", "apply_overrides"]
@@ -61,34 +62,38 @@ DEMO_LORA: dict[str, Any] = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "ta
 class TrainConfig:
     """What a training run is made of. See ``recipes/`` for complete examples."""
 
-    model: str = "smollm2"  # policy: packaged alias, folder, GGUF file or hub id
-    output_dir: str = "runs/train"
+    model: str = setting("smollm2", help="The policy: packaged alias, folder, GGUF file or hub id.")
+    output_dir: str = setting("runs/train", help="The run folder (checkpoints, log.jsonl, evals/, final/).")
     # -- data: problems in the target languages, and the English references they are rewarded against
-    task: str = "synthetic"  # a problem set (pivotrl data list) for the target-language questions
-    langs: list[str] = field(default_factory=lambda: ["de", "es", "fr", "ru", "zh", "ja", "sw"])
-    data_dir: str | None = None
-    refs: str | None = None  # pivot store folder (pivotrl pivot --out); None: gold English solutions
-    labels: str = "pivot"  # pivot: English references; gold: target-language gold answers (RLVR baseline)
-    n_train: int | None = None  # first n training problems (per language)
-    levels: list[int] | None = None  # synthetic set only: keep these difficulty levels
-    prompt_style: str = "instruction"  # instruction | mgsm (see pivotrl.prompts)
+    task: str = setting("synthetic", help="Problem set of the target-language questions (pivotrl data list).")
+    langs: list[str] = setting(default_factory=lambda: ["de", "es", "fr", "ru", "zh", "ja", "sw"],
+                               help="Target languages (de,zh or a YAML list).")
+    data_dir: str | None = setting(None, help="Benchmark folder (default $PIVOTRL_DATA_DIR, else the hub).")
+    refs: str | None = setting(None, help="Pivot store folder (pivotrl pivot --out); null: the set's gold English "
+                                          "worked solutions as the pivot.")
+    labels: str = setting("pivot", help="pivot: English references (PB-RLSVR); gold: target-language gold answers "
+                                        "(the RLVR baseline).")
+    n_train: int | None = setting(None, help="First n training problems (each in every language).")
+    levels: list[int] | None = setting(None, help="Synthetic set only: keep these difficulty levels.")
+    prompt_style: str = setting("instruction", help="instruction | mgsm (pivotrl.prompts).")
     # -- reward
-    reward: Any = "hybrid"  # preset name, YAML path, or a mapping of RewardConfig fields
+    reward: Any = setting("hybrid", help="Reward: preset name, YAML file, or a mapping of RewardConfig fields "
+                                         "(reward.weights.answer_format=0.5).")
     # -- trainer
-    algorithm: str = "grpo"
-    trl: dict[str, Any] = field(default_factory=dict)  # GRPOConfig / RLOOConfig fields, passed unchanged
-    lora: dict[str, Any] | None = None  # peft LoraConfig fields; None: full fine-tuning
-    # The policy's weights: float32, or bfloat16 with LoRA only (a frozen bf16 base with float32 adapters and
-    # optimizer state). Full fine-tuning keeps float32 master weights; trl.bf16=true adds mixed-precision
-    # compute on top.
-    dtype: str = "float32"
+    algorithm: str = setting("grpo", help="grpo | rloo (TRL's trainers).")
+    trl: dict[str, Any] = setting(default_factory=dict, help="GRPOConfig / RLOOConfig fields, passed unchanged "
+                                                             "(trl.max_steps=30, trl.learning_rate=1e-5).")
+    lora: dict[str, Any] | None = setting(None, help="peft LoraConfig fields (lora.r=16); null: full fine-tuning.")
+    # A frozen bf16 base with float32 adapters and optimizer state; full fine-tuning keeps float32 master weights
+    # (trl.bf16=true adds mixed-precision compute on top).
+    dtype: str = setting("float32", help="The policy's weights: float32, or bfloat16 with LoRA only.")
     # -- multilingual evaluation during training (held-out split)
-    eval_every: int = 0  # steps between evaluations; 0: only before and after
-    eval_n: int = 8  # held-out problems per language
-    eval_langs: list[str] | None = None  # default: langs plus English
-    eval_task: str | None = None  # default: task
-    eval_max_new_tokens: int = 192
-    seed: int = 0
+    eval_every: int = setting(0, help="Steps between held-out evaluations; 0: only at the end.")
+    eval_n: int = setting(8, help="Held-out problems per language in those evaluations (0: none).")
+    eval_langs: list[str] | None = setting(None, help="Their languages (default: langs plus English).")
+    eval_task: str | None = setting(None, help="Their problem set (default: task).")
+    eval_max_new_tokens: int = setting(192, help="Their generation budget per answer.")
+    seed: int = setting(0, help="Seed of data order, sampling and initialisation.")
 
     def validate(self, source: str = "recipe") -> None:
         """Check every field (types, values, the reward, the TRL fields) before anything heavy loads; raise
