@@ -172,3 +172,34 @@ def test_eval_refuses_a_question_beyond_the_context_naming_it(tmp_path):
     output = " ".join((result.stdout + result.stderr).split())
     assert result.returncode == 1 and "Traceback" not in output
     assert "problem long-1 (en)" in output and "does not fit the model's context of 8,192" in output
+
+
+def test_options_from_a_config_dataclass():
+    """options_from: defaults, required fields, a parse hook, and a refused value naming its option."""
+    from dataclasses import dataclass
+
+    import typer
+
+    from pivotrl.cli.common import options_from
+    from pivotrl.config_fields import setting
+
+    @dataclass
+    class Toy:
+        name: str = setting(help="A required name.")
+        sizes: list[int] | None = setting(None, flags=("--sizes", "-s"), cli_type=str,
+                                          parse=lambda text: [int(x) for x in text.split(",")], help="Sizes.")
+        k: int = setting(3, help="K.")
+
+    toy = typer.Typer()
+    seen = []
+
+    @toy.command()
+    @options_from(Toy, "config")
+    def go(config: Toy = None) -> None:  # type: ignore[assignment]
+        seen.append(config)
+
+    assert runner.invoke(toy, ["--name", "a", "-s", "1,2"]).exit_code == 0
+    assert seen[-1] == Toy(name="a", sizes=[1, 2], k=3)
+    assert runner.invoke(toy, ["-s", "1"]).exit_code == 2  # --name is required
+    refused = runner.invoke(toy, ["--name", "a", "--sizes", "1,x"])
+    assert refused.exit_code == 1 and "--sizes '1,x'" in refused.output and len(seen) == 1

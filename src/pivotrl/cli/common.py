@@ -94,10 +94,16 @@ def options_from(cls: type, name: str, *, skip: tuple[str, ...] = ()) -> Callabl
         added = []
         for f in chosen:
             meta = f.metadata
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                default = inspect.Parameter.empty  # a required field: a required option
             kind = meta.get("cli_type") or _option_type(hints[f.name])
             option = typer.Option(*meta.get("flags", ()), help=meta.get("help", ""),
-                                  rich_help_panel=meta.get("panel"), show_default=default is not None)
+                                  rich_help_panel=meta.get("panel"),
+                                  show_default=default is not None and default is not inspect.Parameter.empty)
             added.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
                                            annotation=Annotated[kind, option]))
 
