@@ -380,6 +380,8 @@ def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    # one colour per method in every figure: the base model first, then the study's methods in their order
+    colour = {method: f"C{i}" for i, method in enumerate(["base", *STUDIES[name].methods])}
     paths = []
     for task, runs in found["evals"].items():
         metrics = {m: [_metrics(p) for p in by_seed.values()] for m, by_seed in runs.items()}
@@ -391,7 +393,8 @@ def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
             for i, (method, ms) in enumerate(metrics.items()):
                 values = np.array([[100 * (m["languages"].get(c, {}).get(key) or 0) for c in langs] for m in ms])
                 ax.bar(x + (i - (len(metrics) - 1) / 2) * width, values.mean(0), width,
-                       yerr=values.std(0) if len(values) > 1 else None, label=method, capsize=2)
+                       yerr=values.std(0) if len(values) > 1 else None, label=method, capsize=2,
+                       color=colour[method])
             ax.set_xticks(x, langs)
             ax.set_ylabel(f"{key} (%)")
             ax.set_ylim(0, 105)
@@ -412,16 +415,20 @@ def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
         cols = 4
         fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(16, 3.0 * -(-len(panels) // cols)),
                                  squeeze=False)
+        # one line style per seed; a panel shows only the runs that log its component, so colours taken in
+        # plotting order would change meaning from panel to panel
+        styles = ["-", "--", ":", "-."]
         for ax, key in zip(axes.flat, panels):
             for method, by_seed in found["logs"].items():
-                for seed, rows in by_seed.items():
+                for rank, (seed, rows) in enumerate(sorted(by_seed.items())):
                     points = [(r["step"], float(r[key])) for r in rows if r.get(key) is not None]
                     if not points:
                         continue
                     steps, values = zip(*points)
                     width = min(5, len(values))
                     smooth = np.convolve(values, np.ones(width) / width, mode="valid")
-                    ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"{method} s{seed}", lw=1)
+                    ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"{method} s{seed}", lw=1,
+                            color=colour[method], linestyle=styles[rank % len(styles)])
             ax.set_title(key.replace("rewards/", "").replace("/mean", "").replace("frac_reward_zero_std",
                                                                                     "groups without spread"),
                          fontsize=9)
