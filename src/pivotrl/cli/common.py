@@ -62,8 +62,6 @@ def main(version: Annotated[bool, typer.Option("--version", callback=_version, i
     """pivotrl: data -> pivot references -> rewards -> training -> evaluation -> report."""
 
 
-
-
 def _option_type(annotation: Any) -> Any:
     """The type typer parses for a field: ``X | None`` as ``Optional[X]``, sequences as ``list[str]``."""
     args = typing.get_args(annotation)

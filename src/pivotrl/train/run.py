@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from pivotrl.pivot.train_set import TrainExample
+from pivotrl.records import Problem
 from pivotrl.train.config import TRL_DEFAULTS, TrainConfig, TrainConfigError
 
 log = logging.getLogger(__name__)
@@ -75,12 +76,7 @@ def training_examples(config: TrainConfig, progress: bool = True) -> tuple[list[
         for p in problems:
             if keep is not None and p.id not in keep:
                 continue
-            ref = english.get(p.id)
-            examples.append(TrainExample(
-                id=p.id, lang=p.lang, question=p.question, question_en=ref.question if ref else "",
-                reference=(ref.solution if ref and ref.solution else "") or "", reference_answer=p.answer,
-                answer_type=p.answer_type, prompt_source=f"parallel:{config.task}", pivot="gold",
-                reference_status="gold"))
+            examples.append(_gold_example(p, english.get(p.id), config.task))
         summary["source"] = "gold target-language answers"
     else:
         from pivotrl.pivot.train_set import build_train_set
@@ -112,10 +108,18 @@ def held_out_examples(config: TrainConfig) -> list[TrainExample]:
     from pivotrl.data import load_problems
 
     english = {p.id: p for p in load_problems(config.task, ["en"], data_dir=config.data_dir)}
-    return [TrainExample(p.id, p.lang, p.question, english[p.id].question, english[p.id].solution, p.answer,
-                         p.answer_type, f"parallel:{config.task}", "gold", "gold")
+    return [_gold_example(p, english[p.id], config.task)
             for p in load_problems(config.task, config.langs, split="held-out", data_dir=config.data_dir)
             if p.id in english and english[p.id].solution]
+
+
+def _gold_example(problem: Problem, english: Problem | None, task: str) -> TrainExample:
+    """A target-language problem with its gold answer and the English gold worked solution as reference."""
+    return TrainExample(id=problem.id, lang=problem.lang, question=problem.question,
+                        question_en=english.question if english else "",
+                        reference=english.solution if english and english.solution else "",
+                        reference_answer=problem.answer, answer_type=problem.answer_type,
+                        prompt_source=f"parallel:{task}", pivot="gold", reference_status="gold")
 
 
 def trl_row(example: TrainExample, prompt_style: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ import shutil
 import stat
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,7 @@ from pivotrl.pivot.train_set import TrainExample
 from pivotrl.prompts import STYLES, native_prompt
 from pivotrl.records import Problem
 from pivotrl.rewards.verl import ENV_CONFIG, ENV_URL
-from pivotrl.train.verl_launch import VERL_VERSION, VerlLaunch, batch_dict, batch_sizes, launch_script, readme, \
+from pivotrl.train.verl_launch import VERL_VERSION, VerlLaunch, batch_sizes, launch_script, readme, \
     reward_module, script_word
 
 __all__ = ["COLUMNS", "EXTRA_INFO_FIELDS", "VERL_VERSION", "VerlLaunch", "export_verl", "parquet_schema"]
@@ -193,8 +194,8 @@ def export_verl(examples: list[TrainExample], out_dir: str | Path, *, held_out: 
         "max_prompt_chars": max_chars,
         "reward": {"config": reward_spec, "name": reward_config.name, "url": url,
                    "env": {"config": ENV_CONFIG, "url": ENV_URL}, "reward_manager": "batch"},
-        "grpo": {**batch_dict(grpo), "adv_estimator": "grpo"},
-        "ppo": {**batch_dict(ppo), "adv_estimator": "gae"},
+        "grpo": {**asdict(grpo), "adv_estimator": "grpo"},
+        "ppo": {**asdict(ppo), "adv_estimator": "gae"},
         **settings,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

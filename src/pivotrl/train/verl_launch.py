@@ -108,11 +108,6 @@ def batch_sizes(n_rows: int, train_batch_size: int, mini_batch_size: int, n: int
     return _Batch(rollout_n=n, train_batch_size=size, ppo_mini_batch_size=mini, steps_per_epoch=n_rows // size)
 
 
-def batch_dict(b: _Batch) -> dict[str, int]:
-    return {"rollout_n": b.rollout_n, "train_batch_size": b.train_batch_size,
-            "ppo_mini_batch_size": b.ppo_mini_batch_size, "steps_per_epoch": b.steps_per_epoch}
-
-
 # --------------------------------------------------------------------------------------------- reward.py
 
 _REWARD_TEMPLATE = '''"""pivotrl's PB-RLSVR reward for verl {verl_version}: custom_reward_function.path points here.
