@@ -8,7 +8,9 @@ Every setting answers the same prompts: real MSVAMP held-out questions, built ex
 them (instruction prompt, the model's chat template), languages mixed and sorted by length as there. A setting
 is ``engine:dtype:batch_size`` or ``engine:dtype:batch_size:threads``; engines: ``hf`` (transformers'
 generate, a batch runs until its longest row ends) and ``continuous`` (pivotrl's decoder: rows leave and
-join). Prints one table row per setting: useful tokens/s (tokens before each answer's end, over wall time),
+join), each with plain ``nn.Linear`` weights; ``+packed`` after either (``continuous+packed``, pivotrl's
+default on a CPU) multiplies by oneDNN-packed weights (``pivotrl.packed_linear``).
+Prints one table row per setting: useful tokens/s (tokens before each answer's end, over wall time),
 the speed ratio to the first setting, and how many answers are identical to the first setting's, as text and
 as extracted final answer. ``--json`` writes the rows.
 """
@@ -34,6 +36,7 @@ def main() -> None:
     parser.add_argument("--model", default="qwen0.5b")
     parser.add_argument("--settings", default="hf:float32:16,continuous:float32:16")
     parser.add_argument("--task", default="msvamp")
+    parser.add_argument("--prompt", default="instruction", help="prompt style, as pivotrl eval --prompt")
     parser.add_argument("--langs", default="en,de,fr,ja,sw,zh")
     parser.add_argument("-n", type=int, default=8, help="problems per language (held-out split)")
     parser.add_argument("--new-tokens", type=int, default=256)
@@ -52,8 +55,9 @@ def main() -> None:
             loaded, loaded_dtype = None, None
             loaded = load_model(args.model, dtype=dtype)
             loaded_dtype = dtype
-        prompts = [build_prompt(loaded.tokenizer, native_prompt(p, "instruction")) for p in problems]
-        config = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=int(batch), engine=engine)
+        prompts = [build_prompt(loaded.tokenizer, native_prompt(p, args.prompt)) for p in problems]
+        config = GenerationConfig(max_new_tokens=args.new_tokens, batch_size=int(batch),
+                                  engine=engine.removesuffix("+packed"), packed_weights=engine.endswith("+packed"))
         start = time.perf_counter()
         texts, stats = generate_with_stats(loaded, prompts, config)
         seconds = time.perf_counter() - start
