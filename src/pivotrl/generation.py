@@ -504,10 +504,10 @@ def generate_with_stats(
     try:
         if config.seed is not None:
             set_seed(config.seed)  # once per call: the same call with the same seed gives the same samples
-        rows = min(config.batch_size, len(prompts)) * rows_per_prompt
-        pack = config.packed_weights and device.type == "cpu" and rows >= 4 \
+        flight_rows = min(config.batch_size, len(prompts)) * rows_per_prompt
+        pack = config.packed_weights and device.type == "cpu" and flight_rows >= 4 \
             and len(prompts) * rows_per_prompt * config.max_new_tokens >= _PACK_FROM_TOKENS
-        with torch.inference_mode(), packed_linears(model, rows) if pack else contextlib.nullcontext():
+        with torch.inference_mode(), packed_linears(model, flight_rows) if pack else contextlib.nullcontext():
             if continuous:
                 def done(prompt: int, rows: list[list[int]]) -> None:
                     stats["new_tokens"] += sum(len(r) for r in rows)
