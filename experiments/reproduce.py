@@ -239,6 +239,32 @@ def _correct(path: Path) -> dict[tuple[str, str], bool]:
     return out
 
 
+# Answers evaluated before the decoder's ending was recorded (``cut`` missing) count as cut when their length,
+# re-tokenised from the decoded text, is within this many tokens of the budget: re-tokenising a cut answer gives
+# 252-260 tokens for a budget of 256 (the base model's MGSM answers), where finished answers near the budget
+# are about one per token length.
+_CUT_SLACK = 4
+
+
+def _cut_share(path: Path, langs: list[str]) -> tuple[float, bool] | None:
+    """Share of an eval run's answers in ``langs`` that the new-token budget cut, and whether any of it was
+    estimated from lengths (see ``_CUT_SLACK``); None without generations."""
+    file, config = path / "generations.jsonl", path / "config.json"
+    if not file.is_file() or not config.is_file():
+        return None
+    budget = json.loads(config.read_text(encoding="utf-8"))["config"]["max_new_tokens"]
+    flags, estimated = [], False
+    for line in file.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["lang"] in langs and row.get("sample", 0) == 0:
+            if row.get("cut") is None:
+                estimated = True
+                flags.append(row["n_tokens"] >= budget - _CUT_SLACK)
+            else:
+                flags.append(bool(row["cut"]))
+    return (statistics.fmean(flags), estimated) if flags else None
+
+
 def _fmt(values: list[float], scale: float = 100.0, signed: bool = False, digits: int = 1) -> str:
     """Mean (and, over several seeds, ± the population standard deviation) of ``values`` times ``scale``."""
     if not values:
@@ -284,6 +310,8 @@ def collect(study: Study, root: Path) -> dict[str, Any]:
         found["evals"][task] = runs
     for method in study.methods:
         for run_dir in sorted(root.glob(f"{method}-s*")):
+            if not (run_dir / "train" / "final").is_dir():  # a run still training would mix step counts
+                continue
             rows = [r for r in read_log(run_dir / "train") if "reward" in r]
             if rows:
                 found["logs"].setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = rows
@@ -328,8 +356,9 @@ def tables(study: Study, found: dict[str, Any]) -> str:
         lines += ["", f"Means over the trained languages ({', '.join(scored)}):", "",
                   "| method | non-En acc % | non-En strict % | gain vs base (points, ± seeds) | "
                   "95% CI of gain (bootstrap over problems) | English acc % | English gap (points) | "
-                  "non-En fidelity % |", "|---|---|---|---|---|---|---|---|"]
+                  "non-En fidelity % | non-En answers cut at the budget % |", "|---|---|---|---|---|---|---|---|---|"]
         base_non = _mean_over(base, scored, "accuracy") or 0.0
+        estimated = False
         for method, by_seed in metrics.items():
             ms = [m for m in by_seed.values() if _mean_over(m, scored, "accuracy") is not None]
             if not ms:
@@ -343,9 +372,16 @@ def tables(study: Study, found: dict[str, Any]) -> str:
             seeds_correct = [_correct(runs[method][s]) for s in sorted(by_seed)]
             ci = bootstrap_gain(base_correct, seeds_correct, scored) if method != "base" else None
             ci_text = f"{ci[0]:+.1f} [{ci[1]:+.1f}, {ci[2]:+.1f}]" if ci else "-"
+            shares = [_cut_share(runs[method][s], scored) for s in sorted(by_seed)]
+            cut = [c[0] for c in shares if c is not None]
+            estimated |= any(c[1] for c in shares if c is not None)
             lines.append(f"| {method} | {_fmt(non)} | {_fmt(strict)} | "
                          f"{_fmt(gain, signed=True) if method != 'base' else '0'} | {ci_text} | "
-                         f"{_fmt(en)} | {_fmt(gap, signed=True)} | {_fmt(fid)} |")
+                         f"{_fmt(en)} | {_fmt(gap, signed=True)} | {_fmt(fid)} | {_fmt(cut)} |")
+        if estimated:
+            lines += ["", f"Answers cut at the budget: for runs evaluated before the decoder's ending was recorded, "
+                          f"an answer counts as cut when its re-tokenised length is within {_CUT_SLACK} tokens of "
+                          f"the {study.eval_max_new_tokens}-token budget (an estimate, good to a few answers)."]
         lines.append("")
     if found["logs"]:
         lines += ["### Training signal", "",

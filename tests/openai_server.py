@@ -92,17 +92,17 @@ class OpenAIServer:
                                   temperature=temperature if temperature > 0 else 1.0,
                                   top_p=float(body.get("top_p", 1.0)), num_samples=n, seed=body.get("seed"),
                                   batch_size=1, stop=stop)
+        ended: list[list[bool]] = []
         with self._generating:
-            texts = generate(self.loaded, [prompt], config)[0]
+            texts = generate(self.loaded, [prompt], config, on_result=lambda i, t, cut: ended.append(cut))[0]
+        reasons = ["length" if cut else "stop" for cut in ended[0]]  # what the decoder did, as vLLM reports it
         counts = [len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
         prompt_tokens = len(tokenizer(prompt, add_special_tokens=False).input_ids)
         if chat:
-            choices = [{"index": i, "message": {"role": "assistant", "content": t},
-                        "finish_reason": "length" if c >= max_tokens else "stop"}
-                       for i, (t, c) in enumerate(zip(texts, counts))]
+            choices = [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": r}
+                       for i, (t, r) in enumerate(zip(texts, reasons))]
         else:
-            choices = [{"index": i, "text": t, "finish_reason": "length" if c >= max_tokens else "stop"}
-                       for i, (t, c) in enumerate(zip(texts, counts))]
+            choices = [{"index": i, "text": t, "finish_reason": r} for i, (t, r) in enumerate(zip(texts, reasons))]
         return {"id": f"cmpl-{time.monotonic_ns()}", "object": "chat.completion" if chat else "text_completion",
                 "created": int(time.time()), "model": body.get("model", self.model_name), "choices": choices,
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": sum(counts),

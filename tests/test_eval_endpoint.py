@@ -81,9 +81,11 @@ def test_served_answers_equal_local_ones(chat, chat_folder, loaded, server, tmp_
     mine, theirs = _rows(tmp_path / "local"), _rows(tmp_path / "served")
     assert mine.keys() == theirs.keys() and len(mine) == 6
     assert any(r["response"] for r in mine.values())
+    # random weights never end an answer: every one reached the budget, locally and by the server's "length"
+    assert all(r["cut"] is True for r in mine.values())
     for key, row in mine.items():
         other = theirs[key]
-        for field in ("response", "n_tokens", "strict", "flexible", "correct", "detected_lang", "in_language"):
+        for field in ("response", "n_tokens", "strict", "flexible", "correct", "detected_lang", "in_language", "cut"):
             assert other[field] == row[field], (key, field)
         # The endpoint records the text it sent; locally the chat template is around it.
         expected = f"<|user|>{other['prompt']}\n<|assistant|>" if chat else other["prompt"]

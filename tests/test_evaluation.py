@@ -51,6 +51,19 @@ def test_metrics_by_hand():
     assert "| de (German) | 4 | 25.0 |" in table and "+37.5 points" in table
 
 
+def test_cut_share_counts_only_answers_whose_ending_was_recorded():
+    from dataclasses import replace
+
+    # German: 1 of 3 recorded endings was the budget; the 4th answer comes from before endings were recorded
+    de = [replace(gen(i, "de", None, "1"), cut=c) for i, c in zip("abcd", (True, False, False, None))]
+    en = [replace(gen(i, "en", None, "1"), cut=None) for i in "ab"]  # nothing known: no share, not 0
+    m = compute_metrics(de + en, ["en", "de"])
+    assert m["languages"]["de"]["cut"] == pytest.approx(1 / 3) and m["languages"]["en"]["cut"] is None
+    assert m["summary"]["non_en_cut"] == pytest.approx(1 / 3) and m["summary"]["en_cut"] is None
+    table = metrics_markdown(m)
+    assert "| 33.3 |" in table and "answers cut at the new-token budget: English -%, non-English mean 33.3%" in table
+
+
 def test_pass_at_k_and_majority():
     answers = {"a": ["10", "3", "3"], "b": ["10", "10", None]}
     gens = [gen(pid, "de", a, a, sample=i) for pid, row in answers.items() for i, a in enumerate(row)]

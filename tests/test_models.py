@@ -256,14 +256,27 @@ def test_continuous_batching_gives_generates_greedy_answers(tiny: LoadedModel, e
             first = generate(tiny, _MIXED[:1], hf)[0][0]
             extra = tiny.tokenizer(first)["input_ids"][3]
             generation_config.eos_token_id = [eos, extra]
-        continuous, stats = generate_with_stats(tiny, _MIXED, config)
-        reference = generate(tiny, _MIXED, hf)
+        cut: dict[str, dict[int, list[bool]]] = {"continuous": {}, "hf": {}}
+        continuous, stats = generate_with_stats(tiny, _MIXED, config,
+                                                on_result=lambda i, texts, c: cut["continuous"].update({i: c}))
+        reference = generate(tiny, _MIXED, hf, on_result=lambda i, texts, c: cut["hf"].update({i: c}))
+        unstopped = generate(tiny, _MIXED, GenerationConfig(max_new_tokens=12, batch_size=3))
     finally:
         generation_config.eos_token_id = eos
     assert continuous == reference
     lengths = {len(tiny.tokenizer(t[0])["input_ids"]) for t in continuous}
     assert (len(lengths) > 1) == (ending != "budget")  # the rows really ended at different steps
     assert stats["completions"] == len(_MIXED) and stats["new_tokens"] > 0
+    # Both engines tell an answer stopped by the budget from one the model (or a stop string) ended
+    flags = [cut["continuous"][i][0] for i in range(len(_MIXED))]
+    assert flags == [cut["hf"][i][0] for i in range(len(_MIXED))]
+    assert stats["cut"] == sum(flags)
+    if ending == "stop strings":  # cut exactly when the 12 tokens hold no stop string
+        assert flags == [cut_at_stop(t[0], stop) == t[0] for t in unstopped]
+    if ending == "budget":
+        assert all(flags)
+    else:
+        assert any(flags) and not all(flags)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -265,7 +265,8 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
                        stops: list[tuple[str, ...]], end_ids: set[int], pad_id: int,
                        on_prompt_done: Any = None) -> list[list[list[int]]]:
     """Generate for every prompt with continuous batching; returns, per prompt, its rows' new token ids, and
-    calls ``on_prompt_done(prompt, rows)`` the moment the last row of a prompt ends.
+    calls ``on_prompt_done(prompt, rows, cut)`` the moment the last row of a prompt ends (``cut[i]``: row ``i``
+    reached ``max_new_tokens`` without an end token or a stop string).
 
     Why not ``model.generate``: there a batch runs until its longest row ends, and on a CPU the finished rows
     still cost their share of every matrix product, so most of the work of a batch of answers of mixed
@@ -288,6 +289,7 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     pending = list(reversed(order))  # popped from the end: longest prompts first
     new: list[list[int]] = [[] for _ in range(len(encoded) * rows_per_prompt)]  # row = prompt * copies + sample
     left = [rows_per_prompt] * len(encoded)  # rows of each prompt still in flight
+    cut = [False] * len(new)  # rows stopped by the budget, not by the model
     flight = _Flight(model)
     while pending or flight.rows:
         free = places - len(flight.rows)
@@ -314,12 +316,15 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
             if token not in end_ids:
                 new[row].append(token)
                 tail = tokenizer.decode(new[row][-window:], skip_special_tokens=True) if stops[prompt] else ""
-                if len(new[row]) < config.max_new_tokens and not any(s in tail for s in stops[prompt]):
+                stopped = any(s in tail for s in stops[prompt])
+                if len(new[row]) < config.max_new_tokens and not stopped:
                     keep.append(position)
                     continue
+                cut[row] = not stopped
             left[prompt] -= 1
             if left[prompt] == 0 and on_prompt_done is not None:
-                on_prompt_done(prompt, new[prompt * rows_per_prompt:(prompt + 1) * rows_per_prompt])
+                rows = slice(prompt * rows_per_prompt, (prompt + 1) * rows_per_prompt)
+                on_prompt_done(prompt, new[rows], cut[rows])
         flight.keep(keep)
         if flight.rows:
             flight.step(chosen[torch.tensor(keep, dtype=torch.long, device=chosen.device)])
@@ -428,13 +433,15 @@ def generate_with_stats(
     *,
     progress: bool = False,
     stops: list[tuple[str, ...]] | None = None,
-    on_result: Callable[[int, list[str]], None] | None = None,
+    on_result: Callable[[int, list[str], list[bool]], None] | None = None,
 ) -> tuple[list[list[str]], dict[str, Any]]:
-    """Like :func:`generate`, plus stats: prompts, completions, batches, new_tokens, seconds, tokens_per_second.
+    """Like :func:`generate`, plus stats: prompts, completions, batches, new_tokens, cut, seconds,
+    tokens_per_second (``cut``: completions that reached ``max_new_tokens`` before the model ended them).
 
     ``stops`` gives each prompt its own stop strings (instead of ``config.stop`` for all), so prompts in
-    different languages can share a batch. ``on_result(index, completions)`` is called as soon as a prompt's
-    completions are all finished, so a caller can write them before the rest are done.
+    different languages can share a batch. ``on_result(index, completions, cut)`` is called as soon as a
+    prompt's completions are all finished, so a caller can write them before the rest are done; ``cut[i]`` says
+    whether completion ``i`` was stopped by the budget rather than by an end token or a stop string.
 
     ``new_tokens`` counts generated tokens before each completion's eos/padding, i.e. useful output (with
     ``engine="hf"`` the work done is larger, because a batch runs until its longest row finishes).
@@ -449,6 +456,7 @@ def generate_with_stats(
         "completions": 0,
         "batches": 0,
         "new_tokens": 0,
+        "cut": 0,
         "seconds": 0.0,
         "tokens_per_second": 0.0,
     }
@@ -497,6 +505,7 @@ def generate_with_stats(
         bar = tqdm(total=len(prompts), unit="prompt", desc="generating")
 
     continuous = config.engine == "continuous" and _can_batch_continuously(model)
+    repeats = config.num_samples // rows_per_prompt  # greedy: one row per prompt stands for every sample
     was_training = model.training
     model.eval()  # a model handed over mid-training must not generate with dropout
     device = next(model.parameters()).device
@@ -509,13 +518,14 @@ def generate_with_stats(
             and len(prompts) * rows_per_prompt * config.max_new_tokens >= _PACK_FROM_TOKENS
         with torch.inference_mode(), packed_linears(model, flight_rows) if pack else contextlib.nullcontext():
             if continuous:
-                def done(prompt: int, rows: list[list[int]]) -> None:
+                def done(prompt: int, rows: list[list[int]], cut: list[bool]) -> None:
                     stats["new_tokens"] += sum(len(r) for r in rows)
+                    stats["cut"] += sum(cut) * repeats
                     # The token that completes a stop string may carry text past it.
                     results[prompt] = [cut_at_stop(tokenizer.decode(r, skip_special_tokens=True), stops[prompt])
                                        for r in rows]
                     if on_result is not None:
-                        on_result(prompt, results[prompt] * (config.num_samples // rows_per_prompt))
+                        on_result(prompt, results[prompt] * repeats, cut * repeats)
                     if bar is not None:
                         bar.update(1)
 
@@ -539,13 +549,18 @@ def generate_with_stats(
                     stats["new_tokens"] += sum(counts)
                     stats["batches"] += 1
                     # Rows come back grouped by prompt: prompt 0's samples, then prompt 1's, ...
+                    cut: dict[int, list[bool]] = {}
                     for row, (tokens, n) in enumerate(zip(new_tokens, counts)):
                         text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
                         # Rows of a batch run until the last one stops, so the text may go past a stop string.
-                        results[batch[row // rows_per_prompt]].append(cut_at_stop(text, row_stops[row]))
+                        kept = cut_at_stop(text, row_stops[row])
+                        results[batch[row // rows_per_prompt]].append(kept)
+                        budget = n >= config.max_new_tokens and kept == text
+                        cut.setdefault(batch[row // rows_per_prompt], []).append(budget)
+                        stats["cut"] += budget * repeats
                     if on_result is not None:
                         for i in dict.fromkeys(batch):
-                            on_result(i, results[i] * (config.num_samples // rows_per_prompt))
+                            on_result(i, results[i] * repeats, cut[i] * repeats)
                     if bar is not None:
                         bar.update(len(batch))
     finally:
@@ -554,8 +569,8 @@ def generate_with_stats(
         if bar is not None:
             bar.close()
 
-    if rows_per_prompt != config.num_samples:
-        results = [texts * config.num_samples for texts in results]
+    if repeats != 1:
+        results = [texts * repeats for texts in results]
     seconds = time.perf_counter() - start
     stats["completions"] = sum(len(texts) for texts in results)
     stats["seconds"] = seconds
@@ -570,7 +585,7 @@ def generate(
     *,
     progress: bool = False,
     stops: list[tuple[str, ...]] | None = None,
-    on_result: Callable[[int, list[str]], None] | None = None,
+    on_result: Callable[[int, list[str], list[bool]], None] | None = None,
 ) -> list[list[str]]:
     """Complete each prompt: per prompt, in input order, ``config.num_samples`` completion strings.
 

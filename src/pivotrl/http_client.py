@@ -420,13 +420,15 @@ class Completion:
     ``tokens[i]`` is the completion-token count of ``texts[i]`` from the server's ``usage``: exact when its request
     returned one choice; when a request returned several, the request's ``completion_tokens`` split over its
     choices in proportion to their lengths in characters (the counts still add up); None when the server reported
-    no usage. ``prompt_tokens`` / ``completion_tokens`` sum the reported usage; ``requests`` counts HTTP attempts
-    (failed ones included), ``retries`` the retried ones, ``topup_requests`` the extra requests made because the
-    server returned fewer than ``n`` choices.
+    no usage. ``finish_reasons[i]`` is the choice's ``finish_reason`` (``"stop"``, ``"length"``: cut at
+    ``max_tokens``, ...), None when the server gave none. ``prompt_tokens`` / ``completion_tokens`` sum the
+    reported usage; ``requests`` counts HTTP attempts (failed ones included), ``retries`` the retried ones,
+    ``topup_requests`` the extra requests made because the server returned fewer than ``n`` choices.
     """
 
     texts: list[str] = field(default_factory=list)
     tokens: list[int | None] = field(default_factory=list)
+    finish_reasons: list[str | None] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
@@ -478,20 +480,21 @@ class OpenAICompletions:
             response = self.client.post(self.path, body)
             result.requests += response.attempts
             result.retries += response.attempts - 1
-            texts, usage = self._parse(response)
+            texts, reasons, usage = self._parse(response)
             if not texts:
                 raise HTTPRequestError(response.url, "the response has an empty 'choices' list", status=response.status,
                                        attempts=response.attempts, kind="malformed")
             kept = texts[: n - len(result.texts)]
             result.texts.extend(kept)
+            result.finish_reasons.extend(reasons[: len(kept)])
             result.tokens.extend(_split_tokens(kept, texts, usage.get("completion_tokens")))
             result.prompt_tokens += usage.get("prompt_tokens", 0)
             result.completion_tokens += usage.get("completion_tokens", 0)
             request_number += 1
         return result
 
-    def _parse(self, response: JSONResponse) -> tuple[list[str], dict[str, int]]:
-        """The choice texts (in choice-index order) and token usage of a 2xx answer."""
+    def _parse(self, response: JSONResponse) -> tuple[list[str], list[str | None], dict[str, int]]:
+        """The choice texts and finish reasons (in choice-index order) and token usage of a 2xx answer."""
         payload = response.data
 
         def malformed(what: str) -> HTTPRequestError:
@@ -531,7 +534,9 @@ class OpenAICompletions:
             if not isinstance(content, str):
                 raise malformed(f"{where}.{key} is {type(content).__name__}, not a string")
             index = choice.get("index", position)
-            indexed.append((index if isinstance(index, int) else position, position, content))
+            reason = choice.get("finish_reason")
+            indexed.append((index if isinstance(index, int) else position, position, content,
+                            reason if isinstance(reason, str) else None))
         indexed.sort()
         usage: dict[str, int] = {}
         reported = payload.get("usage")
@@ -540,7 +545,7 @@ class OpenAICompletions:
                 value = reported.get(key)
                 if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
                     usage[key] = value
-        return [content for _, _, content in indexed], usage
+        return [content for _, _, content, _ in indexed], [reason for *_, reason in indexed], usage
 
 
 def _split_tokens(kept: list[str], returned: list[str], total: int | None) -> list[int | None]:

@@ -67,6 +67,9 @@ class Generation:
     detected_lang: str | None  # language identification of the response (digits and formulas ignored)
     in_language: bool | None  # written in the asked language; None when that cannot be told
     n_tokens: int  # response length in tokens of the model's tokenizer
+    # The decoder stopped at the new-token budget, before the model ended its answer; None where that is not
+    # known (answers recorded before this field, a server that reported no finish reason).
+    cut: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

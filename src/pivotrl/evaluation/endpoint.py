@@ -22,6 +22,8 @@ Records
     ``--samples 1``); with several choices in one request the request's total is split over them by length in
     characters; a server that reports no usage gets an estimate of characters / 4 (a warning says so). Servers
     count the tokens they generated, stop string included, so counts can differ by a token or two from local runs.
+    ``cut`` is true when the choice's ``finish_reason`` is ``"length"`` (and no stop string ended the text first),
+    None when the server gave no finish reason.
 
 Failures
     HTTP goes through :mod:`pivotrl.http_client`: connection errors, timeouts, 429 and 5xx are retried with
@@ -102,7 +104,8 @@ def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, 
     jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
     for index in range(len(pending)):
         jobs.put(index)
-    results: queue.SimpleQueue[tuple[int, Any, BaseException | None]] = queue.SimpleQueue()
+    # (problem index, the server's completion, which texts the budget cut, the error that stopped a worker)
+    results: queue.SimpleQueue[tuple[int, Any, list[bool | None], BaseException | None]] = queue.SimpleQueue()
 
     def work() -> None:
         while not client.cancel.is_set():
@@ -118,10 +121,14 @@ def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, 
                                    temperature=temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
                                    seed=config.seed, stop=stops)
             except BaseException as error:  # noqa: BLE001 - handed to the main thread, which reports it
-                results.put((index, None, error))
+                results.put((index, None, [], error))
                 return
-            got.texts = [_cut_at_stop(t, stops) for t in got.texts]  # a server that keeps the stop string
-            results.put((index, got, None))
+            kept = [_cut_at_stop(t, stops) for t in got.texts]  # a server that keeps the stop string
+            # Cut by the budget: the server says "length" and no stop string ended the text before it.
+            cut = [None if r is None else (r == "length" and k == t)
+                   for r, k, t in zip(got.finish_reasons, kept, got.texts, strict=True)]
+            got.texts = kept
+            results.put((index, got, cut, None))
 
     # Daemon threads: after a failure or Ctrl-C the command ends at once instead of waiting for the requests still
     # in flight (their answers are not written; the next run asks again).
@@ -134,7 +141,7 @@ def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, 
     try:
         with open(path, "a", encoding="utf-8") as f:
             for _ in range(len(pending)):
-                index, got, error = results.get()
+                index, got, cut, error = results.get()
                 if error is not None:
                     if isinstance(error, HTTPRequestError):
                         raise EvalError(_explain(error, config)) from None
@@ -142,10 +149,11 @@ def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, 
                 p = pending[index]
                 texts, tokens = got.texts, got.tokens
                 if choices == 1:
-                    texts, tokens = texts * config.samples, tokens * config.samples
+                    texts, tokens, cut = texts * config.samples, tokens * config.samples, cut * config.samples
                 estimated += sum(count is None for count in tokens[len(done.get((p.id, p.lang), [])):])
                 counts = [_estimate_tokens(r) if c is None else c for r, c in zip(texts, tokens, strict=True)]
-                new_tokens += append_answers(f, p, prompts[(p.id, p.lang)], texts, done, token_counts=counts)
+                new_tokens += append_answers(f, p, prompts[(p.id, p.lang)], texts, done, token_counts=counts,
+                                             cut=cut)
                 bar.update(1)
     finally:
         client.cancel.set()  # on a failure the other workers stop before their next request

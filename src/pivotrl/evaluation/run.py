@@ -163,17 +163,19 @@ def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str | None) 
 
 def append_answers(f: Any, problem: Problem, prompt: str, responses: list[str],
                    done: dict[tuple[str, str], list[Generation]], tokenizer: Any = None,
-                   token_counts: list[int] | None = None) -> int:
+                   token_counts: list[int] | None = None, cut: list[bool | None] | None = None) -> int:
     """Check and append the answers of one problem that the run folder does not hold yet (samples written
     before an interruption are skipped), fsync'ed: a finished answer survives even a power cut. Token counts
-    are given (a server's) or counted with ``tokenizer``. Returns the new tokens written."""
+    are given (a server's) or counted with ``tokenizer``; ``cut[i]``: answer ``i`` was stopped by the
+    new-token budget. Returns the new tokens written."""
     have = len(done.get((problem.id, problem.lang), []))
     added = 0
     for sample, response in enumerate(responses):
         if sample < have:
             continue
         count = token_counts[sample] if token_counts is not None else None
-        g = _evaluate(problem, prompt, response, sample, tokenizer, n_tokens=count)
+        g = _evaluate(problem, prompt, response, sample, tokenizer, n_tokens=count,
+                      cut=cut[sample] if cut is not None else None)
         added += g.n_tokens
         done.setdefault((problem.id, problem.lang), []).append(g)
         f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
@@ -183,7 +185,7 @@ def append_answers(f: Any, problem: Problem, prompt: str, responses: list[str],
 
 
 def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokenizer,
-              n_tokens: int | None = None) -> Generation:
+              n_tokens: int | None = None, cut: bool | None = None) -> Generation:
     """Check one response; ``n_tokens`` given (an endpoint's count) or counted with ``tokenizer``."""
     ex = extract_answer(response, problem.lang, problem.answer_type, len(problem.choices or ()) or 10)
     detection = detect_language(response)
@@ -196,6 +198,7 @@ def _evaluate(problem: Problem, prompt: str, response: str, sample: int, tokeniz
         correct=answers_match(ex.best, problem.answer, problem.answer_type),
         detected_lang=detection.lang, in_language=(detection.lang == problem.lang) if known else None,
         n_tokens=len(tokenizer(response, add_special_tokens=False).input_ids) if n_tokens is None else n_tokens,
+        cut=cut,
     )
 
 
@@ -278,11 +281,12 @@ def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
             temperature=temperature if temperature > 0 else 1.0, top_p=config.top_p,
             num_samples=config.samples, seed=config.seed, batch_size=config.batch_size)
         with open(out / GENERATIONS, "a", encoding="utf-8") as f:
-            def write(index: int, responses: list[str]) -> None:
+            def write(index: int, responses: list[str], cut: list[bool]) -> None:
                 # Called as each problem's answers finish: a kill loses only the answers still being written.
                 nonlocal new_tokens
                 p = pending[index]
-                new_tokens += append_answers(f, p, prompts[(p.id, p.lang)], responses, done, loaded.tokenizer)
+                new_tokens += append_answers(f, p, prompts[(p.id, p.lang)], responses, done, loaded.tokenizer,
+                                             cut=cut)
                 bar.update(1)
 
             try:

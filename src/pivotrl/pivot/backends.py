@@ -59,7 +59,10 @@ class LocalPivot:
         config = GenerationConfig(max_new_tokens=s.max_new_tokens, do_sample=sampled,
                                   temperature=s.temperature if sampled else 1.0, top_p=s.top_p if sampled else 1.0,
                                   num_samples=s.k, seed=s.seed, batch_size=s.batch_size)
-        out, stats = generate_with_stats(self.loaded, texts, config, on_result=on_result)
+        def done(index: int, samples: list[str], cut: list[bool]) -> None:
+            on_result(index, samples)  # a cut sample is still verified by its final answer
+
+        out, stats = generate_with_stats(self.loaded, texts, config, on_result=done if on_result else None)
         return out, stats["new_tokens"]
 
 
