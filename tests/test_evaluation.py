@@ -169,9 +169,12 @@ def test_clear_errors(args, message, tmp_path, data_dir):
 # ----------------------------------------------------------------------------------- report
 
 
-def _fake_run(folder: Path, de_right: int) -> Path:
+def _fake_run(folder: Path, de_right: int, de_cut: int | None = None) -> Path:
+    from dataclasses import replace
+
     gens = [gen(str(i), "en", "10", "10") for i in range(4)]
-    gens += [gen(str(i), "de", "10" if i < de_right else "1", None) for i in range(4)]
+    gens += [replace(gen(str(i), "de", "10" if i < de_right else "1", None),
+                     cut=None if de_cut is None else i >= 4 - de_cut) for i in range(4)]
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps({**compute_metrics(gens, ["en", "de"]),
                                                      "run": {"model": "m", "task": "t"}}))
@@ -179,9 +182,12 @@ def _fake_run(folder: Path, de_right: int) -> Path:
 
 
 def test_report_tables_and_plots(tmp_path):
-    base, trained = _fake_run(tmp_path / "base", 1), _fake_run(tmp_path / "trained", 3)
+    base, trained = _fake_run(tmp_path / "base", 1), _fake_run(tmp_path / "trained", 3, de_cut=1)
     report = write_report([base, trained], tmp_path / "report")
     text = report.read_text()
+    # the base run recorded no endings: its column says so rather than 0
+    assert "Answers cut at the new-token budget" in text and "| de | - | 25.0 | - |" in text
+    assert "cut at the new-token budget" not in write_report([base], tmp_path / "only-base").read_text()
     assert "| de | 25.0 | 75.0 | +50.0 |" in text  # accuracy per language with the difference to the base
     assert "| base | 100.0 | 25.0 | +75.0 |" in text and "| trained | 100.0 | 75.0 | +25.0 |" in text
     for png in ("accuracy.png", "fidelity.png", "english_gap.png"):

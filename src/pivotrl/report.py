@@ -56,7 +56,10 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "pivo
     lines.append("")
     for key, heading in (("accuracy", "Accuracy % (strict answer when found, else last number)"),
                          ("strict", "Strict-match accuracy %"), ("flexible", "Flexible-extract accuracy %"),
-                         ("fidelity", "Language fidelity % (answers written in the asked language)")):
+                         ("fidelity", "Language fidelity % (answers written in the asked language)"),
+                         ("cut", "Answers cut at the new-token budget %")):
+        if key == "cut" and not any(m.get("cut") is not None for run in runs for m in run["languages"].values()):
+            continue  # runs from before endings were recorded: an empty table says nothing
         lines += [f"## {heading}", "", _comparison(runs, names, langs, key), ""]
     lines += ["## Summary", "", "| run | English % | non-English mean % | English gap (points) | "
               "non-English fidelity % |", "|---|---|---|---|---|"]
