@@ -20,6 +20,7 @@ from transformers.cache_utils import DynamicLayer
 
 from pivotrl.models import LoadedModel, ModelAndTokenizer
 from pivotrl.packed_linear import packed_linears
+from pivotrl.prompts import cut_at_stop
 
 __all__ = ["ENGINES", "GenerationConfig", "PromptTooLongError", "cut_at_stop", "generate", "generate_with_stats"]
 
@@ -79,12 +80,6 @@ def _check_config(config: GenerationConfig) -> None:
 
 ENGINES = ("continuous", "hf")
 _PACK_FROM_TOKENS = 2048  # the most tokens a call may generate, below which packing weights does not pay
-
-
-def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
-    """``text`` up to (not including) the earliest occurrence of any stop string."""
-    positions = [i for i in (text.find(s) for s in stop if s) if i >= 0]
-    return text[: min(positions)] if positions else text
 
 
 class _StopStrings(StoppingCriteria):

@@ -46,3 +46,10 @@ def _one_prompt(problem: Problem, style: str) -> str:
     if style == "mgsm":
         return f"{lang.question_label} {question_text(problem)}\n{lang.answer_label}"
     raise ValueError(f"unknown prompt style {style!r}; expected one of {', '.join(STYLES)}")
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...] | list[str]) -> str:
+    """``text`` up to (not including) the earliest occurrence of any stop string (a generated answer ends there,
+    whether the local decoder or a server produced it)."""
+    positions = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return text[: min(positions)] if positions else text

@@ -43,7 +43,7 @@ import urllib.parse
 from typing import Any
 
 from pivotrl.http_client import HTTPRequestError, JSONClient, OpenAICompletions
-from pivotrl.prompts import native_prompt
+from pivotrl.prompts import cut_at_stop, native_prompt
 from pivotrl.records import Generation, Problem
 
 __all__ = ["api_root", "check_settings", "generate_answers"]
@@ -123,7 +123,7 @@ def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, 
             except BaseException as error:  # noqa: BLE001 - handed to the main thread, which reports it
                 results.put((index, None, [], error))
                 return
-            kept = [_cut_at_stop(t, stops) for t in got.texts]  # a server that keeps the stop string
+            kept = [cut_at_stop(t, stops) for t in got.texts]  # a server that keeps the stop string
             # Cut by the budget: the server says "length" and no stop string ended the text before it.
             cut = [None if r is None else (r == "length" and k == t)
                    for r, k, t in zip(got.finish_reasons, kept, got.texts, strict=True)]
@@ -184,11 +184,6 @@ def _explain(error: HTTPRequestError, config: Any) -> str:
                 f"{error.seconds:.1f} s. Start the server first (e.g. `vllm serve MODEL --port 8000` or "
                 f"`llama-server -m model.gguf --port 8080`) and pass its API root as --endpoint; {kept}")
     return f"{error}; {kept}"
-
-
-def _cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
-    positions = [i for i in (text.find(s) for s in stops if s) if i >= 0]
-    return text[: min(positions)] if positions else text
 
 
 def _estimate_tokens(text: str) -> int:
