@@ -276,6 +276,12 @@ def _fmt(values: list[float], scale: float = 100.0, signed: bool = False, digits
     return text
 
 
+def _flips(base: dict[tuple[str, str], bool], run: dict[tuple[str, str], bool], langs: list[str]) -> tuple[int, int]:
+    """(answers the base model got wrong and the run right, answers the base got right and the run wrong)."""
+    keys = [k for k in base if k[1] in langs and k in run]
+    return sum(run[k] and not base[k] for k in keys), sum(base[k] and not run[k] for k in keys)
+
+
 def bootstrap_gain(base: dict[tuple[str, str], bool], runs: list[dict[tuple[str, str], bool]],
                    langs: list[str], draws: int = 2000, seed: int = 0) -> tuple[float, float, float] | None:
     """Gain of the non-English mean accuracy over base (points), with a 95% bootstrap interval over problems.
@@ -356,7 +362,8 @@ def tables(study: Study, found: dict[str, Any]) -> str:
         lines += ["", f"Means over the trained languages ({', '.join(scored)}):", "",
                   "| method | non-En acc % | non-En strict % | gain vs base (points, ± seeds) | "
                   "95% CI of gain (bootstrap over problems) | English acc % | English gap (points) | "
-                  "non-En fidelity % | non-En answers cut at the budget % |", "|---|---|---|---|---|---|---|---|---|"]
+                  "non-En fidelity % | non-En answers cut at the budget % | answers turned right / wrong vs base |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
         base_non = _mean_over(base, scored, "accuracy") or 0.0
         estimated = False
         for method, by_seed in metrics.items():
@@ -375,9 +382,14 @@ def tables(study: Study, found: dict[str, Any]) -> str:
             shares = [_cut_share(runs[method][s], scored) for s in sorted(by_seed)]
             cut = [c[0] for c in shares if c is not None]
             estimated |= any(c[1] for c in shares if c is not None)
+            flips = [_flips(base_correct, c, scored) for c in seeds_correct] if method != "base" else []
+            flip_text = " · ".join(f"+{won} / -{lost}" for won, lost in flips) or "-"
             lines.append(f"| {method} | {_fmt(non)} | {_fmt(strict)} | "
                          f"{_fmt(gain, signed=True) if method != 'base' else '0'} | {ci_text} | "
-                         f"{_fmt(en)} | {_fmt(gap, signed=True)} | {_fmt(fid)} | {_fmt(cut)} |")
+                         f"{_fmt(en)} | {_fmt(gap, signed=True)} | {_fmt(fid)} | {_fmt(cut)} | {flip_text} |")
+        lines += ["", f"Answers turned right / wrong: of the {n * len(scored)} trained-language answers, how many the "
+                      "base model got wrong and the trained model right (+), and the other way round (-), per "
+                      "seed. The gain is their difference; their sum shows how much training moved."]
         if estimated:
             lines += ["", f"Answers cut at the budget: for runs evaluated before the decoder's ending was recorded, "
                           f"an answer counts as cut when its re-tokenised length is within {_CUT_SLACK} tokens of "
