@@ -120,3 +120,37 @@ def test_nothing_is_packed_when_the_copies_would_not_fit(monkeypatch: pytest.Mon
     monkeypatch.setattr(psutil, "virtual_memory", lambda: short._replace(available=2 * needed))
     with packed_linears(model) as count:
         assert count == 2
+
+
+def test_trainer_style_generate_calls_pack_the_lora_layers_and_see_weight_changes(tiny_folder: Path) -> None:
+    # TRL's trainers call model.generate on the PEFT model themselves: every call packs (the frozen base layers
+    # and the adapters), gives back plain forwards afterwards, and packs again, so an adapter update between two
+    # calls is seen. Random weights: plumbing only.
+    from peft import LoraConfig, get_peft_model
+
+    from pivotrl.packed_linear import pack_while_generating
+
+    policy = get_peft_model(load_model(str(tiny_folder)).model,
+                            LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    base_layer = next(m.base_layer for m in policy.modules() if hasattr(m, "base_layer"))
+    packed_during: list[bool] = []
+    base_layer.register_forward_pre_hook(lambda module, args: packed_during.append("forward" in vars(module)))
+    inputs = torch.tensor([[5, 17, 42, 8], [9, 3, 77, 12]])
+    kwargs = dict(max_new_tokens=24, do_sample=False, pad_token_id=0)
+
+    plain = policy.generate(input_ids=inputs, **kwargs)
+    pack_while_generating(policy, rows=2)
+    with torch.no_grad():
+        packed = policy.generate(input_ids=inputs, **kwargs)
+    assert packed_during and not any(packed_during[:len(packed_during) // 2]) and all(
+        packed_during[len(packed_during) // 2:])  # the first call ran plain, the second packed throughout
+    assert not any("forward" in vars(m) for m in policy.modules())
+    assert torch.equal(packed, plain)
+
+    with torch.no_grad():  # a training step changes the adapters between rollouts
+        for module in policy.modules():
+            if hasattr(module, "lora_B"):
+                module.lora_B["default"].weight.normal_(0, 0.5)
+    changed = policy.generate(input_ids=inputs, **kwargs)
+    del policy.generate  # back to the plain method
+    assert torch.equal(changed, policy.generate(input_ids=inputs, **kwargs)) and not torch.equal(changed, plain)

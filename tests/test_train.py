@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from pivotrl.train.config import TrainConfigError, apply_overrides, load_train_config
+from pivotrl.train.config import TrainConfig, TrainConfigError, apply_overrides, load_train_config
 from pivotrl.train.run import _last_checkpoint, build_rows
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
@@ -199,3 +199,18 @@ def test_two_process_accelerate_run_gathers_both_processes(tmp_path, tiny_folder
         assert entry["completions/mean_length"] <= 8
     # every completion is 8 tokens (random weights never stop): the gathered token count covers 2x the prompts
     assert two[-1]["num_tokens"] > 1.5 * one[-1]["num_tokens"]
+
+
+def test_resume_accepts_a_recipe_from_before_a_new_field_only_at_its_default(tmp_path):
+    import yaml
+
+    from pivotrl.train.run import TrainError, _check_recipe
+
+    config = TrainConfig(output_dir=str(tmp_path))
+    older = config.to_dict()
+    del older["packed_rollouts"]  # written by a pivotrl that did not have the field yet
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(older))
+    _check_recipe(config, tmp_path, resume=True)  # the default: the same run
+    (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(older))
+    with pytest.raises(TrainError, match="packed_rollouts"):
+        _check_recipe(TrainConfig(output_dir=str(tmp_path), packed_rollouts=False), tmp_path, resume=True)

@@ -17,15 +17,16 @@ output layer), repaid within the first seconds of a long generation.
 
 from __future__ import annotations
 
+import functools
 import logging
 from contextlib import contextmanager
 from functools import partial
-from typing import Iterator
+from typing import Any, Iterator
 
 import psutil
 import torch
 
-__all__ = ["can_pack", "packed_linears"]
+__all__ = ["can_pack", "pack_while_generating", "packed_linears"]
 
 logger = logging.getLogger(__name__)
 
@@ -76,3 +77,21 @@ def packed_linears(model: torch.nn.Module, rows: int = 32) -> Iterator[int]:
     finally:
         for module in patched:
             del module.forward
+
+
+def pack_while_generating(model: torch.nn.Module, rows: int = 8) -> None:
+    """From now on, every ``model.generate(...)`` call runs inside :func:`packed_linears`.
+
+    For callers that generate through ``model.generate`` themselves: TRL's trainers sample each step's rollouts
+    that way. The weights are packed again at every call, since training changes them between calls (the LoRA
+    adapters; the frozen base too under full fine-tuning). On a GPU, or where nothing is packable, the calls
+    run as before.
+    """
+    original = model.generate
+
+    @functools.wraps(original)
+    def generate(*args: Any, **kwargs: Any) -> Any:
+        with packed_linears(model, rows):
+            return original(*args, **kwargs)
+
+    model.generate = generate  # an instance attribute shadows the method

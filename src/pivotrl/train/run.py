@@ -201,6 +201,11 @@ def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
     if path.exists() and resume:
         before = yaml.safe_load(path.read_text(encoding="utf-8"))
         now = yaml.safe_load(current)
+        # A field added to pivotrl after the run started, at its default, is no difference.
+        defaults = TrainConfig().to_dict()
+        for key in set(now) - set(before):
+            if now[key] == defaults.get(key):
+                now.pop(key)
         # max_steps may grow on resume (continue a run longer); everything else must match
         for d in (before, now):
             d.get("trl", {}).pop("max_steps", None)
@@ -289,6 +294,10 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any)
                       peft_config=peft_config, callbacks=callbacks)
     if evaluator is not None:
         evaluator.trainer = trainer
+    if config.packed_rollouts and args.use_cpu:
+        from pivotrl.packed_linear import pack_while_generating
+
+        pack_while_generating(trainer.model, rows=args.generation_batch_size or args.per_device_train_batch_size)
     trainer.remove_callback(ProgressCallback)
     if progress:  # a step bar showing the reward, instead of a full dict printed at every step
         trainer.add_callback(RewardProgress())
