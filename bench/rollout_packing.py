@@ -44,7 +44,8 @@ def train(args: argparse.Namespace, packed: bool, out: Path) -> dict:
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        sys.exit(f"pivotrl train failed ({'packed' if packed else 'plain'}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        which = "packed" if packed else "plain"
+        sys.exit(f"pivotrl train failed ({which}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
     rows = [json.loads(line) for line in (out / "log.jsonl").read_text(encoding="utf-8").splitlines()]
     steps = [r for r in rows if "step_time" in r]
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the largest child so far

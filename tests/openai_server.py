@@ -34,6 +34,7 @@ class OpenAIServer:
         self.model_name = model_name
         self.api_key = api_key
         self.fail_next = 0
+        self.finish_reasons = True  # False: choices without "finish_reason", as some servers send them
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # the request log and fail_next
         self._generating = threading.Lock()  # one generation at a time
@@ -96,6 +97,8 @@ class OpenAIServer:
         with self._generating:
             texts = generate(self.loaded, [prompt], config, on_result=lambda i, t, cut: ended.append(cut))[0]
         reasons = ["length" if cut else "stop" for cut in ended[0]]  # what the decoder did, as vLLM reports it
+        if not self.finish_reasons:
+            reasons = [None] * len(reasons)
         counts = [len(tokenizer(t, add_special_tokens=False).input_ids) for t in texts]
         prompt_tokens = len(tokenizer(prompt, add_special_tokens=False).input_ids)
         if chat:

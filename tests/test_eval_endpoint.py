@@ -194,13 +194,24 @@ def test_retries_after_503_then_succeeds(server, tmp_path):
     assert len(server.generation_requests()) == 3 and time.monotonic() - start < 10
 
 
+def test_a_server_without_finish_reasons_leaves_the_cut_unknown(server, tmp_path):
+    server.finish_reasons = False
+    try:
+        m = run_eval(_endpoint(server, tmp_path, n=2), progress=False)
+    finally:
+        server.finish_reasons = True
+    assert [r["cut"] for r in _rows(tmp_path).values()] == [None] * 2  # unknown, not "finished"
+    assert all(lang["cut"] is None for lang in m["languages"].values())
+    assert "answers cut at the new-token budget" not in (tmp_path / "metrics.md").read_text()
+
+
 def test_shared_client_retries_then_reports_what_it_tried(server):
     client = JSONClient(server.base_url, max_retries=3, backoff=0.01)
     api = OpenAICompletions(client, SERVED, chat=False)
     server.fail_next = 3
     got = api.complete("2 + 2 =", max_tokens=3)
     assert len(got.texts) == 1 and got.requests == 4 and got.retries == 3
-    assert got.tokens == [got.completion_tokens]
+    assert got.tokens == [got.completion_tokens] and got.finish_reasons == ["length"]  # 3 tokens: the budget
     server.fail_next = 10
     with pytest.raises(HTTPRequestError) as caught:
         api.complete("2 + 2 =", max_tokens=3)
