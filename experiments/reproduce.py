@@ -338,6 +338,13 @@ def _mean_over(metrics: dict[str, Any], langs: list[str], key: str) -> float | N
     return statistics.fmean(float(metrics["languages"][c][key] or 0.0) for c in langs)
 
 
+def _early_late(by_seed: dict[int, list[dict[str, Any]]], key: str, scale: float = 100.0, digits: int = 1) -> str:
+    """A logged figure's mean over the first 10 and the last 10 steps (± across seeds), as "first / last"."""
+    early = [statistics.fmean(float(r.get(key, 0)) for r in rows[:10]) for rows in by_seed.values()]
+    late = [statistics.fmean(float(r.get(key, 0)) for r in rows[-10:]) for rows in by_seed.values()]
+    return f"{_fmt(early, scale, digits=digits)} / {_fmt(late, scale, digits=digits)}"
+
+
 def tables(study: Study, found: dict[str, Any]) -> str:
     lines: list[str] = []
     config = study.pipeline
@@ -398,8 +405,10 @@ def tables(study: Study, found: dict[str, Any]) -> str:
     if found["logs"]:
         lines += ["### Training signal", "",
                   "| method | seeds | steps | mean reward, first 10 steps | mean reward, last 10 steps | "
-                  "groups without reward spread % | answer agreement of sampled answers % |",
-                  "|---|---|---|---|---|---|---|"]
+                  "groups without reward spread % | answer agreement of sampled answers % | "
+                  "sampled answers cut at the budget %, first / last 10 steps | mean sampled length (tokens), "
+                  "first / last 10 steps |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for method, by_seed in found["logs"].items():
             first = [statistics.fmean(float(r["reward"]) for r in rows[:10]) for rows in by_seed.values()]
             last = [statistics.fmean(float(r["reward"]) for r in rows[-10:]) for rows in by_seed.values()]
@@ -408,8 +417,11 @@ def tables(study: Study, found: dict[str, Any]) -> str:
             hit = [statistics.fmean(float(r["rewards/answer_agreement/mean"]) for r in rows)
                    for rows in by_seed.values() if "rewards/answer_agreement/mean" in rows[0]]
             steps = ",".join(str(len(rows)) for rows in by_seed.values())
+
             lines.append(f"| {method} | {','.join(map(str, sorted(by_seed)))} | {steps} | "
-                         f"{_fmt(first, 1, digits=3)} | {_fmt(last, 1, digits=3)} | {_fmt(zero)} | {_fmt(hit)} |")
+                         f"{_fmt(first, 1, digits=3)} | {_fmt(last, 1, digits=3)} | {_fmt(zero)} | {_fmt(hit)} | "
+                         f"{_early_late(by_seed, 'completions/clipped_ratio')} | "
+                         f"{_early_late(by_seed, 'completions/mean_length', 1, 0)} |")
         lines.append("")
     if found["pivot"]:
         stored = sum(found["pivot"].values())
