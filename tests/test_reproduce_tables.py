@@ -1,0 +1,71 @@
+"""The study's statistics (experiments/reproduce.py): the bootstrap interval of the gain, the answers turned
+right and wrong, the share cut at the budget and the early / late training figures, on hand-made runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "experiments" / "reproduce.py"
+_spec = importlib.util.spec_from_file_location("reproduce", _PATH)
+reproduce = importlib.util.module_from_spec(_spec)
+sys.modules["reproduce"] = reproduce  # its dataclasses look their module up while being defined
+_spec.loader.exec_module(reproduce)
+
+
+def _answers(right: dict[str, set[int]], n: int = 10) -> dict[tuple[str, str], bool]:
+    """(problem id, language) -> right, for problems 0..n-1 in each language of ``right``."""
+    return {(f"p{i}", lang): i in ids for lang, ids in right.items() for i in range(n)}
+
+
+def test_flips_count_each_direction():
+    base = _answers({"de": {0, 1, 2}, "fr": {0}})
+    run = _answers({"de": {1, 2, 3, 4}, "fr": set()})
+    assert reproduce._flips(base, run, ["de", "fr"]) == (2, 2)  # de: +3 +4, -0; fr: -0
+    assert reproduce._flips(base, run, ["de"]) == (2, 1)
+
+
+def test_bootstrap_gain_is_the_mean_difference_with_an_interval_around_it():
+    base = _answers({"de": set(), "fr": set()})
+    assert reproduce.bootstrap_gain(base, [base], ["de", "fr"]) == (0.0, 0.0, 0.0)
+    # every problem gains in German only: +50 points on the mean of two languages, whatever the resample
+    all_de = _answers({"de": set(range(10)), "fr": set()})
+    assert reproduce.bootstrap_gain(base, [all_de], ["de", "fr"]) == pytest.approx((50.0, 50.0, 50.0))
+    # half the problems gain in both languages: the interval brackets +50 and is wide at 10 problems
+    half = _answers({"de": set(range(5)), "fr": set(range(5))})
+    gain, low, high = reproduce.bootstrap_gain(base, [half], ["de", "fr"])
+    assert gain == pytest.approx(50.0) and low < 50.0 < high and high - low > 40
+    # two seeds: a problem counts with its mean over them
+    assert reproduce.bootstrap_gain(base, [all_de, base], ["de", "fr"])[0] == pytest.approx(25.0)
+    # a run that skipped a language is no comparison
+    assert reproduce.bootstrap_gain(base, [_answers({"de": set()})], ["de", "fr"]) is None
+
+
+def _eval_folder(folder: Path, rows: list[dict], budget: int = 256) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"config": {"max_new_tokens": budget}}))
+    (folder / "generations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return folder
+
+
+def test_cut_share_uses_recorded_endings_and_estimates_only_the_old_ones(tmp_path):
+    recorded = _eval_folder(tmp_path / "new", [
+        {"lang": "de", "n_tokens": 256, "cut": True}, {"lang": "de", "n_tokens": 254, "cut": False},
+        {"lang": "de", "n_tokens": 12, "cut": False}, {"lang": "en", "n_tokens": 256, "cut": True}])
+    assert reproduce._cut_share(recorded, ["de"]) == (pytest.approx(1 / 3), False)
+    # answers evaluated before endings were recorded: within 4 tokens of the budget counts as cut
+    old = _eval_folder(tmp_path / "old", [{"lang": "de", "n_tokens": n} for n in (258, 253, 251, 40)])
+    assert reproduce._cut_share(old, ["de"]) == (0.5, True)
+    assert reproduce._cut_share(old, ["fr"]) is None
+    assert reproduce._cut_share(tmp_path / "missing", ["de"]) is None
+
+
+def test_early_late_means_over_the_first_and_last_ten_steps():
+    rows = [{"completions/clipped_ratio": 0.0 if step < 10 else 0.5} for step in range(40)]
+    assert reproduce._early_late({0: rows}, "completions/clipped_ratio") == "0.0 / 50.0"
+    other = [{"completions/clipped_ratio": 0.1} for _ in range(40)]
+    assert reproduce._early_late({0: rows, 1: other}, "completions/clipped_ratio") == "5.0 ± 5.0 / 30.0 ± 20.0"
