@@ -90,6 +90,24 @@ def test_native_phrase_not_at_the_end_gets_half_format():
     assert score("answer_format", [REASONING["de"] + " Die Antwort lautet dreizehn."]) == [0.5]
 
 
+@pytest.mark.parametrize("code", sorted(c for c, lang in LANGUAGES.items() if lang.answer_templates))
+def test_the_instructions_placeholder_copied_as_the_answer_earns_no_format(code):
+    # The instructions ask to end with e.g. "Die Antwort lautet N."; a policy that writes exactly that (a 0.5B
+    # policy did, in 12 of 32 French answers after 10 steps on the half credit) has given no answer.
+    lang = get_language(code)
+    for placeholder in ("N", "X"):
+        assert score("answer_format", [lang.answer_sentence(placeholder)], code) == [0.0]
+        assert score("answer_format", [f"{REASONING.get(code, '')}\n{lang.answer_sentence(placeholder)}"],
+                     code) == [0.0]
+    assert score("answer_format", [lang.answer_sentence(13)], code) == [1.0]
+
+
+def test_a_word_starting_with_n_after_the_phrase_is_not_the_placeholder():
+    assert score("answer_format", ["Die Antwort lautet Neunzehn."]) == [0.5]
+    assert score("answer_format", ["Die Antwort lautet N. Danach: 13 Äpfel und vieles mehr, was nicht passt."]) \
+        == [0.5]  # the placeholder is not the ending: the phrase somewhere, as before
+
+
 def test_format_accepts_markdown_units_and_template_endings():
     base = REASONING["de"] + "\n"
     assert score("answer_format", [base + "**Die Antwort lautet 13.**  \n"]) == [1.0]

@@ -257,23 +257,41 @@ def _only_closing(text: str) -> bool:
     return all(not (ch.isalnum() or unicodedata.category(ch)[0] == "M") for ch in text)
 
 
-def _ends_with_answer(text: str, match: re.Match[str], code: str) -> bool:
+def _after_phrase(text: str, match: re.Match[str]) -> str:
+    """What follows a native answer phrase, without the separators before the answer (": ", "— ", "**")."""
     rest = text[match.end():]
     lead = re.match(r"(?:[\s:：—–*]|-(?!\d))*", rest)
-    rest = rest[lead.end() if lead else 0:]
+    return rest[lead.end() if lead else 0:]
+
+
+def _tail_words(tail: str) -> str:
+    words = "".join(ch if (ch.isalnum() or unicodedata.category(ch)[0] == "M" or ch.isspace()) else " "
+                    for ch in tail).strip().lower()
+    return " ".join(words.split())
+
+
+def _ends_with_answer(text: str, match: re.Match[str], code: str) -> bool:
+    rest = _after_phrase(text, match)
     number = _NUMBER_TEXT.match(rest)
     if number is None:
         return False
     tail = rest[number.end():]
-    if _only_closing(tail):
-        return True
-    words = "".join(ch if (ch.isalnum() or unicodedata.category(ch)[0] == "M" or ch.isspace()) else " "
-                    for ch in tail).strip().lower()
-    if " ".join(words.split()) in _template_suffixes(code):
+    if _only_closing(tail) or _tail_words(tail) in _template_suffixes(code):
         return True
     # A short unit after the number ("13 Äpfel.", "13 个。"): at most three words, no digits, one line.
+    words = _tail_words(tail)
     return len(words) <= 30 and len(words.split()) <= 3 and not any(ch.isdigit() for ch in words) \
         and "\n" not in tail.strip()
+
+
+def _ends_with_placeholder(text: str, match: re.Match[str], code: str) -> bool:
+    """The instruction's own placeholder copied as the answer ("Die Antwort lautet N.", "答えはNです。"): the
+    template, not an answer. The instructions write N for a number and X for a choice letter."""
+    rest = _after_phrase(text, match)
+    if rest[:1] not in ("N", "X"):
+        return False
+    tail = rest[1:]
+    return _only_closing(tail) or _tail_words(tail) in _template_suffixes(code)
 
 
 def _format(text: str, code: str) -> float:
@@ -287,6 +305,8 @@ def _format(text: str, code: str) -> float:
         last = m
     if last is not None and _ends_with_answer(text, last, code):
         return 1.0
+    if last is not None and _ends_with_placeholder(text, last, code):
+        return 0.0  # a policy that learns to copy the template must not be paid for the answer sentence
     if last is not None or phrase.search(text) is not None:
         return 0.5
     return 0.0
@@ -297,8 +317,9 @@ def answer_format(completions: Sequence[Any], *, lang: Any, **_: Any) -> list[fl
 
     "Ends with": the last native answer phrase in the final characters is followed by a number and then only
     punctuation/markdown, the template's own ending ("答えは13です。"), or a short unit ("13 Äpfel."). 0.5 when
-    a native phrase appears but not as the ending; 0 otherwise. Only the language's own phrases count: the
-    English "The answer is" is not paid for a non-English language.
+    a native phrase appears but not as the ending; 0 otherwise, and 0 for the instruction's placeholder copied
+    as the answer ("La réponse est N.": a 0.5B policy trained on the half credit collapsed to it). Only the
+    language's own phrases count: the English "The answer is" is not paid for a non-English language.
     """
     n = len(completions)
     langs = [_lang_code(x) for x in _column(lang, n, "lang")]
