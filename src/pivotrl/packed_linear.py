@@ -17,10 +17,9 @@ output layer), repaid within the first seconds of a long generation.
 
 from __future__ import annotations
 
-import functools
 import logging
 from contextlib import contextmanager
-from functools import partial
+from functools import partial, wraps
 from typing import Any, Iterator
 
 import psutil
@@ -89,7 +88,7 @@ def pack_while_generating(model: torch.nn.Module, rows: int = 8) -> None:
     """
     original = model.generate
 
-    @functools.wraps(original)
+    @wraps(original)
     def generate(*args: Any, **kwargs: Any) -> Any:
         with packed_linears(model, rows):
             return original(*args, **kwargs)

@@ -276,10 +276,10 @@ def _ends_with_answer(text: str, match: re.Match[str], code: str) -> bool:
     if number is None:
         return False
     tail = rest[number.end():]
-    if _only_closing(tail) or _tail_words(tail) in _template_suffixes(code):
+    words = _tail_words(tail)
+    if _only_closing(tail) or words in _template_suffixes(code):
         return True
     # A short unit after the number ("13 Äpfel.", "13 个。"): at most three words, no digits, one line.
-    words = _tail_words(tail)
     return len(words) <= 30 and len(words.split()) <= 3 and not any(ch.isdigit() for ch in words) \
         and "\n" not in tail.strip()
 
