@@ -22,6 +22,7 @@ it is worked on, so two copies of the command on one machine share the work inst
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import random
 import shutil
@@ -228,15 +229,18 @@ def _metrics(path: Path) -> dict[str, Any] | None:
     return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
 
+@functools.cache
+def _greedy_rows(path: Path) -> tuple[dict[str, Any], ...]:
+    """An eval run's first answer per (problem, language), read once per report (files are large: 280-440
+    answers per run)."""
+    file = path / "generations.jsonl"
+    rows = (json.loads(line) for line in file.read_text(encoding="utf-8").splitlines()) if file.is_file() else ()
+    return tuple(row for row in rows if row.get("sample", 0) == 0)
+
+
 def _correct(path: Path) -> dict[tuple[str, str], bool]:
     """(problem id, language) -> greedy answer right (flexible), from an eval run's generations."""
-    out: dict[tuple[str, str], bool] = {}
-    file = path / "generations.jsonl"
-    for line in file.read_text(encoding="utf-8").splitlines() if file.is_file() else []:
-        row = json.loads(line)
-        if row.get("sample", 0) == 0:
-            out[(row["id"], row["lang"])] = bool(row["correct"])
-    return out
+    return {(row["id"], row["lang"]): bool(row["correct"]) for row in _greedy_rows(path)}
 
 
 # Answers evaluated before the decoder's ending was recorded (``cut`` missing) count as cut when their length,
@@ -249,14 +253,13 @@ _CUT_SLACK = 4
 def _cut_share(path: Path, langs: list[str]) -> tuple[float, bool] | None:
     """Share of an eval run's answers in ``langs`` that the new-token budget cut, and whether any of it was
     estimated from lengths (see ``_CUT_SLACK``); None without generations."""
-    file, config = path / "generations.jsonl", path / "config.json"
-    if not file.is_file() or not config.is_file():
+    config = path / "config.json"
+    if not (path / "generations.jsonl").is_file() or not config.is_file():
         return None
     budget = json.loads(config.read_text(encoding="utf-8"))["config"]["max_new_tokens"]
     flags, estimated = [], False
-    for line in file.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
-        if row["lang"] in langs and row.get("sample", 0) == 0:
+    for row in _greedy_rows(path):
+        if row["lang"] in langs:
             if row.get("cut") is None:
                 estimated = True
                 flags.append(row["n_tokens"] >= budget - _CUT_SLACK)
@@ -509,6 +512,7 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
     study = STUDIES[name]
     out = docs / "results" / name
     out.mkdir(parents=True, exist_ok=True)
+    _greedy_rows.cache_clear()  # a long study writes its page after every run; runs may be re-evaluated between
     found = collect(study, root)
     images = plots(name, found, out)
     text = tables(study, found)
