@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from pivotrl.cli.common import DEVICE_HELP, DataDir, _fail, app, console
+from pivotrl.rewards.server import (DEFAULT_CACHE_SIZE, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES,
+                                    DEFAULT_MAX_ITEM_CHARS, DEFAULT_MAX_ITEMS, DEFAULT_MAX_WAIT_MS)
 
 # ----------------------------------------------------------------------------------------------- reward
 
@@ -128,15 +130,17 @@ def reward_serve(
                                         + ".")] = "auto",
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for other machines).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8000,
-    max_batch: Annotated[int, typer.Option(help="Most items scored in one batch.")] = 256,
+    max_batch: Annotated[int, typer.Option(help="Most items scored in one batch.")] = DEFAULT_MAX_BATCH,
     max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after the first.")]
-    = 10.0,
-    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")] = 8 * 1024 * 1024,
-    max_items: Annotated[int, typer.Option(help="Most items in one request (413 above).")] = 4096,
+    = DEFAULT_MAX_WAIT_MS,
+    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")]
+    = DEFAULT_MAX_BODY_BYTES,
+    max_items: Annotated[int, typer.Option(help="Most items in one request (413 above).")] = DEFAULT_MAX_ITEMS,
     max_item_chars: Annotated[int, typer.Option(help="Longest response or reference accepted, in characters "
                               "(413 above): a huge text would hold the scoring thread for every client.")]
-    = 100_000,
-    cache_size: Annotated[int, typer.Option(help="Identical items remembered (0: no result cache).")] = 16384,
+    = DEFAULT_MAX_ITEM_CHARS,
+    cache_size: Annotated[int, typer.Option(help="Identical items remembered (0: no result cache).")]
+    = DEFAULT_CACHE_SIZE,
     api_key: Annotated[Optional[str], typer.Option(envvar="PIVOTRL_REWARD_API_KEY", show_envvar=True,
                        help="Key clients must send ('Authorization: Bearer KEY'); required when --host is not a "
                             "loopback address.")] = None,
