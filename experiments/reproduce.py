@@ -12,6 +12,7 @@ Studies (``--study``):
     .venv/bin/python experiments/reproduce.py                          # the qwen study: every run, then the page
     .venv/bin/python experiments/reproduce.py --methods pbrlsvr-hybrid --seeds 1
     .venv/bin/python experiments/reproduce.py --report-only            # tables and plots from the runs so far
+    .venv/bin/python experiments/reproduce.py --status                 # which runs are done, training, held
 
 Every stage skips finished work and training resumes from its last checkpoint, so the command can be killed
 and run again (in another session) until everything is done. Each run (a method and a seed) is locked while
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pivotrl.pipeline import CPU_TRL, DEMO_LORA, PipelineConfig, pivot_stage, read_log, train_stage
-from pivotrl.run_folder import FolderBusyError, RunLock, check_output_dir
+from pivotrl.run_folder import LOCK_NAME, FolderBusyError, RunLock, check_output_dir
 
 # The first study's TRL settings (full fine-tuning, one prompt x 4 answers of 64 tokens per step), kept as they
 # were when it was measured; the demo's own defaults (train.config.CPU_TRL) have moved since.
@@ -219,6 +220,42 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
             continue
         print(f"[{name}] {method} seed {seed}: done in {time.perf_counter() - started:.0f} s", flush=True)
         write_results(name, root, docs)
+
+
+def _held_by(run_dir: Path) -> str | None:
+    """Who holds a run's lock (the lock file's line), or None when nobody does."""
+    if not run_dir.is_dir():
+        return None
+    try:
+        with RunLock(run_dir, "run"):
+            return None
+    except FolderBusyError:
+        return (run_dir / LOCK_NAME).read_text(encoding="utf-8").strip() or "another process"
+
+
+def run_states(study: Study, root: Path, methods: list[str], seeds: list[int] | None) -> list[str]:
+    """One line per run in running order: evaluated, training (step, last checkpoint), or not started, and
+    whether a process holds it now; for resuming a study across sessions without reading folders by hand."""
+    lines = []
+    for method, seed in jobs(study, methods, seeds):
+        run_dir = root / f"{method}-s{seed}"
+        train = run_dir / "train"
+        evals = [task for task in study.evals if _eval_done(run_dir / f"eval-{task}")]
+        if len(evals) == len(study.evals):
+            state = "done"
+        elif (train / "final").is_dir():
+            state = f"trained; evaluated on {', '.join(evals) or 'nothing yet'} of {', '.join(study.evals)}"
+        elif (train / "log.jsonl").is_file():
+            steps = [r["step"] for r in read_log(train) if "reward" in r]
+            saved = sorted(int(c.name.rsplit("-", 1)[1]) for c in train.glob("checkpoint-*")
+                           if c.name.rsplit("-", 1)[1].isdigit())
+            state = (f"training: logged step {max(steps, default=0)} of {study.pipeline.steps}, "
+                     f"resumes from {f'checkpoint {saved[-1]}' if saved else 'the start'}")
+        else:
+            state = "not started"
+        holder = _held_by(run_dir)
+        lines.append(f"{method} seed {seed}: {state}" + (f" [running: {holder}]" if holder else ""))
+    return lines
 
 
 # ------------------------------------------------------------------------------------------ tables, plots
@@ -559,6 +596,9 @@ def main() -> None:
     parser.add_argument("--prepare-only", action="store_true",
                         help="Only the pivot references and the base model's evaluations.")
     parser.add_argument("--report-only", action="store_true", help="Only rebuild the tables and plots.")
+    parser.add_argument("--status", action="store_true",
+                        help="Only list the runs in order: done, training (logged step, checkpoint) or not started, "
+                             "and which process holds each now.")
     args = parser.parse_args()
     if args.steps is not None:
         STUDIES[args.study] = replace(STUDIES[args.study],
@@ -573,6 +613,9 @@ def main() -> None:
     except ValueError:
         parser.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     root = study_root(args.study, Path(args.runs))
+    if args.status:
+        print("\n".join(run_states(study, root, methods, seeds)))
+        return
     if not args.report_only:
         run_study(args.study, root, methods, seeds, Path(args.docs), prepare_only=args.prepare_only)
     print(f"tables and plots: {write_results(args.study, root, Path(args.docs))}")

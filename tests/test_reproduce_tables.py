@@ -69,3 +69,24 @@ def test_early_late_means_over_the_first_and_last_ten_steps():
     assert reproduce._early_late({0: rows}, "completions/clipped_ratio") == "0.0 / 50.0"
     other = [{"completions/clipped_ratio": 0.1} for _ in range(40)]
     assert reproduce._early_late({0: rows, 1: other}, "completions/clipped_ratio") == "5.0 ± 5.0 / 30.0 ± 20.0"
+
+
+def test_run_states_tell_done_training_and_held_runs_apart(tmp_path):
+    study = reproduce.STUDIES["qwen"]
+    order = reproduce.jobs(study, list(study.methods), None)
+    (done_method, done_seed), (training_method, training_seed) = order[0], order[1]
+    for task in study.evals:
+        (tmp_path / f"{done_method}-s{done_seed}" / f"eval-{task}").mkdir(parents=True)
+        (tmp_path / f"{done_method}-s{done_seed}" / f"eval-{task}" / "metrics.json").write_text("{}")
+    train = tmp_path / f"{training_method}-s{training_seed}" / "train"
+    (train / "checkpoint-5").mkdir(parents=True)
+    (train / "log.jsonl").write_text("".join(json.dumps({"step": s, "reward": 0.1}) + "\n" for s in range(1, 8)))
+    with reproduce.RunLock(train.parent, "run"):  # as the study holds a run while it works on it
+        lines = reproduce.run_states(study, tmp_path, list(study.methods), None)
+    assert len(lines) == len(order)
+    assert lines[0] == f"{done_method} seed {done_seed}: done"
+    assert lines[1].startswith(f"{training_method} seed {training_seed}: training: logged step 7 of "
+                               f"{study.pipeline.steps}, resumes from checkpoint 5 [running: pid ")
+    assert lines[2].endswith(": not started")
+    # released: no holder any more
+    assert "[running" not in reproduce.run_states(study, tmp_path, list(study.methods), None)[1]
