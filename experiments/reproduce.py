@@ -79,6 +79,9 @@ class Study:
         return seeds
 
 
+CEILING = "rlvr-gold"  # the method with target-language labels that PB-RLSVR tries to match without them
+
+
 def _method_table(extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
     methods: dict[str, dict[str, Any]] = {
         "rlvr-gold": {"labels": "gold", "reward": "answer"},  # target-language gold answers, right/wrong
@@ -324,19 +327,28 @@ def _flips(base: dict[tuple[str, str], bool], run: dict[tuple[str, str], bool], 
 
 def bootstrap_gain(base: dict[tuple[str, str], bool], runs: list[dict[tuple[str, str], bool]],
                    langs: list[str], draws: int = 2000, seed: int = 0) -> tuple[float, float, float] | None:
-    """Gain of the non-English mean accuracy over base (points), with a 95% bootstrap interval over problems.
+    """Gain of the non-English mean accuracy over base (points), with a 95% bootstrap interval over problems."""
+    return bootstrap_difference([base], runs, langs, draws, seed)
 
-    Problems are resampled (the same draw in every language, as they are parallel); a method's accuracy on a
-    problem is averaged over its seeds, so the interval covers problem sampling, not seed variation (the
-    tables give that as ± across seeds).
+
+def bootstrap_difference(reference: list[dict[tuple[str, str], bool]], runs: list[dict[tuple[str, str], bool]],
+                         langs: list[str], draws: int = 2000, seed: int = 0) -> tuple[float, float, float] | None:
+    """Non-English mean accuracy of ``runs`` minus that of ``reference`` (points), with a 95% bootstrap interval.
+
+    Problems are resampled (the same draw in every language, as they are parallel; paired, as both sides
+    answered the same problems); a method's accuracy on a problem is averaged over its seeds, so the interval
+    covers problem sampling, not seed variation (the tables give that as ± across seeds).
     """
-    ids = sorted({i for i, lang in base if lang in langs})
+    ids = sorted({i for i, lang in reference[0] if lang in langs}) if reference else []
     keys = [(i, lang) for i in ids for lang in langs]
-    if not ids or not runs or any(k not in base or any(k not in r for r in runs) for k in keys):
+    if not ids or not runs or any(k not in r for k in keys for r in [*reference, *runs]):
         return None
-    diff = {i: [statistics.fmean(float(r[(i, lang)]) for r in runs) - float(base[(i, lang)]) for lang in langs]
-            for i in ids}
-    per_problem = [statistics.fmean(diff[i]) for i in ids]
+
+    def accuracy(side: list[dict[tuple[str, str], bool]], key: tuple[str, str]) -> float:
+        return statistics.fmean(float(r[key]) for r in side)
+
+    per_problem = [statistics.fmean(accuracy(runs, (i, lang)) - accuracy(reference, (i, lang)) for lang in langs)
+                   for i in ids]
     rng = random.Random(seed)
     means = sorted(statistics.fmean(rng.choices(per_problem, k=len(ids))) for _ in range(draws))
     return (100 * statistics.fmean(per_problem), 100 * means[int(0.025 * draws)], 100 * means[int(0.975 * draws) - 1])
@@ -437,6 +449,7 @@ def tables(study: Study, found: dict[str, Any]) -> str:
         lines += ["", f"Answers turned right / wrong: of the {n * len(scored)} trained-language answers, how many the "
                       "base model got wrong and the trained model right (+), and the other way round (-), per "
                       "seed. The gain is their difference; their sum shows how much training moved."]
+        lines += _against_ceiling(runs, metrics, base_correct, base_non, scored)
         if estimated:
             lines += ["", f"Answers cut at the budget: for runs evaluated before the decoder's ending was recorded, "
                           f"an answer counts as cut when its re-tokenised length is within {_CUT_SLACK} tokens of "
@@ -471,6 +484,35 @@ def tables(study: Study, found: dict[str, Any]) -> str:
                   + " (verified: a sample's final answer equals the gold answer; gold: none did, the set's worked "
                     "solution is used)", ""]
     return "\n".join(lines)
+
+
+def _against_ceiling(runs: dict[str, dict[int, Path]], metrics: dict[str, dict[int, dict[str, Any]]],
+                     base_correct: dict[tuple[str, str], bool], base_non: float, scored: list[str]) -> list[str]:
+    """Each label-free method against rlvr-gold on the same problems: the difference of the non-English means
+    with its paired bootstrap interval, and the share of gold's gain it reached (only where gold's own gain is
+    distinguishable from zero: a share of a gain lost in the noise means nothing)."""
+    if CEILING not in runs or not any(m not in ("base", CEILING) for m in runs):
+        return []
+    gold = [_correct(runs[CEILING][s]) for s in sorted(runs[CEILING])]
+    gold_ci = bootstrap_gain(base_correct, gold, scored)
+    gold_gain = statistics.fmean(_mean_over(m, scored, "accuracy") or 0.0 for m in metrics[CEILING].values())
+    gold_gain -= base_non
+    seeds = ", ".join(map(str, sorted(runs[CEILING])))
+    lines = ["", f"Against {CEILING} (seeds {seeds}), the label-using ceiling, on the same problems:", "",
+             f"| method | seeds | minus {CEILING} (points, 95% CI, paired bootstrap over problems) | "
+             f"share of {CEILING}'s gain |", "|---|---|---|---|"]
+    for method, by_seed in runs.items():
+        if method in ("base", CEILING):
+            continue
+        diff = bootstrap_difference(gold, [_correct(by_seed[s]) for s in sorted(by_seed)], scored)
+        diff_text = f"{diff[0]:+.1f} [{diff[1]:+.1f}, {diff[2]:+.1f}]" if diff else "-"
+        gain = statistics.fmean(_mean_over(m, scored, "accuracy") or 0.0 for m in metrics[method].values()) - base_non
+        if gold_ci and gold_ci[1] > 0:
+            share = f"{100 * gain / gold_gain:.0f}%"
+        else:
+            share = f"- ({CEILING}'s gain is not distinguishable from zero)"
+        lines.append(f"| {method} | {','.join(map(str, sorted(by_seed)))} | {diff_text} | {share} |")
+    return lines
 
 
 def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:

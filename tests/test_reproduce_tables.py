@@ -90,3 +90,46 @@ def test_run_states_tell_done_training_and_held_runs_apart(tmp_path):
     assert lines[2].endswith(": not started")
     # released: no holder any more
     assert "[running" not in reproduce.run_states(study, tmp_path, list(study.methods), None)[1]
+
+
+def test_bootstrap_difference_is_paired_and_averages_each_side_over_its_seeds():
+    half = _answers({"de": set(range(5)), "fr": set(range(5))})
+    everything = _answers({"de": set(range(10)), "fr": set(range(10))})
+    nothing = _answers({"de": set(), "fr": set()})
+    # the same answers on both sides: zero, and no spread, whatever the resample (the pairing)
+    assert reproduce.bootstrap_difference([half], [half], ["de", "fr"]) == (0.0, 0.0, 0.0)
+    assert reproduce.bootstrap_difference([half], [everything], ["de", "fr"])[0] == pytest.approx(50.0)
+    # two reference seeds (all, nothing) average to 50%: a run at 50% everywhere is level with them
+    assert reproduce.bootstrap_difference([everything, nothing], [half], ["de", "fr"])[0] == pytest.approx(0.0)
+    assert reproduce.bootstrap_difference([], [half], ["de"]) is None
+
+
+def _scored_run(folder: Path, right: dict[str, set[int]], n: int = 10) -> Path:
+    """An eval folder whose generations and metrics agree: problems ``right[lang]`` right, the others wrong."""
+    rows = [{"id": f"p{i}", "lang": lang, "correct": i in ids, "n_tokens": 50}
+            for lang, ids in right.items() for i in range(n)]
+    _eval_folder(folder, rows)
+    languages = {lang: {"accuracy": len(ids) / n} for lang, ids in right.items()}
+    (folder / "metrics.json").write_text(json.dumps({"languages": languages}))
+    return folder
+
+
+def test_against_ceiling_gives_the_share_of_gold_only_when_golds_gain_is_clear(tmp_path):
+    langs = ["de", "fr"]
+    base = _scored_run(tmp_path / "base", {"de": set(), "fr": set()})
+    gold = _scored_run(tmp_path / "gold", {"de": set(range(8)), "fr": set(range(8))})
+    pb = _scored_run(tmp_path / "pb", {"de": set(range(4)), "fr": set(range(4))})
+    runs = {"base": {0: base}, "rlvr-gold": {0: gold}, "pbrlsvr-hybrid": {0: pb}}
+    metrics = {m: {s: reproduce._metrics(p) for s, p in by.items()} for m, by in runs.items()}
+    lines = reproduce._against_ceiling(runs, metrics, reproduce._correct(base), 0.0, langs)
+    row = lines[-1]
+    assert row.startswith("| pbrlsvr-hybrid | 0 | -40.0 [") and row.endswith("| 50% |")
+    # gold no better than base: no share
+    flat = _scored_run(tmp_path / "flat", {"de": {0}, "fr": set()})
+    runs["rlvr-gold"] = {0: flat}
+    metrics["rlvr-gold"] = {0: reproduce._metrics(flat)}
+    assert "not distinguishable from zero" in reproduce._against_ceiling(runs, metrics, reproduce._correct(base),
+                                                                          0.0, langs)[-1]
+    # nothing to compare without a label-free method
+    assert reproduce._against_ceiling({"base": {0: base}, "rlvr-gold": {0: gold}}, metrics,
+                                      reproduce._correct(base), 0.0, langs) == []
