@@ -158,6 +158,15 @@ class RewardConfig:
             names.append(self.gate)
         return names
 
+    def combine(self, scores: Mapping[str, float]) -> tuple[float, float]:
+        """(total, gate) from one answer's component scores (clamped and thresholded as ``score`` leaves them):
+        the formula at the top of this module. Also re-totals stored scores under other weights (an audit's
+        cases) without computing the components again."""
+        gate = 1.0 if self.gate is None else min(1.0, max(0.0, scores[self.gate] / self.gate_full))
+        gated = sum(w * scores[c] for c, w in self.weights.items() if c in self.gated)
+        free = sum(w * scores[c] for c, w in self.weights.items() if c not in self.gated)
+        return gate * gated + free, gate
+
     def total_range(self) -> tuple[float, float]:
         """The lowest and highest total this config can give."""
         low = high = 0.0
@@ -292,11 +301,9 @@ class ComposedReward:
             scores[name] = values
         out = []
         for i in range(n):
-            gate = 1.0 if cfg.gate is None else min(1.0, max(0.0, scores[cfg.gate][i] / cfg.gate_full))
-            gated = sum(w * scores[c][i] for c, w in cfg.weights.items() if c in cfg.gated)
-            free = sum(w * scores[c][i] for c, w in cfg.weights.items() if c not in cfg.gated)
-            out.append(ScoredCompletion(total=gate * gated + free, components={c: scores[c][i] for c in scores},
-                                        gate=gate))
+            components = {c: scores[c][i] for c in scores}
+            total, gate = cfg.combine(components)
+            out.append(ScoredCompletion(total=total, components=components, gate=gate))
         self._memo = (key, out)
         return out
 
