@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from pivotrl.pipeline import CPU_TRL, DEMO_LORA, PipelineConfig, pivot_stage, read_log, train_stage
-from pivotrl.run_folder import LOCK_NAME, FolderBusyError, RunLock, check_output_dir
+from pivotrl.run_folder import FolderBusyError, RunLock, check_output_dir, lock_holder
 
 # The first study's TRL settings (full fine-tuning, one prompt x 4 answers of 64 tokens per step), kept as they
 # were when it was measured; the demo's own defaults (train.config.CPU_TRL) have moved since.
@@ -225,17 +225,6 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
         write_results(name, root, docs)
 
 
-def _held_by(run_dir: Path) -> str | None:
-    """Who holds a run's lock (the lock file's line), or None when nobody does."""
-    if not run_dir.is_dir():
-        return None
-    try:
-        with RunLock(run_dir, "run"):
-            return None
-    except FolderBusyError:
-        return (run_dir / LOCK_NAME).read_text(encoding="utf-8").strip() or "another process"
-
-
 def run_states(study: Study, root: Path, methods: list[str], seeds: list[int] | None) -> list[str]:
     """One line per run in running order: evaluated, training (step, last checkpoint), or not started, and
     whether a process holds it now; for resuming a study across sessions without reading folders by hand."""
@@ -256,7 +245,7 @@ def run_states(study: Study, root: Path, methods: list[str], seeds: list[int] | 
                      f"resumes from {f'checkpoint {saved[-1]}' if saved else 'the start'}")
         else:
             state = "not started"
-        holder = _held_by(run_dir)
+        holder = lock_holder(run_dir)
         lines.append(f"{method} seed {seed}: {state}" + (f" [running: {holder}]" if holder else ""))
     return lines
 

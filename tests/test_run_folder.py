@@ -23,6 +23,7 @@ from pivotrl.run_folder import (
     check_output_dir,
     check_output_file,
     claim,
+    lock_holder,
 )
 
 HOLD = """
@@ -95,6 +96,25 @@ def test_second_writer_is_refused_and_a_killed_holder_frees_the_folder_at_once(t
         assert isinstance(lock, RunLock)
     with claim(folder):  # and released again by the with block
         pass
+
+
+def test_lock_holder_names_the_live_holder_without_taking_the_lock(tmp_path):
+    folder = tmp_path / "run"
+    assert lock_holder(folder) is None  # no folder yet
+    holder = _holder(folder)
+    try:
+        assert lock_holder(folder).startswith(f"pid {holder.pid}:")
+        with pytest.raises(FolderBusyError):  # still held by the holder after the probe
+            claim(folder).acquire()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (folder / ".lock").read_text().startswith(f"pid {holder.pid}:")  # the line stays behind
+    assert lock_holder(folder) is None  # but nobody holds the lock
+    with claim(folder):
+        assert lock_holder(folder).startswith(f"pid {os.getpid()}:")
+        with pytest.raises(FolderBusyError):  # probing our own lock did not release or steal it
+            claim(folder).acquire()
 
 
 def test_cli_eval_refuses_a_file_as_out_before_loading_anything(tmp_path):

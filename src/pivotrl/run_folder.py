@@ -120,6 +120,33 @@ class RunLock:
         self.release()
 
 
+def lock_holder(folder: str | Path) -> str | None:
+    """The line of the process that holds ``folder``'s lock now, or None; without taking the lock (a probe
+    that took it, even for a moment, could make the real owner's start fail). Reads the kernel's lock table
+    (/proc/locks) for the lock file's inode; elsewhere, whether the pid written in the file is alive."""
+    path = Path(folder) / LOCK_NAME
+    try:
+        line = path.read_text(encoding="utf-8").strip()
+        inode = path.stat().st_ino
+    except OSError:
+        return None
+    try:
+        table = Path("/proc/locks").read_text(encoding="ascii")
+    except OSError:
+        table = None
+    if table is not None:
+        held = any(fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode)
+                   for fields in (row.split() for row in table.splitlines()) if len(fields) > 5)
+        return (line or "another process") if held else None
+    try:
+        os.kill(int(line.split(":", 1)[0].removeprefix("pid ")), 0)
+    except PermissionError:  # alive, another user's
+        return line
+    except (ValueError, ProcessLookupError):
+        return None
+    return line
+
+
 def claim(path: str | Path, what: str = "run folder") -> RunLock:
     """Check ``path`` as an output folder and lock it; use as ``with claim(out): ...``."""
     return RunLock(check_output_dir(path, what), what)
