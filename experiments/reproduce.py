@@ -504,6 +504,10 @@ def _against_ceiling(runs: dict[str, dict[int, Path]], metrics: dict[str, dict[i
     return lines
 
 
+_PANEL_TITLES = {"frac_reward_zero_std": "groups without spread", "completions/mean_length": "mean sampled length "
+                 "(tokens)", "completions/clipped_ratio": "sampled answers cut at the budget"}
+
+
 def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
     import matplotlib
 
@@ -537,11 +541,14 @@ def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     if found["logs"]:
+        # the reward functions' own totals (rewards/pivotrl_<preset>/mean) repeat the reward panel: left out
         components = sorted({k.split("/")[1] for rows in (r for s in found["logs"].values() for r in s.values())
-                             for k in rows[0] if k.startswith("rewards/") and k.endswith("/mean")})
+                             for k in rows[0] if k.startswith("rewards/") and k.endswith("/mean")
+                             and not k.startswith("rewards/pivotrl_")})
         by_lang = sorted({k.split("/")[1] for s in found["logs"].values() for rows in s.values() for row in rows
                           for k in row if k.startswith("reward_by_lang/")})
-        panels = ["reward", "frac_reward_zero_std", *[f"rewards/{c}/mean" for c in components],
+        panels = ["reward", "frac_reward_zero_std", "completions/mean_length", "completions/clipped_ratio",
+                  *[f"rewards/{c}/mean" for c in components],
                   *[f"reward_by_lang/{c}" for c in by_lang]]
         cols = 4
         fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(16, 3.0 * -(-len(panels) // cols)),
@@ -560,9 +567,7 @@ def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
                     smooth = np.convolve(values, np.ones(width) / width, mode="valid")
                     ax.plot(steps[len(steps) - len(smooth):], smooth, label=f"{method} s{seed}", lw=1,
                             color=colour[method], linestyle=styles[rank % len(styles)])
-            ax.set_title(key.replace("rewards/", "").replace("/mean", "").replace("frac_reward_zero_std",
-                                                                                    "groups without spread"),
-                         fontsize=9)
+            ax.set_title(_PANEL_TITLES.get(key, key.replace("rewards/", "").replace("/mean", "")), fontsize=9)
             ax.set_xlabel("step", fontsize=8)
         for ax in list(axes.flat)[len(panels):]:
             ax.axis("off")
