@@ -297,6 +297,13 @@ def _cut_share(path: Path, langs: list[str]) -> tuple[float, bool] | None:
     return (statistics.fmean(flags), estimated) if flags else None
 
 
+def _mean_length(path: Path, langs: list[str]) -> float | None:
+    """Mean length in new tokens of an eval run's answers in ``langs`` (bare "The answer is N." answers are
+    about 10; the base model's worked answers 100-250)."""
+    lengths = [row["n_tokens"] for row in _greedy_rows(path) if row["lang"] in langs]
+    return statistics.fmean(lengths) if lengths else None
+
+
 def _fmt(values: list[float], scale: float = 100.0, signed: bool = False, digits: int = 1) -> str:
     """Mean (and, over several seeds, ± the population standard deviation) of ``values`` times ``scale``."""
     if not values:
@@ -410,8 +417,9 @@ def tables(study: Study, found: dict[str, Any]) -> str:
         lines += ["", f"Means over the trained languages ({', '.join(scored)}):", "",
                   "| method | non-En acc % | non-En strict % | gain vs base (points, ± seeds) | "
                   "95% CI of gain (bootstrap over problems) | English acc % | English gap (points) | "
-                  "non-En fidelity % | non-En answers cut at the budget % | answers turned right / wrong vs base |",
-                  "|---|---|---|---|---|---|---|---|---|---|"]
+                  "non-En fidelity % | non-En answers cut at the budget % | non-En mean answer length (tokens) | "
+                  "answers turned right / wrong vs base |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         base_non = _mean_over(base, scored, "accuracy") or 0.0
         estimated = False
         for method, by_seed in metrics.items():
@@ -429,12 +437,14 @@ def tables(study: Study, found: dict[str, Any]) -> str:
             ci_text = f"{ci[0]:+.1f} [{ci[1]:+.1f}, {ci[2]:+.1f}]" if ci else "-"
             shares = [_cut_share(runs[method][s], scored) for s in sorted(by_seed)]
             cut = [c[0] for c in shares if c is not None]
+            length = [x for x in (_mean_length(runs[method][s], scored) for s in sorted(by_seed)) if x is not None]
             estimated |= any(c[1] for c in shares if c is not None)
             flips = [_flips(base_correct, c, scored) for c in seeds_correct] if method != "base" else []
             flip_text = " · ".join(f"+{won} / -{lost}" for won, lost in flips) or "-"
             lines.append(f"| {method} | {_fmt(non)} | {_fmt(strict)} | "
                          f"{_fmt(gain, signed=True) if method != 'base' else '0'} | {ci_text} | "
-                         f"{_fmt(en)} | {_fmt(gap, signed=True)} | {_fmt(fid)} | {_fmt(cut)} | {flip_text} |")
+                         f"{_fmt(en)} | {_fmt(gap, signed=True)} | {_fmt(fid)} | {_fmt(cut)} | "
+                         f"{_fmt(length, 1, digits=0)} | {flip_text} |")
         lines += ["", f"Answers turned right / wrong: of the {n * len(scored)} trained-language answers, how many the "
                       "base model got wrong and the trained model right (+), and the other way round (-), per "
                       "seed. The gain is their difference; their sum shows how much training moved."]

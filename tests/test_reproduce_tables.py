@@ -57,6 +57,8 @@ def test_cut_share_uses_recorded_endings_and_estimates_only_the_old_ones(tmp_pat
         {"lang": "de", "n_tokens": 256, "cut": True}, {"lang": "de", "n_tokens": 254, "cut": False},
         {"lang": "de", "n_tokens": 12, "cut": False}, {"lang": "en", "n_tokens": 256, "cut": True}])
     assert reproduce._cut_share(recorded, ["de"]) == (pytest.approx(1 / 3), False)
+    assert reproduce._mean_length(recorded, ["de"]) == pytest.approx((256 + 254 + 12) / 3)
+    assert reproduce._mean_length(recorded, ["fr"]) is None
     # answers evaluated before endings were recorded: within 4 tokens of the budget counts as cut
     old = _eval_folder(tmp_path / "old", [{"lang": "de", "n_tokens": n} for n in (258, 253, 251, 40)])
     assert reproduce._cut_share(old, ["de"]) == (0.5, True)
