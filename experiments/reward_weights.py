@@ -30,16 +30,20 @@ from sklearn.metrics import roc_auc_score
 
 from pivotrl.rewards.compose import RewardConfig, load_reward_config
 
+# The hybrid as the qwen study ran it: before the brevity guard (a stored audit from then has no score for it).
+_NO_BREVITY = {"brevity_guard": 0.0}
+_STUDY_HYBRID = {"preset": "hybrid", "weights": _NO_BREVITY}
 # The study's hybrid and what the audit points at: less or no weight on the embedding similarity (ROC-AUC 0.57
 # on these answers), no format credit, no gate; the embedding and answer presets for reference.
 WEIGHTINGS: dict[str, Any] = {
-    "hybrid (the study's: agreement 1, embedding 0.5, format 0.2, gated)": "hybrid",
-    "hybrid, embedding 0.2": {"preset": "hybrid", "weights": {"embedding_similarity": 0.2}},
-    "hybrid, no embedding": {"preset": "hybrid", "weights": {"embedding_similarity": 0.0}},
-    "hybrid, no format": {"preset": "hybrid", "weights": {"answer_format": 0.0}},
-    "hybrid, agreement and guards only": {"preset": "hybrid",
-                                          "weights": {"embedding_similarity": 0.0, "answer_format": 0.0}},
-    "hybrid, no gate": {"preset": "hybrid", "gate": None},
+    "hybrid (the study's: agreement 1, embedding 0.5, format 0.2, gated)": _STUDY_HYBRID,
+    "hybrid, embedding 0.2": {**_STUDY_HYBRID, "weights": {**_NO_BREVITY, "embedding_similarity": 0.2}},
+    "hybrid, no embedding": {**_STUDY_HYBRID, "weights": {**_NO_BREVITY, "embedding_similarity": 0.0}},
+    "hybrid, no format": {**_STUDY_HYBRID, "weights": {**_NO_BREVITY, "answer_format": 0.0}},
+    "hybrid, agreement and guards only": {**_STUDY_HYBRID, "weights": {**_NO_BREVITY, "embedding_similarity": 0.0,
+                                                                        "answer_format": 0.0}},
+    "hybrid, no gate": {**_STUDY_HYBRID, "gate": None},
+    "hybrid with the brevity guard (the default since the study)": "hybrid",
     "embedding (preset)": "embedding",
     "answer agreement alone (preset answer)": "answer",
 }
@@ -106,7 +110,7 @@ def weighting_stats(rows: Sequence[dict[str, Any]], config: RewardConfig) -> dic
 
 def report(rows: Sequence[dict[str, Any]], weightings: Mapping[str, Any]) -> str:
     right = sum(row["correct"] for row in rows)
-    first = weighting_stats(rows, load_reward_config(next(iter(weightings.values()))))
+    first = weighting_stats(rows, load_reward_config("answer"))  # group counts: any weighting gives them
     lines = [f"{len(rows)} sampled answers ({right} right) in {first['groups']} groups; {first['mixed']} groups hold "
              "both a right and a wrong answer.", "",
              "| weighting | ROC-AUC right vs wrong | groups with spread % | mixed groups ranked right % | "
@@ -116,8 +120,14 @@ def report(rows: Sequence[dict[str, Any]], weightings: Mapping[str, Any]) -> str
     def cell(value: float | None, scale: float = 100.0, digits: int = 1) -> str:
         return "-" if value is None else f"{scale * value:.{digits}f}"
 
+    stored = set(rows[0]["components"])
     for label, source in weightings.items():
-        s = weighting_stats(rows, load_reward_config(source))
+        config = load_reward_config(source)
+        missing = [c for c in config.components if c not in stored and (c == config.gate or config.weights.get(c))]
+        if missing:  # an older audit: say which weighting cannot be re-totalled, and go on with the others
+            lines.append(f"| {label} | not stored in this audit: {', '.join(missing)} | | | | |")
+            continue
+        s = weighting_stats(rows, config)
         lines.append(f"| {label} | {cell(s['auc'], 1, 3)} | {cell(s['spread'])} | {cell(s['ordered'])} | "
                      f"{cell(s['no_right_share'])} | {cell(s['right_advantage'], 1, 2)} |")
     return "\n".join(lines)

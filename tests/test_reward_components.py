@@ -14,6 +14,7 @@ from pivotrl.rewards.components import (
     RANGES,
     answer_agreement,
     answer_format,
+    brevity_guard,
     completion_text,
     language_fidelity,
     length_guard,
@@ -58,6 +59,7 @@ def test_honest_answers_get_full_credit(lang):
     assert score("language_fidelity", text, lang)[0] >= 0.9
     assert score("answer_format", text, lang) == [1.0]
     assert score("length_guard", text, lang) == [0.0]
+    assert score("brevity_guard", text, lang) == [0.0]
     assert score("repetition_guard", text, lang) == [0.0]
 
 
@@ -159,6 +161,28 @@ def test_length_guard_is_linear_and_script_robust():
         assert text_units(honest(lang)) <= 1.5 * text_units(REFERENCE), lang
     with pytest.raises(ValueError):
         length_guard(["x"], reference=ref, tolerance=0)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_bare_answer_to_a_worked_reference_is_penalised_in_every_script(lang):
+    # the pivot's references in the qwen study: a median of 123 length units (docs/RESULTS.md)
+    worked_reference = " ".join([REFERENCE] * 6)
+    bare = get_language(lang).answer_sentence(13)
+    assert brevity_guard([bare], reference=worked_reference)[0] < -0.8
+    assert brevity_guard([honest(lang)], reference=REFERENCE) == [0.0]
+
+
+def test_brevity_guard_is_linear_from_its_floor():
+    ref = "word " * 100  # floor at the default share: 25 units
+    assert brevity_guard(["word " * 25, "word " * 40], reference=ref) == [0.0, 0.0]
+    assert brevity_guard(["word " * 20], reference=ref) == [pytest.approx(-0.2)]
+    assert brevity_guard([""], reference=ref) == [-1.0]
+    assert brevity_guard(["word " * 10], reference=ref, min_share=0.1) == [0.0]
+    assert brevity_guard([""], reference=ref, min_share=0.0) == [0.0]  # 0 turns it off
+    # a short (or missing) reference counts as MIN_REFERENCE_UNITS (20): floor 5 units, a mild penalty
+    assert brevity_guard(["Die Antwort lautet 11."], reference="11") == [pytest.approx(-0.2)]
+    with pytest.raises(ValueError, match="min_share"):
+        brevity_guard(["x"], reference=ref, min_share=1.0)
 
 
 def test_agreement_reads_reference_solutions_and_choices():

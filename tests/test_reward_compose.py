@@ -215,6 +215,22 @@ def test_length_tolerance_reaches_the_length_guard():
     assert no_encoder(PURE, length_tolerance=0.8).score([text], **columns([ref]))[0].components["length_guard"] < 0
 
 
+def test_min_length_share_reaches_the_brevity_guard_and_is_checked():
+    bare, ref = "Die Antwort lautet 10.", " ".join(EN * 4)
+    weights = {**PURE, "brevity_guard": 0.5}
+    for share in (0.0, 0.25, 0.5):
+        reward = no_encoder(weights, min_length_share=share)
+        s = reward.score([bare], **columns([ref]))[0]
+        assert s.components["brevity_guard"] == comp.brevity_guard([bare], reference=[ref], min_share=share)[0]
+        assert_documented_totals(reward, [s])
+    assert no_encoder(weights, min_length_share=0.0).score([bare], **columns([ref]))[0].components[
+        "brevity_guard"] == 0.0
+    assert no_encoder(weights).score([bare], **columns([ref]))[0].components["brevity_guard"] < -0.5
+    for bad in (1.0, -0.1, True, "0.2"):
+        with pytest.raises(ValueError, match="min_length_share must be in"):
+            load_reward_config({"weights": weights, "min_length_share": bad})
+
+
 def test_hybrid_totals_follow_the_formula_on_real_answers(hybrid):
     texts = [*DE, *EN[:2], DE_MIXED, DE_PHRASE_NOT_LAST, ""]
     refs = [*EN, *EN[:2], EN[0], EN[0], EN[0]]
@@ -241,8 +257,9 @@ def documented_range(weights: dict[str, float], gated: tuple[str, ...] | None) -
 
 
 def test_total_range_of_presets_matches_the_documented_weights():
-    # Module docstring: hybrid = agreement 1.0 + similarity 0.5 + format 0.2 (gated), guards 0.5 each (ungated).
-    assert load_reward_config("hybrid").total_range() == pytest.approx((-1.0, 1.7))
+    # Module docstring: hybrid = agreement 1.0 + similarity 0.5 + format 0.2 (gated), three guards 0.5 each
+    # (ungated); the other semantic presets have the length and repetition guards only.
+    assert load_reward_config("hybrid").total_range() == pytest.approx((-1.5, 1.7))
     assert load_reward_config("embedding").total_range() == pytest.approx((-1.0, 1.0))
     assert load_reward_config("translate").total_range() == pytest.approx((-1.0, 1.0))
     assert load_reward_config("answer").total_range() == pytest.approx((0.0, 1.0))

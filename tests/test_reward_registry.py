@@ -42,11 +42,11 @@ def clean_registry():
 
 def test_builtins_are_described_once():
     assert list(registry.REGISTRY) == ["answer_agreement", "language_fidelity", "answer_format", "length_guard",
-                                       "repetition_guard", "embedding_similarity", "translate_similarity",
-                                       "translation_likelihood"]
+                                       "brevity_guard", "repetition_guard", "embedding_similarity",
+                                       "translate_similarity", "translation_likelihood"]
     roles = {name: c.role for name, c in registry.REGISTRY.items()}
     assert roles["language_fidelity"] == "gate"
-    assert {n for n, r in roles.items() if r == "penalty"} == {"length_guard", "repetition_guard"}
+    assert {n for n, r in roles.items() if r == "penalty"} == {"length_guard", "brevity_guard", "repetition_guard"}
     # the gated default and the ranges are read from the registry, not kept beside it
     assert DEFAULT_GATED == tuple(n for n, r in roles.items() if r == "credit")
     assert dict(COMPONENT_RANGES) == {n: c.range for n, c in registry.REGISTRY.items()}

@@ -22,7 +22,7 @@ _spec.loader.exec_module(reward_weights)
 
 def _row(group: str, correct: bool, agreement: float, embedding: float, fidelity: float = 1.0) -> dict:
     components = {"answer_agreement": agreement, "embedding_similarity": embedding, "answer_format": 0.0,
-                  "language_fidelity": fidelity, "length_guard": 0.0, "repetition_guard": 0.0}
+                  "language_fidelity": fidelity, "length_guard": 0.0, "repetition_guard": 0.0, "brevity_guard": 0.0}
     return {"group": ("de", group), "correct": correct, "components": components}
 
 

@@ -2,7 +2,7 @@
 
     registry.py     every component described once: function or factory, score range, role (credit, penalty,
                     gate), config fields; ``register_component`` for your own
-    components.py   answer agreement, language fidelity, answer format, length and repetition guards:
+    components.py   answer agreement, language fidelity, answer format, length, brevity and repetition guards:
                     TRL reward functions ``f(completions, **columns) -> list[float]`` with documented ranges
     embedding.py    cross-lingual embedding similarity to the English reference, rescaled per encoder,
                     with reference embeddings cached by content hash

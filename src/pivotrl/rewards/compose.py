@@ -8,15 +8,16 @@ A composed reward is declared as data (:class:`RewardConfig`, from a preset, YAM
 where ``s[c]`` is component ``c``'s score in its own range (after its threshold, if any: a score below the
 threshold counts 0). The gate is what makes the semantic reward verifiable against the cheapest hack: an
 answer copied or written in English has fidelity ~0, so every gated credit (agreement, similarity, format)
-is multiplied by ~0, while penalties (length, repetition) are never gated. ``gate_full`` (0.8) gives full
+is multiplied by ~0, while penalties (length, brevity, repetition) are never gated. ``gate_full`` (0.8) gives full
 credit to answers that are mostly in the language, since numbers, names and formulas are legitimately shared.
 
 Presets (:data:`PRESETS`):
 
 * ``hybrid`` (default): answer agreement 1.0 + rescaled embedding similarity 0.5 + native format 0.2, gated by
-  fidelity; length and repetition guards 0.5 each. Agreement separates right from wrong numbers (which
-  embeddings cannot), similarity rewards reasoning that means what the reference means (which a bare
-  answer does not), the gate and guards stop the known hacks.
+  fidelity; length, repetition and brevity guards 0.5 each. Agreement separates right from wrong numbers
+  (which embeddings cannot), similarity rewards reasoning that means what the reference means (which a bare
+  answer does not), the gate and guards stop the known hacks: the brevity guard the bare guessed answer a
+  policy trained without it collapsed to (docs/RESULTS.md).
 * ``embedding``: rescaled embedding similarity alone, gated by fidelity, with the guards (the paper's
   semantic reward; no answer check).
 * ``translate``: translate-then-compare (chrF++ by default) gated by fidelity, with the guards.
@@ -72,6 +73,7 @@ class RewardConfig:
     ``gated``: components multiplied by the gate (penalties should not be: a penalty times 0 is a reward).
     ``thresholds``: component -> minimum score; below it the component counts 0.
     ``length_tolerance``: allowed response length as a multiple of the reference's (``length_guard``).
+    ``min_length_share``: shortest response without penalty, as a share of the reference's (``brevity_guard``).
     ``encoder``, ``embedding_baseline``, ``embedding_ceiling``: the embedding similarity's encoder spec and
     rescaling (None: calibrated on the synthetic parallel set). ``translator``, ``translate_metric``: the
     translate-then-compare backend and metric (chrf, embedding, comet); the translation likelihood uses the
@@ -88,6 +90,7 @@ class RewardConfig:
     gated: list[str] | None = None  # None: every credit component (plugins' included), filled in on creation
     thresholds: dict[str, float] = field(default_factory=dict)
     length_tolerance: float = 2.0
+    min_length_share: float = 0.25
     encoder: str = "e5-torch"
     embedding_baseline: float | None = None
     embedding_ceiling: float | None = None
@@ -144,6 +147,9 @@ class RewardConfig:
         if not (isinstance(self.length_tolerance, (int, float)) and self.length_tolerance > 0):
             raise ValueError(
                 f"reward config {self.name!r}: length_tolerance must be > 0, got {self.length_tolerance!r}")
+        share = self.min_length_share
+        if isinstance(share, bool) or not (isinstance(share, (int, float)) and 0 <= share < 1):
+            raise ValueError(f"reward config {self.name!r}: min_length_share must be in [0, 1), got {share!r}")
         from pivotrl.rewards.translation import METRICS
 
         if self.translate_metric not in METRICS:
@@ -163,8 +169,9 @@ class RewardConfig:
         the formula at the top of this module. Also re-totals stored scores under other weights (an audit's
         cases) without computing the components again."""
         gate = 1.0 if self.gate is None else min(1.0, max(0.0, scores[self.gate] / self.gate_full))
-        gated = sum(w * scores[c] for c, w in self.weights.items() if c in self.gated)
-        free = sum(w * scores[c] for c, w in self.weights.items() if c not in self.gated)
+        # a zero-weight component (logged, not optimised) may be missing from stored scores
+        gated = sum(w * scores[c] for c, w in self.weights.items() if w and c in self.gated)
+        free = sum(w * scores[c] for c, w in self.weights.items() if w and c not in self.gated)
         return gate * gated + free, gate
 
     def total_range(self) -> tuple[float, float]:
@@ -184,8 +191,9 @@ class RewardConfig:
 _GUARDS = {"length_guard": 0.5, "repetition_guard": 0.5}
 
 PRESETS: dict[str, dict[str, Any]] = {
+    # the brevity guard only where a bare answer can collect credit (agreement, format): see brevity_guard
     "hybrid": {"weights": {"answer_agreement": 1.0, "embedding_similarity": 0.5, "answer_format": 0.2,
-                           "language_fidelity": 0.0, **_GUARDS}},
+                           "language_fidelity": 0.0, **_GUARDS, "brevity_guard": 0.5}},
     "embedding": {"weights": {"embedding_similarity": 1.0, "language_fidelity": 0.0, **_GUARDS}},
     "translate": {"weights": {"translate_similarity": 1.0, "language_fidelity": 0.0, **_GUARDS}},
     "answer": {"weights": {"answer_agreement": 1.0}, "gate": None},
@@ -290,7 +298,7 @@ class ComposedReward:
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1]
         cfg = self.config
-        kwargs = dict(cols, tolerance=cfg.length_tolerance)
+        kwargs = dict(cols, tolerance=cfg.length_tolerance, min_share=cfg.min_length_share)
         scores: dict[str, list[float]] = {}
         for name in cfg.components:
             values = [float(v) for v in self.component(name)(texts, **kwargs)]
