@@ -86,7 +86,9 @@ def _method_table(extra: dict[str, Any] | None = None) -> dict[str, dict[str, An
     methods: dict[str, dict[str, Any]] = {
         "rlvr-gold": {"labels": "gold", "reward": "answer"},  # target-language gold answers, right/wrong
         "pbrlsvr-embedding": {"labels": "pivot", "reward": "embedding"},  # no target-language labels
-        "pbrlsvr-hybrid": {"labels": "pivot", "reward": "hybrid"},
+        # the hybrid as these studies ran it, spelled out: the preset gained the brevity guard later, and a
+        # run's recipe must keep meaning what it meant
+        "pbrlsvr-hybrid": {"labels": "pivot", "reward": {"preset": "hybrid", "weights": {"brevity_guard": 0.0}}},
     }
     return methods | (extra or {})
 
@@ -99,11 +101,16 @@ STUDIES: dict[str, Study] = {
         # trained runs are evaluated in English and the 7 trained languages (the base model in all of them)
         evals={"msvamp": 40, "mgsm": 40}, all_langs=False, eval_max_new_tokens=256,
         # rlvr-en: gold-answer RLVR on the English questions only; how much of an English-only gain transfers
-        methods=_method_table({"rlvr-en": {"labels": "gold", "reward": "answer", "langs": ["en"]}}),
+        # pbrlsvr-hybrid-floor: the hybrid with the brevity guard, added after hybrid seed 1 collapsed to bare
+        # guessed answers (RESULTS.md): does the floor stop the collapse, and what does the hybrid gain then?
+        methods=_method_table({"rlvr-en": {"labels": "gold", "reward": "answer", "langs": ["en"]},
+                               "pbrlsvr-hybrid-floor": {"labels": "pivot", "reward": {
+                                   "preset": "hybrid", "weights": {"brevity_guard": 0.5}}}}),
         audit_n=12,
         # the two seeds the comparison needs first, then the extra methods, then third seeds
         order=(("rlvr-gold", 0), ("pbrlsvr-hybrid", 0), ("rlvr-gold", 1), ("pbrlsvr-hybrid", 1),
-               ("pbrlsvr-embedding", 0), ("rlvr-en", 0), ("rlvr-gold", 2), ("pbrlsvr-hybrid", 2)),
+               ("pbrlsvr-embedding", 0), ("rlvr-en", 0), ("pbrlsvr-hybrid-floor", 0), ("pbrlsvr-hybrid-floor", 1),
+               ("rlvr-gold", 2), ("pbrlsvr-hybrid", 2)),
     ),
     "smollm2-synthetic": Study(
         pipeline=PipelineConfig(model="smollm2", pivot="smollm2", task="synthetic", levels=[1, 2],
