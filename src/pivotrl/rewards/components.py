@@ -332,6 +332,15 @@ def answer_format(completions: Sequence[Any], *, lang: Any, **_: Any) -> list[fl
 MIN_REFERENCE_UNITS = 20.0  # a very short (or missing) reference still allows an answer of this many units
 
 
+def _checked_numbers(value: Any, n: int, name: str, valid: Any, expected: str) -> list[float]:
+    """A guard's setting as one finite number per completion, each ``valid``; else ValueError naming it."""
+    numbers = [float(v) for v in _column(value, n, name)]
+    for number in numbers:
+        if not math.isfinite(number) or not valid(number):
+            raise ValueError(f"{name} must be {expected}, got {number}")
+    return numbers
+
+
 def _length_penalty(text: str, reference: Any, tolerance: float) -> float:
     ref_units = max(text_units(completion_text(reference)), MIN_REFERENCE_UNITS)
     limit = tolerance * ref_units
@@ -351,12 +360,7 @@ def length_guard(completions: Sequence[Any], *, reference: Any, tolerance: Any =
     """
     n = len(completions)
     refs = _column(reference, n, "reference")
-    tols = []
-    for t in _column(tolerance, n, "tolerance"):
-        t = float(t)
-        if not math.isfinite(t) or t <= 0:
-            raise ValueError(f"tolerance must be a positive number, got {t}")
-        tols.append(t)
+    tols = _checked_numbers(tolerance, n, "tolerance", lambda t: t > 0, "a positive number")
     return [_safe("length_guard", lambda c=c, r=r, t=t: _length_penalty(completion_text(c), r, t), 0.0)
             for c, r, t in zip(completions, refs, tols)]
 
@@ -380,12 +384,7 @@ def brevity_guard(completions: Sequence[Any], *, reference: Any, min_share: Any 
     """
     n = len(completions)
     refs = _column(reference, n, "reference")
-    shares = []
-    for share in _column(min_share, n, "min_share"):
-        share = float(share)
-        if not math.isfinite(share) or not 0 <= share < 1:
-            raise ValueError(f"min_share must be in [0, 1), got {share}")
-        shares.append(share)
+    shares = _checked_numbers(min_share, n, "min_share", lambda m: 0 <= m < 1, "in [0, 1)")
     return [_safe("brevity_guard", lambda c=c, r=r, m=m: _brevity_penalty(completion_text(c), r, m), 0.0)
             for c, r, m in zip(completions, refs, shares)]
 
