@@ -412,15 +412,19 @@ def tables(study: Study, found: dict[str, Any]) -> str:
         base_correct = _correct(runs["base"][0])
         n = base["languages"][langs[0]]["problems"]
         lines += [f"### Evaluated on {task} held-out ({n} problems per language, greedy)", "",
-                  f"Accuracy % (flexible extraction; mean ± spread across seeds). One answer moves a language by "
-                  f"{100 / n:.1f} points and the non-English mean of the {len(scored)} trained languages by "
-                  f"{100 / (n * len(scored)):.2f}.", "",
-                  "| method | seeds | " + " | ".join(langs) + " |", "|" + "---|" * (len(langs) + 2)]
+                  f"Mean ± spread across seeds. One answer moves a language by {100 / n:.1f} points and the "
+                  f"non-English mean of the {len(scored)} trained languages by {100 / (n * len(scored)):.2f}."]
         metrics = {m: {s: _metrics(p) for s, p in by_seed.items()} for m, by_seed in runs.items()}
-        for method, by_seed in metrics.items():
-            ms = list(by_seed.values())
-            cells = [_fmt([m["languages"][c]["accuracy"] for m in ms if c in m["languages"]]) for c in langs]
-            lines.append(f"| {method} | {','.join(map(str, sorted(by_seed)))} | " + " | ".join(cells) + " |")
+        for key, title in [("accuracy", "Accuracy % (flexible extraction: native answer phrase, else last number)"),
+                           ("strict", "Strict accuracy % (native answer phrase only)"),
+                           ("fidelity", "Language fidelity % (answers identified as the question's language)")]:
+            lines += ["", title + ":", "", "| method | seeds | " + " | ".join(langs) + " |",
+                      "|" + "---|" * (len(langs) + 2)]
+            for method, by_seed in metrics.items():
+                ms = list(by_seed.values())
+                cells = [_fmt([m["languages"][c][key] for m in ms
+                               if m["languages"].get(c, {}).get(key) is not None]) for c in langs]
+                lines.append(f"| {method} | {','.join(map(str, sorted(by_seed)))} | " + " | ".join(cells) + " |")
         lines += ["", f"Means over the trained languages ({', '.join(scored)}):", "",
                   "| method | non-En acc % | non-En strict % | gain vs base (points, ± seeds) | "
                   "95% CI of gain (bootstrap over problems) | English acc % | English gap (points) | "
