@@ -22,7 +22,8 @@ from pivotrl.models import LoadedModel, ModelAndTokenizer
 from pivotrl.packed_linear import packed_linears
 from pivotrl.prompts import cut_at_stop
 
-__all__ = ["ENGINES", "GenerationConfig", "PromptTooLongError", "cut_at_stop", "generate", "generate_with_stats"]
+__all__ = ["ENGINES", "GenerationConfig", "PromptTooLongError", "Sampled", "cut_at_stop", "end_token_ids", "generate",
+           "generate_ids", "generate_with_stats"]
 
 
 @dataclass
@@ -54,9 +55,20 @@ class GenerationConfig:
 
 def _unpack(loaded: ModelAndTokenizer) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     if isinstance(loaded, LoadedModel):
-        return loaded.model, loaded.tokenizer
-    model, tokenizer = loaded
-    return model, tokenizer
+        model, tokenizer = loaded.model, loaded.tokenizer
+    else:
+        model, tokenizer = loaded
+    return _without_peft_wrapper(model), tokenizer
+
+
+def _without_peft_wrapper(model: Any) -> Any:
+    """The transformers model inside a PEFT wrapper. PEFT injects its adapter layers into that model, so it
+    computes with the current adapters; the wrapper's own ``forward`` hides the arguments the continuous
+    decoder passes (a cache, position ids, ``logits_to_keep``), which would send it to the slower engine."""
+    get_base_model = getattr(model, "get_base_model", None)
+    if callable(get_base_model) and getattr(model, "peft_config", None) is not None:
+        return get_base_model()
+    return model
 
 
 def _check_config(config: GenerationConfig) -> None:
@@ -258,7 +270,8 @@ _JOIN_WHEN_FREE = 0.25  # new prompts join once this share of the flight's place
 def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, encoded: list[list[int]],
                        order: list[int], config: GenerationConfig, rows_per_prompt: int,
                        stops: list[tuple[str, ...]], end_ids: set[int], pad_id: int,
-                       on_prompt_done: Any = None) -> list[list[list[int]]]:
+                       on_prompt_done: Any = None, logprobs: list[list[float]] | None = None,
+                       keep_end: bool = False) -> list[list[list[int]]]:
     """Generate for every prompt with continuous batching; returns, per prompt, its rows' new token ids, and
     calls ``on_prompt_done(prompt, rows, cut)`` the moment the last row of a prompt ends (``cut[i]``: row ``i``
     reached ``max_new_tokens`` without an end token or a stop string).
@@ -270,6 +283,10 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     so the matrix products stay full. A prompt is prefilled once and its cache copied for its samples. Tokens
     are chosen as ``generate`` chooses them with pivotrl's settings: argmax, or temperature then top-p
     sampling, on float32 logits.
+
+    ``logprobs``, when given (empty), receives per row the log-probability of each chosen token under the
+    temperature-scaled distribution before top-p: the quantity an RL loss computes from the policy's logits.
+    ``keep_end`` keeps the end token that finished a row in its ids (a trainer's loss needs it).
     """
     from transformers import TemperatureLogitsWarper, TopPLogitsWarper
 
@@ -283,6 +300,8 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     places = config.batch_size * rows_per_prompt
     pending = list(reversed(order))  # popped from the end: longest prompts first
     new: list[list[int]] = [[] for _ in range(len(encoded) * rows_per_prompt)]  # row = prompt * copies + sample
+    if logprobs is not None:
+        logprobs[:] = [[] for _ in new]
     left = [rows_per_prompt] * len(encoded)  # rows of each prompt still in flight
     cut = [False] * len(new)  # rows stopped by the budget, not by the model
     flight = _Flight(model)
@@ -304,10 +323,19 @@ def _decode_continuous(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
             chosen = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
         else:
             chosen = scores.argmax(dim=-1)
+        chosen_logprobs = None
+        if logprobs is not None:
+            tempered = flight.logits.float() / (config.temperature if config.do_sample else 1.0)
+            chosen_logprobs = (tempered.gather(1, chosen[:, None]).squeeze(1)
+                               - torch.logsumexp(tempered, dim=-1)).tolist()
         keep = []
         for position, token in enumerate(chosen.tolist()):
             row = flight.rows[position]
             prompt = row // rows_per_prompt
+            if chosen_logprobs is not None and (keep_end or token not in end_ids):
+                logprobs[row].append(chosen_logprobs[position])
+            if token in end_ids and keep_end:
+                new[row].append(token)
             if token not in end_ids:
                 new[row].append(token)
                 tail = tokenizer.decode(new[row][-window:], skip_special_tokens=True) if stops[prompt] else ""
@@ -412,6 +440,12 @@ def _count_new_tokens(new_tokens: torch.Tensor, end_ids: set[int]) -> list[int]:
     return counts
 
 
+def end_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """The tokens that end a completion: the model's eos tokens and the tokenizer's pad token."""
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return _eos_ids(_without_peft_wrapper(model), tokenizer) | ({pad_id} if pad_id is not None else set())
+
+
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
     eos = model.generation_config.eos_token_id
     if eos is None:
@@ -419,6 +453,70 @@ def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[
     if eos is None:
         return set()
     return set(eos) if isinstance(eos, (list, tuple)) else {int(eos)}
+
+
+@contextlib.contextmanager
+def _decoding(model: PreTrainedModel, config: GenerationConfig, prompts: int, rows_per_prompt: int) -> Any:
+    """The state every decode runs in: eval mode (a model handed over mid-training must not generate with
+    dropout; its mode is restored after), no autograd, the call's seed, and on a CPU packed weights when the
+    work repays packing them."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    flight_rows = min(config.batch_size, prompts) * rows_per_prompt
+    pack = config.packed_weights and device.type == "cpu" and flight_rows >= 4 \
+        and prompts * rows_per_prompt * config.max_new_tokens >= _PACK_FROM_TOKENS
+    try:
+        if config.seed is not None:
+            set_seed(config.seed)  # once per call: the same call with the same seed gives the same samples
+        with torch.inference_mode(), packed_linears(model, flight_rows) if pack else contextlib.nullcontext():
+            yield
+    finally:
+        if was_training:
+            model.train()
+
+
+@dataclass
+class Sampled:
+    """One sampled completion as token ids, for a trainer's loss."""
+
+    ids: list[int]  # the new tokens, ending with the end token when the model ended the answer itself
+    logprobs: list[float]  # per id: its log-probability under the temperature-scaled distribution it came from
+    cut: bool  # stopped by max_new_tokens (or a stop string) rather than by an end token
+
+
+def generate_ids(loaded_or_model_and_tokenizer: ModelAndTokenizer, prompt_ids: list[list[int]],
+                 config: GenerationConfig) -> list[list[Sampled]]:
+    """Complete prompts given as token ids with the continuous engine: per prompt, ``config.num_samples``
+    :class:`Sampled` completions with their log-probabilities (what an RL trainer needs from a rollout).
+
+    Unlike :func:`generate` it never falls back to transformers' ``generate`` (which gives no
+    log-probabilities): a model the continuous decoder cannot drive raises ``ValueError``.
+    """
+    _check_config(config)
+    model, tokenizer = _unpack(loaded_or_model_and_tokenizer)
+    if not _can_batch_continuously(model):
+        raise ValueError(f"the continuous engine cannot drive {type(model).__name__} (its cache or forward "
+                         "differs); sample with transformers' generate instead")
+    if not prompt_ids:
+        return []
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad_id is None:
+        raise ValueError("the tokenizer has neither a pad nor an eos token; load the model with load_model()")
+    end_ids = end_token_ids(model, tokenizer)
+    rows_per_prompt = config.num_samples if config.do_sample else 1
+    encoded = [list(ids) for ids in prompt_ids]
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    stops = [tuple(config.stop)] * len(encoded)
+    cuts: dict[int, list[bool]] = {}
+    logprobs: list[list[float]] = []
+    with _decoding(model, config, len(encoded), rows_per_prompt):
+        rows = _decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops, end_ids, pad_id,
+                                  on_prompt_done=lambda prompt, _rows, cut: cuts.__setitem__(prompt, list(cut)),
+                                  logprobs=logprobs, keep_end=True)
+    repeats = config.num_samples // rows_per_prompt
+    return [[Sampled(ids, logprobs[i * rows_per_prompt + j], cuts[i][j])
+             for j, ids in enumerate(per_prompt)] * repeats for i, per_prompt in enumerate(rows)]
 
 
 def generate_with_stats(
@@ -501,17 +599,10 @@ def generate_with_stats(
 
     continuous = config.engine == "continuous" and _can_batch_continuously(model)
     repeats = config.num_samples // rows_per_prompt  # greedy: one row per prompt stands for every sample
-    was_training = model.training
-    model.eval()  # a model handed over mid-training must not generate with dropout
     device = next(model.parameters()).device
     start = time.perf_counter()
     try:
-        if config.seed is not None:
-            set_seed(config.seed)  # once per call: the same call with the same seed gives the same samples
-        flight_rows = min(config.batch_size, len(prompts)) * rows_per_prompt
-        pack = config.packed_weights and device.type == "cpu" and flight_rows >= 4 \
-            and len(prompts) * rows_per_prompt * config.max_new_tokens >= _PACK_FROM_TOKENS
-        with torch.inference_mode(), packed_linears(model, flight_rows) if pack else contextlib.nullcontext():
+        with _decoding(model, config, len(prompts), rows_per_prompt):
             if continuous:
                 def done(prompt: int, rows: list[list[int]], cut: list[bool]) -> None:
                     stats["new_tokens"] += sum(len(r) for r in rows)
@@ -559,8 +650,6 @@ def generate_with_stats(
                     if bar is not None:
                         bar.update(len(batch))
     finally:
-        if was_training:
-            model.train()
         if bar is not None:
             bar.close()
 

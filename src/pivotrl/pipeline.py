@@ -38,7 +38,7 @@ class PipelineConfig:
     # -- pivot references (verified against the English gold answers; gold solutions where none verifies)
     pivot_n: int = 16  # English training problems given to the pivot
     pivot_k: int = 2  # samples per problem
-    pivot_max_new_tokens: int = 128
+    pivot_max_new_tokens: int = 256  # the pivot's worked answers run as long as the policy's
     # -- training
     reward: Any = "hybrid"
     labels: str = "pivot"  # pivot: the English references; gold: target-language gold answers (RLVR)
@@ -49,7 +49,7 @@ class PipelineConfig:
     # -- evaluation (held-out split, English plus the target languages)
     eval_task: str | None = None  # default: task
     eval_n: int = 32
-    eval_max_new_tokens: int = 128
+    eval_max_new_tokens: int = 256  # at least training's budget: a longer answer is not cut in evaluation
     # -- where generation-only stages (pivot, evaluation) and the reward's encoder run; TRL places the policy
     device: str = "auto"  # auto: this process's GPU when there is one, else the CPU
 

@@ -31,6 +31,7 @@ __all__ = ["TrainConfig", "TrainConfigError", "load_train_config", "apply_overri
 
 ALGORITHMS = ("grpo", "rloo")
 LABELS = ("pivot", "gold")
+ROLLOUTS = ("auto", "engine", "trl")
 
 
 class TrainConfigError(ValueError):
@@ -45,12 +46,18 @@ TRL_DEFAULTS: dict[str, Any] = {
     "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 128,
     "learning_rate": 1e-6, "temperature": 1.0, "bf16": False, "report_to": [],
 }
-# A small LoRA policy on a CPU (`pivotrl demo`, the reproduction): two prompts x 4 sampled answers of at most 96
-# tokens a step, DAPO's token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. With
-# Qwen2.5-0.5B on 2 cores a step takes about 35 s, most of it sampling. Written whole into the recipes it makes
-# (a resumed run compares them), so it repeats the TRL_DEFAULTS it keeps.
+# A small LoRA policy on a CPU (`pivotrl demo`, the reproduction): two prompts x 4 sampled answers a step, DAPO's
+# token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. Written whole into the recipes
+# it makes (a resumed run compares them), so it repeats the TRL_DEFAULTS it keeps.
+# The budget must fit the policy's right answers: sampled from Qwen2.5-0.5B on the synthetic training split
+# (levels 1-2), right French answers ran to 114 tokens at the median, 149 at the 90th percentile and 231 at most.
+# At the old 96 tokens most worked answers were cut, lost their final number and with it every answer credit,
+# while a bare guessed "La réponse est 2." never was: GRPO learned to guess (docs/TRAINING.md, "Why the demo
+# got worse"). 256 tokens keep the right answers whole; a cut answer is left out of the loss
+# (mask_truncated_completions, DAPO's overlong filtering): being cut says nothing about its reasoning.
 CPU_TRL: dict[str, Any] = {
-    "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 96,
+    "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 256,
+    "mask_truncated_completions": True,
     "learning_rate": 5e-5, "beta": 0.0, "loss_type": "dapo", "temperature": 1.0,
     "save_steps": 10, "logging_steps": 1, "gradient_checkpointing": False,
 }
@@ -98,6 +105,11 @@ class TrainConfig:
     # product (pivotrl.packed_linear), so the samples are the same up to float32 rounding.
     packed_rollouts: bool = setting(True, help="On a CPU, sample each step's rollouts with oneDNN-packed copies "
                                                "of the float32 linear weights (faster; no effect on a GPU).")
+    # TRL samples with model.generate in fixed batches; pivotrl's continuous engine (pivotrl.train.rollouts) lets a
+    # finished answer leave the batch and returns the log-probabilities TRL's rollout_func asks for.
+    rollouts: str = setting("auto", help="Who samples each step's answers: engine (pivotrl's continuous engine), "
+                                         "trl (TRL's own generate, or vLLM with trl.use_vllm), auto (engine on a "
+                                         "CPU without vLLM, else trl).")
 
     def validate(self, source: str = "recipe") -> None:
         """Check every field (types, values, the reward, the TRL fields) before anything heavy loads; raise
@@ -133,6 +145,14 @@ class TrainConfig:
                 raise TrainConfigError(f"{source}: {key} must be a non-negative integer, got {value!r}")
         if self.lora is not None and not isinstance(self.lora, dict):
             raise TrainConfigError(f"{source}: lora must be a mapping of peft LoraConfig fields or null")
+        if self.rollouts not in ROLLOUTS:
+            raise TrainConfigError(f"{source}: rollouts must be one of {', '.join(ROLLOUTS)}, got {self.rollouts!r}")
+        if self.rollouts == "engine":
+            from pivotrl.train.rollouts import check_engine_settings
+
+            why = check_engine_settings(self.trl)
+            if why:
+                raise TrainConfigError(f"{source}: rollouts engine: {why}; set rollouts: trl")
         if self.dtype not in ("float32", "bfloat16"):
             raise TrainConfigError(f"{source}: dtype must be float32 or bfloat16, got {self.dtype!r}")
         if self.dtype == "bfloat16" and self.lora is None:

@@ -30,7 +30,8 @@ from pivotrl.train.config import TRL_DEFAULTS, TrainConfig, TrainConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainError", "build_rows", "held_out_examples", "run_train", "training_examples", "trl_args", "trl_row"]
+__all__ = ["TrainError", "build_rows", "build_trainer", "held_out_examples", "run_train", "training_examples",
+           "trl_args", "trl_row", "uses_engine"]
 
 
 class TrainError(RuntimeError):
@@ -161,6 +162,67 @@ def trl_args(config: TrainConfig, reward_weights: list[float]) -> Any:
     return cls(**merged)
 
 
+def uses_engine(config: TrainConfig, args: Any) -> bool:
+    """Whether pivotrl's engine samples the rollouts: ``rollouts: engine``, or ``auto`` on a CPU without vLLM
+    (on a GPU, TRL's path and vLLM stay the default)."""
+    if config.rollouts == "auto":
+        from pivotrl.train.rollouts import check_engine_settings
+
+        return bool(args.use_cpu) and check_engine_settings(config.trl) is None
+    return config.rollouts == "engine"
+
+
+def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[dict[str, Any]], *,
+                  callbacks: list[Any] | None = None, reward: Any = None) -> Any:
+    """TRL's trainer for the recipe, as ``pivotrl train`` runs it: the composed reward (its total optimised, its
+    components logged, rollout lengths and cuts per language logged beside it), LoRA, the rollout engine and
+    the update's shortcuts. ``reward`` replaces the recipe's (a built :class:`ComposedReward`, or TRL reward
+    functions with their weights as a pair)."""
+    from datasets import Dataset
+
+    from pivotrl.generation import end_token_ids
+    from pivotrl.rewards.compose import build_reward
+    from pivotrl.train.rollouts import grpo_rollout_func, log_rollout_lengths, sample_rloo_rollouts_with_engine
+    from pivotrl.train.update import skip_groups_without_spread
+
+    if reward is None or not isinstance(reward, tuple):
+        funcs, weights = (reward or build_reward(config.reward)).trl_reward_funcs()
+    else:
+        funcs, weights = reward
+    args = trl_args(config, weights)
+    engine = uses_engine(config, args)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not getattr(tokenizer, "chat_template", None):  # a base model without a chat template: the plain text
+        rows = [{**r, "prompt": r["prompt"][0]["content"]} if isinstance(r["prompt"], list) else r for r in rows]
+    peft_config = None
+    if config.lora is not None:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora})
+    funcs = [log_rollout_lengths(funcs[0], end_token_ids(model, tokenizer)), *funcs[1:]]
+    extra: dict[str, Any] = {}
+    if config.algorithm == "grpo":
+        from trl import GRPOTrainer as Trainer
+
+        if engine:
+            extra["rollout_func"] = grpo_rollout_func(packed_weights=config.packed_rollouts)
+    else:
+        from trl import RLOOTrainer as Trainer
+    trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
+                      train_dataset=Dataset.from_list(rows), peft_config=peft_config, callbacks=callbacks or [],
+                      **extra)
+    if engine and config.algorithm != "grpo":
+        sample_rloo_rollouts_with_engine(trainer, packed_weights=config.packed_rollouts)
+    elif config.packed_rollouts and args.use_cpu and not engine:
+        from pivotrl.packed_linear import pack_while_generating
+
+        pack_while_generating(trainer.model, rows=args.generation_batch_size or args.per_device_train_batch_size)
+    if config.algorithm == "grpo":
+        skip_groups_without_spread(trainer)
+    return trainer
+
+
 def _checkpoints(output_dir: Path) -> list[Path]:
     """Checkpoint folders, newest first."""
     from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
@@ -235,10 +297,7 @@ def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = Tru
 
 
 def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any) -> dict[str, Any]:
-    from datasets import Dataset
-
     from pivotrl.models import load_model
-    from pivotrl.rewards.compose import build_reward
 
     out = Path(config.output_dir)
     existing = _checkpoints(out)
@@ -255,49 +314,24 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any)
     with (out / "train_set.jsonl").open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    reward = build_reward(config.reward)
-    funcs, weights = reward.trl_reward_funcs()
-    args = trl_args(config, weights)
-
     loaded = load_model(config.model, dtype=config.dtype)
-    model, tokenizer = loaded.model, loaded.tokenizer
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    has_chat = bool(getattr(tokenizer, "chat_template", None))
-    if not has_chat:  # a base model without a chat template gets the plain prompt text
-        for r in rows:
-            r["prompt"] = r["prompt"][0]["content"]
-    dataset = Dataset.from_list(rows)
-
-    peft_config = None
-    if config.lora is not None:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora})
-
-    if config.algorithm == "grpo":
-        from trl import GRPOTrainer as Trainer
-    else:
-        from trl import RLOOTrainer as Trainer
-    from transformers.trainer_callback import ProgressCallback
-
-    from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
+    from pivotrl.train.callbacks import LogFile, MultilingualEval
 
     callbacks: list[Any] = [LogFile(out / "log.jsonl")]
     evaluator = None
     if evaluate is not None:
-        evaluator = MultilingualEval(config, tokenizer, evaluate)
+        evaluator = MultilingualEval(config, loaded.tokenizer, evaluate)
         callbacks.append(evaluator)
     elif config.eval_n:
         log.warning("no evaluate function was passed to run_train: no held-out evaluation during training")
-    trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args, train_dataset=dataset,
-                      peft_config=peft_config, callbacks=callbacks)
+    trainer = build_trainer(config, loaded.model, loaded.tokenizer, rows, callbacks=callbacks)
+    tokenizer = loaded.tokenizer
     if evaluator is not None:
         evaluator.trainer = trainer
-    if config.packed_rollouts and args.use_cpu:
-        from pivotrl.packed_linear import pack_while_generating
+    from transformers.trainer_callback import ProgressCallback
 
-        pack_while_generating(trainer.model, rows=args.generation_batch_size or args.per_device_train_batch_size)
+    from pivotrl.train.callbacks import RewardProgress
+
     trainer.remove_callback(ProgressCallback)
     if progress:  # a step bar showing the reward, instead of a full dict printed at every step
         trainer.add_callback(RewardProgress())
