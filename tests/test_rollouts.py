@@ -142,7 +142,7 @@ def test_engine_logprobs_are_the_ones_the_loss_computes_with_the_adapters(smollm
     assert (sampled - base).abs().max() > 0.05  # the adapters change what is sampled: they are in the engine
 
 
-def _step_changes(smollm2, good: set[int]) -> tuple[float, float]:
+def _step_changes(smollm2, good: set[int], bf16: bool = False) -> tuple[float, float]:
     """One GRPO step on a fixed group of four answers where the answers in ``good`` get reward 1 and the
     others 0; returns the mean change of the good and of the other answers' log-probabilities."""
     tokenizer = smollm2.tokenizer
@@ -170,7 +170,7 @@ def _step_changes(smollm2, good: set[int]) -> tuple[float, float]:
 
     model = copy.deepcopy(smollm2.model)
     trainer = _trainer(model, tokenizer, [reward], rollout_func=fixed_rollout, peft_config=_lora(),
-                       learning_rate=2e-3)
+                       learning_rate=2e-3, bf16=bf16)
     before = _sequence_logps(trainer.model, render, answers)
     trainer.train()
     after = _sequence_logps(trainer.model, render, answers)
@@ -180,17 +180,18 @@ def _step_changes(smollm2, good: set[int]) -> tuple[float, float]:
 
 
 @pytest.mark.model
-def test_one_grpo_step_moves_probability_towards_the_better_rewarded_answers(smollm2):
-    good, bad = _step_changes(smollm2, good={0, 1})
+@pytest.mark.parametrize("bf16", [False, True], ids=["float32", "bf16-autocast"])  # bf16: pivotrl's CPU default
+def test_one_grpo_step_moves_probability_towards_the_better_rewarded_answers(smollm2, bf16):
+    good, bad = _step_changes(smollm2, good={0, 1}, bf16=bf16)
     assert good - bad > 0.05, (good, bad)
     # the same answers with the rewards swapped: the step goes the other way
-    good_swapped, bad_swapped = _step_changes(smollm2, good={2, 3})
+    good_swapped, bad_swapped = _step_changes(smollm2, good={2, 3}, bf16=bf16)
     assert good_swapped - bad_swapped > 0.05, (good_swapped, bad_swapped)
 
 
 def test_groups_without_spread_leave_the_update_unchanged(peaked_tiny):
     """One SGD step on two groups, one with equal rewards: the same weight change with the group dropped."""
-    from pivotrl.train.update import keep_rows, skip_groups_without_spread
+    from pivotrl.train.update import keep_rows, skip_rows_without_gradient
 
     model, tokenizer = peaked_tiny
     prompts = [[{"role": "user", "content": "what is two plus two?"}], [{"role": "user", "content": "the lazy dog"}]]
@@ -228,7 +229,7 @@ def test_groups_without_spread_leave_the_update_unchanged(peaked_tiny):
                           logging_steps=1, seed=0, shuffle_dataset=False, max_grad_norm=0.0)
         trainer = GRPOTrainer(model=copy_, processing_class=tokenizer, reward_funcs=[reward], args=args,
                               train_dataset=Dataset.from_list([{"prompt": p} for p in prompts]), rollout_func=rollout)
-        assert skip_groups_without_spread(trainer) if skip else True
+        assert skip_rows_without_gradient(trainer) if skip else True
         trainer.train()
         changes.append({n: p.detach() - before[n] for n, p in copy_.named_parameters()})
         if skip:
@@ -239,8 +240,42 @@ def test_groups_without_spread_leave_the_update_unchanged(peaked_tiny):
     for name in changes[0]:  # equal up to float rounding (the two batches are padded to other widths)
         full, skipped = changes[0][name], changes[1][name]
         assert float((full - skipped).norm()) <= 1e-4 * float(full.norm()) + 1e-9, name
-    # the top-up keeps whole accumulation steps: 4 kept rows in 2 steps stay 4, 4 in 3 steps become 6
-    advantages = torch.tensor([0.0, 0, 0, 0, 1, -1, 0, 0])
-    assert keep_rows(advantages, 4, 2).tolist() == [4, 5, 6, 7]
-    assert keep_rows(advantages, 4, 3).tolist() == [0, 1, 4, 5, 6, 7]
-    assert keep_rows(torch.ones(8), 4, 1) is None
+    # rows with advantage 0 or no loss token (an answer cut and masked) go; the top-up keeps whole accumulation
+    # steps: 2 useful rows in 2 steps stay 2, in 3 steps become 3
+    advantages = torch.tensor([0.0, 0, 0, 0, 1, -1, 0.5, 0])
+    loss_tokens = torch.tensor([3, 4, 5, 6, 7, 8, 0, 2])
+    assert keep_rows(advantages, loss_tokens, 2).tolist() == [4, 5]
+    assert keep_rows(advantages, loss_tokens, 3).tolist() == [0, 4, 5]
+    assert keep_rows(torch.ones(8), torch.ones(8), 1) is None
+
+
+def test_scoring_only_completion_tokens_gives_the_same_logprobs_and_gradients(peaked_tiny, monkeypatch):
+    import trl.kernels.chunked_logprob as kernels
+    import trl.trainer.utils as trl_utils
+
+    from pivotrl.train.update import score_only_completion_tokens
+
+    model, tokenizer = peaked_tiny
+    trainer = _trainer(copy.deepcopy(model), tokenizer, [_zero])
+    # a batch as TRL builds it: left-padded prompts of two lengths, right-padded completions of three
+    pad = tokenizer.pad_token_id
+    rows = [([pad, pad, 5, 17, 42], [8, 9, 3, 0]), ([11, 12, 13, 14, 15], [20, 21, 0, 0]),
+            ([pad, 7, 8, 9, 10], [30, 31, 32, 33])]
+    ids = torch.tensor([p + c for p, c in rows])
+    mask = torch.tensor([[int(t != pad) for t in p] + [1] * 4 for p, _ in rows])
+    mask[0, -1] = mask[1, -2:] = 0
+
+    def logps_and_grads():
+        trainer.model.zero_grad()
+        logps = trainer._get_per_token_logps_and_entropies(trainer.model, ids, mask, 4)[0]
+        (logps * mask[:, -4:]).sum().backward()
+        return logps.detach() * mask[:, -4:], {n: p.grad.clone() for n, p in trainer.model.named_parameters()}
+
+    monkeypatch.setattr(trl_utils, "_use_triton", kernels._use_triton)  # TRL's own choice on a CPU: every position
+    every_position, grads = logps_and_grads()
+    score_only_completion_tokens()
+    assert trl_utils._use_triton(torch.device("cpu"))
+    completions_only, compact_grads = logps_and_grads()
+    assert torch.allclose(every_position, completions_only, atol=1e-5)
+    for name, grad in grads.items():
+        assert torch.allclose(grad, compact_grads[name], atol=1e-5, rtol=1e-4), name

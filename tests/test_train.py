@@ -158,6 +158,12 @@ def test_killed_run_resumes_to_the_same_step_count_and_saves_a_loadable_model(tm
     train_steps = sorted({entry["step"] for entry in logged if "loss" in entry})
     assert train_steps == list(range(1, 17))  # every step logged, the ones after the kill by the resumed run
     assert any("eval/non_en_accuracy" in entry for entry in logged)  # the held-out evaluation at the end
+    # each step logs, per language, the share of answers cut at the budget and their length (pivotrl's engine
+    # sampled them: the default on a CPU); an 8-token budget cuts the random model's rambling answers
+    rows = [entry for entry in logged if "loss" in entry]
+    assert all({"completions/cut_by_lang/de", "completions/length_by_lang/zh"} <= set(entry) for entry in rows)
+    assert all(0 < entry["completions/length_by_lang/de"] <= 8 for entry in rows)
+    assert sum(entry["completions/cut_by_lang/de"] for entry in rows) > 0
 
     # 4) the final folder is a normal transformers model that `pivotrl eval` loads
     from pivotrl.models import load_model

@@ -238,6 +238,30 @@ def training_curve(rows: list[dict[str, Any]], out: Path, title: str) -> Path | 
     return path
 
 
+def rollout_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: per language, the share of sampled answers cut at the sampling budget and their mean
+    length in tokens, over the first and the last fifth of the logged steps. A budget that cuts a language's
+    reasoning, or a policy collapsing to bare answers, shows here before it shows in accuracy."""
+    codes = sorted({key.rsplit("/", 1)[1] for r in rows for key in r if key.startswith("completions/cut_by_lang/")})
+    if not codes:
+        return []
+    fifth = max(1, len(rows) // 5)
+
+    def mean(part: list[dict[str, Any]], key: str) -> str:
+        values = [float(r[key]) for r in part if key in r]
+        return f"{sum(values) / len(values):.2f}" if values else "-"
+
+    lines = ["", "Sampled answers per language (first fifth of the steps -> last fifth):", "",
+             "| language | cut at the budget (share) | mean length (tokens) |", "|---|---|---|"]
+    for code in codes:
+        cut, length = f"completions/cut_by_lang/{code}", f"completions/length_by_lang/{code}"
+        lengths = [mean(rows[:fifth], length), mean(rows[-fifth:], length)]
+        lengths = [x.split(".")[0] if x != "-" else x for x in lengths]
+        lines.append(f"| {code} | {mean(rows[:fifth], cut)} -> {mean(rows[-fifth:], cut)} | "
+                     f"{lengths[0]} -> {lengths[1]} |")
+    return lines
+
+
 def _append_training(report: Path, train_dir: Path, summary: dict[str, Any]) -> None:
     rows = [r for r in read_log(train_dir) if "reward" in r]
     lines = ["", "## Training", ""]
@@ -254,6 +278,7 @@ def _append_training(report: Path, train_dir: Path, summary: dict[str, Any]) -> 
         lines.append(f"{len(rows)} steps; mean reward {mean(first, 'reward'):.3f} over the first fifth, "
                      f"{mean(last, 'reward'):.3f} over the last fifth; {100 * zero:.0f}% of the groups had no "
                      "reward spread (no learning signal).")
+        lines += rollout_table(rows)
         curve = training_curve(rows, report.parent, "reward during training")
         if curve is not None:
             lines += ["", f"![training reward]({curve.name})"]

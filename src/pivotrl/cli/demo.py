@@ -90,6 +90,7 @@ def demo(
                  for m in (before, after)]
         table.add_row(code, *cells)
     console.print(table)
-    gap = summary["base"].get("english_gap_points"), summary["trained"].get("english_gap_points")
-    console.print(f"English gap (points): {gap[0]} -> {gap[1]}; total {summary['seconds']['total'] / 60:.1f} min")
+    gap = [summary[stage].get("english_gap_points") for stage in ("base", "trained")]
+    gap_text = " -> ".join("-" if g is None else f"{g:.1f}" for g in gap)
+    console.print(f"English gap (points): {gap_text}; total {summary['seconds']['total'] / 60:.1f} min")
     console.print(f"[bold green]report:[/] {summary['report']}")

@@ -44,8 +44,12 @@ class TrainConfigError(ValueError):
 TRL_DEFAULTS: dict[str, Any] = {
     "logging_steps": 1, "save_strategy": "steps", "save_steps": 10, "save_total_limit": 1, "max_steps": 30,
     "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 128,
-    "learning_rate": 1e-6, "temperature": 1.0, "bf16": False, "report_to": [],
+    "learning_rate": 1e-6, "temperature": 1.0, "report_to": [],
 }
+# ``bf16`` (autocast of the update's forward and backward; weights, adapters and optimizer state stay float32) is
+# set per machine when a recipe does not set it (pivotrl.train.run.trl_args): on a CPU with native bfloat16
+# (AVX512-BF16 or AMX), where it made a GRPO update with Qwen2.5-0.5B 2.5x faster and its peak memory 6.6 GB
+# smaller (docs/BENCHMARKS.md), and off elsewhere, as before.
 # A small LoRA policy on a CPU (`pivotrl demo`, the reproduction): two prompts x 4 sampled answers a step, DAPO's
 # token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. Written whole into the recipes
 # it makes (a resumed run compares them), so it repeats the TRL_DEFAULTS it keeps.
