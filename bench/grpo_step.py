@@ -5,16 +5,18 @@ Workload (the study's shape): the packaged Qwen2.5-Coder-0.5B-Instruct with LoRA
 English worked solutions, the demo's TRL settings otherwise (DAPO loss, no KL, overlong answers masked).
 Each variant runs in its own process (its peak memory is its own), from the same weights, seed and prompts:
 
-* ``trl``: TRL's ``model.generate`` on the step's 16 rows, with packed CPU weights (pivotrl's default before
-  the engine);
-* ``engine``: pivotrl's continuous engine through ``rollout_func`` (the default on a CPU now);
-* ``engine-bf16``: the engine, and the update's forward and backward under bfloat16 autocast (``trl.bf16``).
+* ``before``: pivotrl as it was before this bench's issue: TRL's ``model.generate`` on the step's 16 rows with
+  packed CPU weights, a float32 update, TRL's fused LM head scoring every position, every row updated;
+* ``trl``: TRL's sampling path with today's update (bf16 autocast where the CPU has native bf16, only
+  completion tokens scored, rows without gradient dropped and padding trimmed: ``pivotrl.train.update``);
+* ``engine``: today's default on a CPU: pivotrl's continuous engine through ``rollout_func`` (LoRA layers as one
+  packed merged product) and today's update.
 
 A step is broken into sampling (TRL's ``_generate``: whichever engine), reward (TRL's ``_calculate_rewards``)
 and the update (the rest: log-probabilities, loss, backward, optimizer). Sampled answers differ between
 variants (different random streams), so the tokens sampled are reported beside the times.
 
-Run: ``python bench/grpo_step.py [--steps 2] [--variants trl,engine,engine-bf16]`` (CPU, offline, ~15 min).
+Run: ``python bench/grpo_step.py [--steps 2] [--variants before,trl,engine]`` (CPU, offline, ~15 min).
 """
 
 from __future__ import annotations
@@ -51,11 +53,15 @@ def run(variant: str, args) -> dict:
     trl = {**CPU_TRL, "num_generations": args.generations,
            "per_device_train_batch_size": args.prompts * args.generations,
            "max_completion_length": args.tokens, "max_steps": args.steps, "save_strategy": "no"}
-    if variant == "engine-bf16":
-        trl["bf16"] = True
+    if variant == "before":
+        import pivotrl.train.update as update
+
+        trl["bf16"] = False
+        update.skip_rows_without_gradient = lambda trainer: False
+        update.score_only_completion_tokens = lambda: None
     config = TrainConfig(model="qwen0.5b", output_dir=f"/tmp/pivotrl-bench-grpo-{variant}", task="synthetic",
                          langs=["de", "fr", "ja", "ru", "zh", "sw"], levels=[1, 2], reward="hybrid", trl=trl,
-                         lora=dict(DEMO_LORA), rollouts="trl" if variant == "trl" else "engine", eval_n=0, seed=0)
+                         lora=dict(DEMO_LORA), rollouts="engine" if variant == "engine" else "trl", eval_n=0, seed=0)
     config.validate("bench")
     rows, _ = build_rows(config, progress=False)
     loaded = load_model(config.model)
@@ -83,7 +89,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=8)
     ap.add_argument("--tokens", type=int, default=256)
     ap.add_argument("--steps", type=int, default=2)
-    ap.add_argument("--variants", default="trl,engine,engine-bf16")
+    ap.add_argument("--variants", default="before,trl,engine")
     ap.add_argument("--variant", default=None, help="run one variant in this process and print its JSON")
     args = ap.parse_args()
     if args.variant:
@@ -102,7 +108,7 @@ def main() -> None:
     print(f"\n{args.steps} GRPO step(s) of {args.prompts} prompts x {args.generations} answers, at most {args.tokens} "
           "tokens, Qwen2.5-0.5B + LoRA r16, hybrid reward; seconds per step\n")
     print("| variant | step s | sampling s | reward s | update s | tokens sampled / step | cut % | peak GB | "
-          "step vs trl |")
+          "step vs first |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         n = max(1, r["steps"])

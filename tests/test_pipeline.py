@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -50,6 +51,12 @@ def test_demo_runs_every_stage_writes_the_report_and_continues_a_finished_run(tm
     report = (run / "report" / "report.md").read_text()
     assert "| language | base | trained | trained - base |" in report
     assert "## Training" in report and "2 steps" in report
+    # per trained language: its reward, the share of sampled answers cut at the budget, their mean length
+    table = [line for line in report.splitlines() if line.startswith(("| de |", "| zh |"))
+             and line.count("->") == 3]
+    assert 1 <= len(table) <= 2, report  # the languages its 2 steps sampled
+    # the demo prints its English gap rounded
+    assert re.search(r"English gap \(points\): -?\d+\.\d -> -?\d+\.\d;", proc.stdout.replace("\n", " "))
     for png in ("accuracy.png", "fidelity.png", "english_gap.png", "training_reward.png"):
         assert (run / "report" / png).stat().st_size > 1000
     assert str(run / "report" / "report.md") in proc.stdout.replace("\n", "")

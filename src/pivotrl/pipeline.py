@@ -239,26 +239,30 @@ def training_curve(rows: list[dict[str, Any]], out: Path, title: str) -> Path | 
 
 
 def rollout_table(rows: list[dict[str, Any]]) -> list[str]:
-    """Markdown lines: per language, the share of sampled answers cut at the sampling budget and their mean
-    length in tokens, over the first and the last fifth of the logged steps. A budget that cuts a language's
-    reasoning, or a policy collapsing to bare answers, shows here before it shows in accuracy."""
+    """Markdown lines: per language, over the steps that sampled it (first third -> last third of them), the
+    training reward, the share of sampled answers cut at the sampling budget and their mean length in tokens.
+    A budget that cuts a language's reasoning, or a policy collapsing to bare answers, shows here before it
+    shows in accuracy; per language, because the languages of a step's prompts vary from step to step."""
     codes = sorted({key.rsplit("/", 1)[1] for r in rows for key in r if key.startswith("completions/cut_by_lang/")})
     if not codes:
         return []
-    fifth = max(1, len(rows) // 5)
 
-    def mean(part: list[dict[str, Any]], key: str) -> str:
+    def mean(part: list[dict[str, Any]], key: str, digits: int) -> str:
         values = [float(r[key]) for r in part if key in r]
-        return f"{sum(values) / len(values):.2f}" if values else "-"
+        return f"{sum(values) / len(values):.{digits}f}" if values else "-"
 
-    lines = ["", "Sampled answers per language (first fifth of the steps -> last fifth):", "",
-             "| language | cut at the budget (share) | mean length (tokens) |", "|---|---|---|"]
+    lines = ["", "Sampled answers per language, over the steps that sampled it (first third -> last third of those "
+                 "steps):", "",
+             "| language | steps | reward | cut at the budget (share) | mean length (tokens) |",
+             "|---|---:|---|---|---|"]
     for code in codes:
         cut, length = f"completions/cut_by_lang/{code}", f"completions/length_by_lang/{code}"
-        lengths = [mean(rows[:fifth], length), mean(rows[-fifth:], length)]
-        lengths = [x.split(".")[0] if x != "-" else x for x in lengths]
-        lines.append(f"| {code} | {mean(rows[:fifth], cut)} -> {mean(rows[-fifth:], cut)} | "
-                     f"{lengths[0]} -> {lengths[1]} |")
+        seen = [r for r in rows if cut in r]
+        third = max(1, len(seen) // 3)
+        first, last = seen[:third], seen[-third:]
+        cells = [f"{mean(first, key, d)} -> {mean(last, key, d)}"
+                 for key, d in ((f"reward_by_lang/{code}", 3), (cut, 2), (length, 0))]
+        lines.append(f"| {code} | {len(seen)} | " + " | ".join(cells) + " |")
     return lines
 
 
