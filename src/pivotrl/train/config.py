@@ -50,14 +50,15 @@ TRL_DEFAULTS: dict[str, Any] = {
 # set per machine when a recipe does not set it (pivotrl.train.run.trl_args): on a CPU with native bfloat16
 # (AVX512-BF16 or AMX), where it made a GRPO update with Qwen2.5-0.5B 2.5x faster and its peak memory 6.6 GB
 # smaller (docs/BENCHMARKS.md), and off elsewhere, as before.
+
 # A small LoRA policy on a CPU (`pivotrl demo`, the reproduction): two prompts x 4 sampled answers a step, DAPO's
 # token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. Written whole into the recipes
 # it makes (a resumed run compares them), so it repeats the TRL_DEFAULTS it keeps.
 # The budget must fit the policy's right answers: sampled from Qwen2.5-0.5B on the synthetic training split
 # (levels 1-2), right French answers ran to 114 tokens at the median, 149 at the 90th percentile and 231 at most.
 # At the old 96 tokens most worked answers were cut, lost their final number and with it every answer credit,
-# while a bare guessed "La réponse est 2." never was: GRPO learned to guess (docs/TRAINING.md, "Why the demo
-# got worse"). 256 tokens keep the right answers whole; a cut answer is left out of the loss
+# while a bare guessed "La réponse est 2." never was: GRPO learned to guess (docs/TRAINING.md, "The sampling
+# budget"). 256 tokens keep the right answers whole; a cut answer is left out of the loss
 # (mask_truncated_completions, DAPO's overlong filtering): being cut says nothing about its reasoning.
 CPU_TRL: dict[str, Any] = {
     "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 256,
