@@ -279,3 +279,29 @@ def test_scoring_only_completion_tokens_gives_the_same_logprobs_and_gradients(pe
     assert torch.allclose(every_position, completions_only, atol=1e-5)
     for name, grad in grads.items():
         assert torch.allclose(grad, compact_grads[name], atol=1e-5, rtol=1e-4), name
+
+
+def test_rloo_samples_with_the_engine_through_pivotrl_train(peaked_tiny, tmp_path):
+    """TRL 1.16's RLOO has no rollout_func: pivotrl replaces its single-turn sampling on the trainer; one real
+    RLOO step then runs on answers the engine sampled (its per-language lengths are logged)."""
+    from pivotrl.train.config import TrainConfig
+    from pivotrl.train.run import build_trainer
+
+    model, tokenizer = peaked_tiny
+    config = TrainConfig(model="tiny", output_dir=str(tmp_path), langs=["de"], reward="answer", algorithm="rloo",
+                         rollouts="engine", trl={"num_generations": 2, "per_device_train_batch_size": 4,
+                                                 "max_completion_length": 6, "max_steps": 1, "save_strategy": "no",
+                                                 "beta": 0.0})
+    config.validate()
+    rows = [{"prompt": [{"role": "user", "content": q}], "lang": "de", "reference": "The answer is 4.",
+             "reference_answer": "4", "answer_type": "number", "question": q, "problem_id": str(i)}
+            for i, q in enumerate(["Wie viel ist zwei?", "what is two plus two?"])]
+    trainer = build_trainer(config, copy.deepcopy(model), tokenizer, rows)
+    assert "_generate_single_turn" in vars(trainer)  # the engine's, set on this trainer
+    calls = []
+    engine = trainer._generate_single_turn
+    trainer._generate_single_turn = lambda *a, **k: calls.append(len(a[0])) or engine(*a, **k)
+    trainer.train()
+    assert calls == [4]  # one call for the step's 2 prompts x 2 answers
+    logged = [h for h in trainer.state.log_history if "loss" in h]
+    assert logged and 0 < logged[0]["completions/length_by_lang/de"] <= 6
