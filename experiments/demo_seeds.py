@@ -48,8 +48,7 @@ def seed_table(run: Path) -> tuple[list[str], dict]:
         tokens = [sum(side[k]["n_tokens"] for k in keys) / n for side in (before, after)]
         fidelity = 100 * sum(bool(after[k]["in_language"]) for k in keys) / n
         bare = sum(after[k]["n_tokens"] < BARE_TOKENS for k in keys)
-        if lang != "en":
-            worst_loss = max(worst_loss, lost - gained)
+        worst_loss = max(worst_loss, lost - gained)  # English too: training must not cost the pivot language
         name = f"{lang} (not trained)" if lang == "en" else lang
         lines.append(f"| {name} | {acc[0]:.1f} | {acc[1]:.1f} | {gained} | {lost} | {strict[0]:.1f} -> "
                      f"{strict[1]:.1f} | {fidelity:.0f} | {tokens[0]:.0f} -> {tokens[1]:.0f} | {bare} of {n} |")
@@ -71,7 +70,8 @@ def main() -> None:
         seed = json.loads((run / "summary.json").read_text(encoding="utf-8"))["config"]["seed"]
         print(f"\n**Seed {seed}** ({run}): non-English mean {100 * facts['non_en'][0]:.1f} -> "
               f"{100 * facts['non_en'][1]:.1f}%, English gap {facts['gap'][0]:.1f} -> {facts['gap'][1]:.1f} points, "
-              f"{facts['minutes']:.1f} min, references {facts['references']}; largest net loss in a language: "
+              f"{facts['minutes']:.1f} min, references {facts['references']}; largest net loss in a language "
+              "(English included): "
               f"{facts['worst_net_loss']} answers; meets the bar: {'yes' if facts['meets_bar'] else 'no'}\n")
         print("\n".join(lines))
 
