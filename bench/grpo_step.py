@@ -1,11 +1,12 @@
 """GRPO steps through `pivotrl train`'s trainer, side by side: TRL's own sampling path against pivotrl's engine.
 
 Workload (the study's shape): the packaged Qwen2.5-Coder-0.5B-Instruct with LoRA rank 16 on every linear layer,
-2 prompts x 8 sampled answers of at most 256 tokens a step, the `hybrid` reward against the synthetic set's
-English worked solutions, the demo's TRL settings otherwise (DAPO loss, no KL, overlong answers masked).
+8 sampled answers of at most 256 tokens per prompt (``--prompts``, 2 by default), the `hybrid` reward against
+the synthetic set's English worked solutions, the demo's TRL settings otherwise (DAPO loss, no KL, overlong
+answers masked).
 Each variant runs in its own process (its peak memory is its own), from the same weights, seed and prompts:
 
-* ``before``: pivotrl as it was before this bench's issue: TRL's ``model.generate`` on the step's 16 rows with
+* ``before``: pivotrl as it was before this bench's issue: TRL's ``model.generate`` on the step's rows with
   packed CPU weights, a float32 update, TRL's fused LM head scoring every position, every row updated;
 * ``trl``: TRL's sampling path with today's update (bf16 autocast where the CPU has native bf16, only
   completion tokens scored, rows without gradient dropped and padding trimmed: ``pivotrl.train.update``);
@@ -16,7 +17,8 @@ A step is broken into sampling (TRL's ``_generate``: whichever engine), reward (
 and the update (the rest: log-probabilities, loss, backward, optimizer). Sampled answers differ between
 variants (different random streams), so the tokens sampled are reported beside the times.
 
-Run: ``python bench/grpo_step.py [--steps 2] [--variants before,trl,engine]`` (CPU, offline, ~15 min).
+Run: ``python bench/grpo_step.py --prompts 1 --steps 3`` (CPU, offline, about 15 minutes). At the default 2 prompts x
+8 answers the ``before`` variant's float32 update needs more than this machine's 24 GB.
 """
 
 from __future__ import annotations
@@ -101,7 +103,8 @@ def main() -> None:
                str(args.generations), "--tokens", str(args.tokens), "--steps", str(args.steps)]
         out = subprocess.run(cmd, capture_output=True, text=True)
         if out.returncode:
-            sys.exit(f"{variant} failed:\n{out.stderr[-3000:]}")
+            why = " (killed: out of memory? try --prompts 1)" if out.returncode == -9 else ""
+            sys.exit(f"{variant} failed with exit code {out.returncode}{why}:\n{out.stderr[-3000:]}")
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(results[-1]), flush=True)
     base = results[0]

@@ -17,8 +17,8 @@ import torch
 
 from conftest import tiny_tokenizer
 from pivotrl.packaged import Part
+from pivotrl.continuous_batching import prefill_groups
 from pivotrl.generation import (
-    _prefill_groups,
     GenerationConfig,
     PromptTooLongError,
     cut_at_stop,
@@ -286,7 +286,7 @@ def test_prefill_groups_bound_padding_and_keep_every_prompt(seed: int) -> None:
 
     rng = random.Random(seed)
     lengths = [rng.choice([rng.randint(80, 200), rng.randint(200, 800)]) for _ in range(rng.randint(1, 40))]
-    groups = _prefill_groups(lengths, waste=1.15, max_tokens=2048)
+    groups = prefill_groups(lengths, waste=1.15, max_tokens=2048)
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
     padded = real = 0
     for group in groups:
