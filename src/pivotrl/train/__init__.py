@@ -3,6 +3,9 @@
 * :mod:`pivotrl.train.config` - :class:`TrainConfig`, the recipe (YAML + command-line overrides);
 * :mod:`pivotrl.train.run` - the training set, the reward, TRL's trainer, checkpoints and resume, the final
   model folder;
+* :mod:`pivotrl.train.rollouts` - each step's answers sampled by pivotrl's generation engine (TRL's
+  ``rollout_func``), and the per-language length and cut share logged beside the reward;
+* :mod:`pivotrl.train.update` - shortcuts in GRPO's update that leave its gradient as it was;
 * :mod:`pivotrl.train.callbacks` - the log file, the evaluation during training, the reward progress bar;
 * :mod:`pivotrl.train.verl_export` - the training set as verl's parquet files, with the reward module;
 * :mod:`pivotrl.train.verl_launch` - :class:`VerlLaunch`, verl's launch settings, and the scripts and README
