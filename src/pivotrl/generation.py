@@ -168,10 +168,17 @@ def _count_new_tokens(new_tokens: torch.Tensor, end_ids: set[int]) -> list[int]:
     return counts
 
 
-def end_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
-    """The tokens that end a completion: the model's eos tokens and the tokenizer's pad token."""
+def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id rows are padded with: the pad token, else the eos token."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return _eos_ids(_without_peft_wrapper(model), tokenizer) | ({pad_id} if pad_id is not None else set())
+    if pad_id is None:
+        raise ValueError("the tokenizer has neither a pad nor an eos token; load the model with load_model()")
+    return pad_id
+
+
+def end_token_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """The tokens that end a completion: the model's eos tokens and the pad token."""
+    return _eos_ids(_without_peft_wrapper(model), tokenizer) | {_pad_id(tokenizer)}
 
 
 def _eos_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> set[int]:
@@ -210,7 +217,7 @@ class Sampled:
 
     ids: list[int]  # the new tokens, ending with the end token when the model ended the answer itself
     logprobs: list[float]  # per id: its log-probability under the temperature-scaled distribution it came from
-    cut: bool  # stopped by max_new_tokens (or a stop string) rather than by an end token
+    cut: bool  # stopped by max_new_tokens, not by an end token or a stop string
 
 
 def generate_ids(loaded_or_model_and_tokenizer: ModelAndTokenizer, prompt_ids: list[list[int]],
@@ -228,9 +235,7 @@ def generate_ids(loaded_or_model_and_tokenizer: ModelAndTokenizer, prompt_ids: l
                          "differs); sample with transformers' generate instead")
     if not prompt_ids:
         return []
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    if pad_id is None:
-        raise ValueError("the tokenizer has neither a pad nor an eos token; load the model with load_model()")
+    pad_id = _pad_id(tokenizer)
     end_ids = end_token_ids(model, tokenizer)
     rows_per_prompt = config.num_samples if config.do_sample else 1
     encoded = [list(ids) for ids in prompt_ids]
@@ -240,8 +245,8 @@ def generate_ids(loaded_or_model_and_tokenizer: ModelAndTokenizer, prompt_ids: l
     logprobs: list[list[float]] = []
     with _decoding(model, config, len(encoded), rows_per_prompt):
         rows = decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops, end_ids, pad_id,
-                                  on_prompt_done=lambda prompt, _rows, cut: cuts.__setitem__(prompt, list(cut)),
-                                  logprobs=logprobs, keep_end=True)
+                                 on_prompt_done=lambda prompt, _rows, cut: cuts.__setitem__(prompt, list(cut)),
+                                 logprobs=logprobs, keep_end=True)
     repeats = config.num_samples // rows_per_prompt
     return [[Sampled(ids, logprobs[i * rows_per_prompt + j], cuts[i][j])
              for j, ids in enumerate(per_prompt)] * repeats for i, per_prompt in enumerate(rows)]
@@ -284,11 +289,7 @@ def generate_with_stats(
     if not prompts:
         return [], stats
 
-    pad_id = tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = tokenizer.eos_token_id
-    if pad_id is None:
-        raise ValueError("the tokenizer has neither a pad nor an eos token; load the model with load_model()")
+    pad_id = _pad_id(tokenizer)
     eos_ids = _eos_ids(model, tokenizer)
     end_ids = eos_ids | {pad_id}
 

@@ -185,11 +185,10 @@ def uses_engine(config: TrainConfig, args: Any) -> bool:
 
 
 def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[dict[str, Any]], *,
-                  callbacks: list[Any] | None = None, reward: Any = None) -> Any:
+                  callbacks: list[Any] | None = None) -> Any:
     """TRL's trainer for the recipe, as ``pivotrl train`` runs it: the composed reward (its total optimised, its
     components logged, rollout lengths and cuts per language logged beside it), LoRA, the rollout engine and
-    the update's shortcuts. ``reward`` replaces the recipe's (a built :class:`ComposedReward`, or TRL reward
-    functions with their weights as a pair)."""
+    the update's shortcuts."""
     from datasets import Dataset
 
     from pivotrl.generation import end_token_ids
@@ -197,10 +196,7 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[di
     from pivotrl.train.rollouts import grpo_rollout_func, log_rollout_lengths, sample_rloo_rollouts_with_engine
     from pivotrl.train.update import score_only_completion_tokens, skip_rows_without_gradient
 
-    if reward is None or not isinstance(reward, tuple):
-        funcs, weights = (reward or build_reward(config.reward)).trl_reward_funcs()
-    else:
-        funcs, weights = reward
+    funcs, weights = build_reward(config.reward).trl_reward_funcs()
     args = trl_args(config, weights)
     engine = uses_engine(config, args)
     if tokenizer.pad_token is None:
