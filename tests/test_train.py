@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from pivotrl.train.config import TrainConfig, TrainConfigError, apply_overrides, load_train_config
-from pivotrl.train.run import _last_checkpoint, build_rows
+from pivotrl.train.checkpoints import last_checkpoint as _last_checkpoint
+from pivotrl.train.run import build_rows
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 

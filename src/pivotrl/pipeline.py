@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from pivotrl.train.config import CPU_TRL, DEMO_LORA  # the demo's TRL and LoRA settings, beside TRL_DEFAULTS
+from pivotrl.train.config import CPU_TRL, DEMO_LORA  # the demo's GRPO and LoRA settings
 
 __all__ = ["CPU_TRL", "DEMO_LORA", "PipelineConfig", "eval_stage", "pivot_stage", "run_pipeline", "train_stage"]
 

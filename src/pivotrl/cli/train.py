@@ -60,8 +60,13 @@ def _recipe_fields() -> str:
     from pivotrl.config_fields import field_help
     from pivotrl.train.config import TrainConfig
 
+    from pivotrl.train.algorithms import ALGORITHMS
+
     lines = [f"[bold]{name}[/]: {text}" for name, text in field_help(TrainConfig).items()]
-    return "Recipe fields (YAML keys, or --set key=value):\n\n" + "\n\n".join(lines)
+    algorithms = [f"[bold]{row.describe().replace(':', '[/]:', 1)}" for row in ALGORITHMS.values()]
+    return ("Recipe fields (YAML keys, or --set key=value):\n\n" + "\n\n".join(lines)
+            + "\n\nAlgorithms (algorithm: NAME; trl: takes the fields of its TRL config class):\n\n"
+            + "\n\n".join(algorithms))
 
 
 @app.command("train", epilog=_recipe_fields())
@@ -81,10 +86,11 @@ def train_cmd(
                       "accelerate place the policy itself.", show_default=False)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """RL-train the policy with TRL (GRPO by default, or RLOO) on target-language prompts, rewarded against
-    English pivot references by a composed reward; evaluates a held-out slice during training, checkpoints,
-    resumes, and saves a transformers folder that `pivotrl eval --model <run>/final` loads. Runs under
-    `accelerate launch` unchanged."""
+    """Train the policy with TRL on target-language prompts, rewarded against English pivot references by a
+    composed reward: online (GRPO by default, or RLOO: answers sampled at every step) or offline in rounds (DPO on
+    pairs, RFT on targets, chosen from the policy's own scored answers). Evaluates a held-out slice during
+    training, checkpoints, resumes after a kill, and saves a transformers folder that
+    `pivotrl eval --model <run>/final` loads. The online algorithms run under `accelerate launch` unchanged."""
     from pivotrl.data.errors import DataError
     from pivotrl.evaluation import evaluate_loaded
     from pivotrl.models import ModelLoadError
@@ -107,8 +113,13 @@ def train_cmd(
         _fail(str(exc))
     except OSError as exc:
         _fail(_write_failed(exc, "the last complete checkpoint is kept; continue with --resume"))
-    last = summary["last_log"]
     console.print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; final model: {summary['final']}")
+    for entry in summary.get("rounds", []):
+        kept = ", ".join(f"{code} {s['kept']}/{s['prompts']}" for code, s in entry["selection"].items())
+        console.print(f"round {entry['round']}: {entry['kept']} of {entry['prompts']} prompts kept ({kept}), "
+                      f"{entry['steps']} steps; sampling {entry['sample_seconds']:.0f} s, training "
+                      f"{entry['train_seconds']:.0f} s")
+    last = summary.get("last_log")
     if last:
         console.print("last step: " + ", ".join(f"{k}={v:.4g}" for k, v in last.items()
                                                 if isinstance(v, float) and (k.startswith("reward") or k == "loss")))

@@ -23,15 +23,19 @@ EvaluateFn = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 class LogFile(TrainerCallback):
     """Appends every logged dict to ``path`` as one JSON line, flushed and fsync'ed: a kill loses nothing
-    logged."""
+    logged. ``step_offset`` is added to the trainer's step (an offline round's steps continue the run's count)
+    and ``extra`` goes into every line (its round)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, step_offset: int = 0, extra: dict[str, Any] | None = None) -> None:
         self.path = path
+        self.step_offset = step_offset
+        self.extra = extra or {}
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
+            entry = {"step": state.global_step + self.step_offset, **self.extra, **logs}
             with self.path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": state.global_step, **logs}, ensure_ascii=False) + "\n")
+                f.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
 
@@ -52,12 +56,14 @@ class MultilingualEval(TrainerCallback):
         self.trainer: Any = None
         self.done: set[int] = set()
 
-    def evaluate(self, state, model) -> None:
+    def evaluate(self, step: int, model: Any) -> dict[str, Any] | None:
+        """Evaluate ``model`` as of training step ``step`` (once per step); returns what it logs, logged through
+        ``trainer`` when one is set."""
         from pivotrl.models import LoadedModel
 
-        config, step = self.config, state.global_step
-        if step in self.done or not state.is_world_process_zero:
-            return
+        config = self.config
+        if step in self.done:
+            return None
         self.done.add(step)
         out = Path(config.output_dir) / "evals" / f"step-{step}"
         task = config.eval_task or config.task
@@ -81,21 +87,30 @@ class MultilingualEval(TrainerCallback):
         logged["eval/seconds"] = round(time.perf_counter() - started, 1)
         if self.trainer is not None:
             self.trainer.log(logged)
+        return logged
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
-        if self.config.eval_every and state.global_step % self.config.eval_every == 0:
-            self.evaluate(state, model)
+        if self.config.eval_every and state.global_step % self.config.eval_every == 0 and state.is_world_process_zero:
+            self.evaluate(state.global_step, model)
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        if self.config.eval_n:
-            self.evaluate(state, model)
+        if self.config.eval_n and state.is_world_process_zero:
+            self.evaluate(state.global_step, model)
 
 
 class RewardProgress(ProgressCallback):
     """transformers' step bar, with the mean reward and the share of groups without spread as its postfix
-    (instead of a full dict printed at every step)."""
+    (online algorithms), or the loss and, for DPO, the share of pairs ranked right (offline ones), instead of a
+    full dict printed at every step."""
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        if state.is_world_process_zero and self.training_bar is not None and logs and "reward" in logs:
+        if not (state.is_world_process_zero and self.training_bar is not None and logs):
+            return
+        if "reward" in logs:
             self.training_bar.set_postfix(reward=f"{logs['reward']:.3f}",
                                           zero_spread=f"{logs.get('frac_reward_zero_std', 0):.2f}", refresh=False)
+        elif "loss" in logs:
+            postfix = {"loss": f"{logs['loss']:.4f}"}
+            if "rewards/accuracies" in logs:
+                postfix["pairs_right"] = f"{logs['rewards/accuracies']:.2f}"
+            self.training_bar.set_postfix(postfix, refresh=False)

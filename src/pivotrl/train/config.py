@@ -1,10 +1,12 @@
 """The training recipe: one dataclass, read from YAML, every field overridable from the command line.
 
 A recipe names the policy, where its problems and English references come from, the reward (a preset, a
-YAML file or an inline mapping of :class:`pivotrl.rewards.compose.RewardConfig` fields), the trainer
-(``grpo`` or ``rloo``), and passes TRL's own config fields through unchanged under ``trl:``
-(``num_generations``, ``beta``, ``epsilon``, ``loss_type``, ``use_vllm``, ``vllm_mode``,
-``gradient_accumulation_steps``, ``bf16``, ``report_to``, ...): pivotrl does not rename or second-guess them.
+YAML file or an inline mapping of :class:`pivotrl.rewards.compose.RewardConfig` fields), the algorithm (a row of
+:mod:`pivotrl.train.algorithms`: ``grpo``, ``rloo``, ``dpo``, ``rft``), and passes the fields of that
+algorithm's TRL config class through unchanged under ``trl:`` (``num_generations``, ``beta``, ``loss_type``,
+``use_vllm``, ``gradient_accumulation_steps``, ``bf16``, ``report_to``, ...): pivotrl does not rename or
+second-guess them. The offline algorithms (dpo, rft) also read the sampling and selection fields listed in
+:data:`pivotrl.train.algorithms.OFFLINE_FIELDS`; null takes the algorithm's default.
 
 Overrides are ``key=value`` strings with dotted keys for nested fields (``trl.max_steps=30``,
 ``reward.weights.answer_format=0.5``, ``langs=de,zh``); values are parsed as YAML (numbers, booleans, lists).
@@ -16,6 +18,7 @@ import collections.abc
 import dataclasses
 import difflib
 import enum
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -29,7 +32,6 @@ from pivotrl.yaml_files import read_yaml_mapping
 
 __all__ = ["TrainConfig", "TrainConfigError", "load_train_config", "apply_overrides"]
 
-ALGORITHMS = ("grpo", "rloo")
 LABELS = ("pivot", "gold")
 ROLLOUTS = ("auto", "engine", "trl")
 
@@ -38,22 +40,15 @@ class TrainConfigError(ValueError):
     """A recipe that cannot be used; the message names the file and field."""
 
 
-# pivotrl's TRL settings under every run (a recipe's ``trl:`` mapping goes on top, field by field): a short run
-# at a full-fine-tuning learning rate, one checkpoint kept (the newest, written before the older one is
-# removed: enough to resume; a 135M policy's checkpoint with optimizer state is already 1.6 GB).
-TRL_DEFAULTS: dict[str, Any] = {
-    "logging_steps": 1, "save_strategy": "steps", "save_steps": 10, "save_total_limit": 1, "max_steps": 30,
-    "num_generations": 4, "per_device_train_batch_size": 8, "max_completion_length": 128,
-    "learning_rate": 1e-6, "temperature": 1.0, "report_to": [],
-}
 # ``bf16`` (autocast of the update's forward and backward; weights, adapters and optimizer state stay float32) is
-# set per machine when a recipe does not set it (pivotrl.train.run.trl_args): on a CPU with native bfloat16
+# set per machine when a recipe does not set it (pivotrl.train.algorithms.trl_args): on a CPU with native bfloat16
 # (AVX512-BF16 or AMX), where it made a GRPO update with Qwen2.5-0.5B 2.5x faster and its peak memory 6.6 GB
 # smaller (docs/BENCHMARKS.md), and off elsewhere, as before.
 
-# A small LoRA policy on a CPU (`pivotrl demo`, the reproduction): two prompts x 4 sampled answers a step, DAPO's
-# token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. Written whole into the recipes
-# it makes (a resumed run compares them), so it repeats the TRL_DEFAULTS it keeps.
+# GRPO with a small LoRA policy on a CPU (`pivotrl demo`, the reproduction): two prompts x 4 sampled answers a
+# step, DAPO's token-level loss, no KL term (so no reference model), a LoRA-sized learning rate. Written whole into
+# the recipes it makes (a resumed run compares them), so it repeats the defaults it keeps
+# (pivotrl.train.algorithms).
 # The budget must fit the policy's right answers: sampled from Qwen2.5-0.5B on the synthetic training split
 # (levels 1-2), right French answers ran to 114 tokens at the median, 149 at the 90th percentile and 231 at most.
 # At the old 96 tokens most worked answers were cut, lost their final number and with it every answer credit,
@@ -92,9 +87,12 @@ class TrainConfig:
     reward: Any = setting("hybrid", help="Reward: preset name, YAML file, or a mapping of RewardConfig fields "
                                          "(reward.weights.answer_format=0.5).")
     # -- trainer
-    algorithm: str = setting("grpo", help="grpo | rloo (TRL's trainers).")
-    trl: dict[str, Any] = setting(default_factory=dict, help="GRPOConfig / RLOOConfig fields, passed unchanged "
-                                                             "(trl.max_steps=30, trl.learning_rate=1e-5).")
+    algorithm: str = setting("grpo", help="grpo | rloo (online: answers sampled at every step) | dpo | rft "
+                                          "(offline: answers sampled once per round, then trained on); the "
+                                          "algorithms below.")
+    trl: dict[str, Any] = setting(default_factory=dict, help="Fields of the algorithm's TRL config class "
+                                                             "(GRPOConfig, RLOOConfig, DPOConfig, SFTConfig), "
+                                                             "passed unchanged (trl.learning_rate=1e-5).")
     lora: dict[str, Any] | None = setting(None, help="peft LoraConfig fields (lora.r=16); null: full fine-tuning.")
     # A frozen bf16 base with float32 adapters and optimizer state; full fine-tuning keeps float32 master weights
     # (trl.bf16=true adds mixed-precision compute on top).
@@ -116,6 +114,29 @@ class TrainConfig:
                                          "trl (TRL's own generate, or vLLM with trl.use_vllm), auto (engine on a "
                                          "CPU without vLLM, else trl).")
 
+    # -- offline algorithms (dpo, rft): each round samples, scores and selects, then trains; null: the default
+    rounds: int | None = setting(None, help="dpo, rft: rounds of sample -> score -> train, each sampling from the "
+                                            "policy the previous round trained (default 1).")
+    samples_per_prompt: int | None = setting(None, help="dpo, rft: answers sampled per prompt each round, k "
+                                                        "(default 4; dpo needs 2 or more).")
+    prompts_per_round: int | None = setting(None, help="dpo, rft: training rows sampled per round, the next ones "
+                                                       "in a seeded order each round (default: all of them).")
+    sample_temperature: float | None = setting(None, help="dpo, rft: sampling temperature (default 0.8, MAPO's).")
+    sample_max_new_tokens: int | None = setting(None, help="dpo, rft: sampling budget per answer in tokens "
+                                                           "(default 256); a cut answer is never trained on.")
+    pair_margin: float | None = setting(None, help="dpo: the least reward difference between chosen and "
+                                                   "rejected for a pair to be kept (default 0.25).")
+    min_reward: float | None = setting(None, help="rft: the least reward of a fine-tuning target (default: the "
+                                                  "reward's answer-agreement credit, else 3/4 of its top); dpo: of "
+                                                  "a chosen answer (default: none).")
+
+    def offline(self, name: str) -> Any:
+        """An offline field's value: the recipe's, else the algorithm's default."""
+        from pivotrl.train.algorithms import algorithm
+
+        value = getattr(self, name)
+        return algorithm(self.algorithm).offline_defaults.get(name) if value is None else value
+
     def validate(self, source: str = "recipe") -> None:
         """Check every field (types, values, the reward, the TRL fields) before anything heavy loads; raise
         TrainConfigError naming the field, the value and what was expected."""
@@ -127,9 +148,12 @@ class TrainConfig:
             if not _matches(value, hints[f.name]):
                 raise TrainConfigError(f"{source}: {f.name} must be {_describe(hints[f.name])}, got {value!r} "
                                        f"({type(value).__name__})")
-        if self.algorithm not in ALGORITHMS:
-            raise TrainConfigError(
-                f"{source}: algorithm must be one of {', '.join(ALGORITHMS)}, got {self.algorithm!r}")
+        from pivotrl.train.algorithms import algorithm
+
+        try:
+            row = algorithm(self.algorithm)
+        except ValueError as exc:
+            raise TrainConfigError(f"{source}: {exc}") from None
         if self.labels not in LABELS:
             raise TrainConfigError(f"{source}: labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
         if not self.langs:
@@ -169,18 +193,32 @@ class TrainConfig:
         try:
             from pivotrl.rewards.compose import load_reward_config
 
-            load_reward_config(self.reward)
+            reward = load_reward_config(self.reward)
         except (ValueError, KeyError, TypeError) as exc:
             raise TrainConfigError(f"{source}: reward: {exc}") from None
+        _check_offline_fields(self, row, reward, source)
         _check_trl_fields(self.trl, self.algorithm, source)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+# YAML 1.1 (PyYAML) reads 3e-5 as a string: only 3.0e-5 is a float there. A learning rate typed the usual way
+# would then fail the type check; a string that is exactly a number in exponent form is read as that number.
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _numbers_in_exponent_form(value: Any) -> Any:
+    if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _numbers_in_exponent_form(v) for k, v in value.items()}
+    return value
+
+
 def _parse_value(text: str) -> Any:
     try:
-        return yaml.safe_load(text)
+        return _numbers_in_exponent_form(yaml.safe_load(text))
     except yaml.YAMLError:
         return text
 
@@ -249,18 +287,59 @@ def _check_trl_fields(trl: dict[str, Any], algorithm: str, source: str) -> None:
     (checked here, before a model loads, rather than deep inside transformers minutes later)."""
     if not trl:
         return
-    from trl import GRPOConfig, RLOOConfig
+    from pivotrl.train.algorithms import ALGORITHMS, trl_classes
 
-    cls = GRPOConfig if algorithm == "grpo" else RLOOConfig
+    cls = trl_classes(algorithm)[0]
     hints = typing.get_type_hints(cls)
     for key, value in trl.items():
         if key not in hints:
             close = difflib.get_close_matches(str(key), hints, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
+            owners = [name for name in ALGORITHMS if name != algorithm
+                      and key in trl_classes(name)[0].__dataclass_fields__]
+            if owners and not close:
+                hint = f"; it is a field of {', '.join(owners)} (algorithm: {algorithm})"
             raise TrainConfigError(f"{source}: trl.{key} is not a field of TRL's {cls.__name__}{hint}")
         if not _matches(value, hints[key]):
             raise TrainConfigError(f"{source}: trl.{key} must be {_describe(hints[key])} ({cls.__name__}), got "
                                    f"{value!r} ({type(value).__name__})")
+
+
+def _check_offline_fields(config: TrainConfig, row: Any, reward: Any, source: str) -> None:
+    """The offline fields: only under an algorithm that reads them, each in range, and a pair margin or reward
+    threshold the recipe's reward can reach (checked before anything loads)."""
+    from pivotrl.train.algorithms import OFFLINE_FIELDS
+
+    for name in OFFLINE_FIELDS:
+        if getattr(config, name) is not None and name not in row.offline_defaults:
+            users = "dpo, rft" if name not in ("pair_margin",) else "dpo"
+            raise TrainConfigError(f"{source}: {name} applies to {users}, not to algorithm {row.name}; remove it "
+                                   "or change the algorithm")
+    if row.online:
+        return
+    for name in ("rounds", "samples_per_prompt", "prompts_per_round", "sample_max_new_tokens"):
+        value = config.offline(name)
+        if value is not None and value < 1:
+            raise TrainConfigError(f"{source}: {name} must be a positive integer, got {value!r}")
+    if config.offline("rounds") > 1 and config.dtype == "bfloat16":
+        raise TrainConfigError(f"{source}: rounds above 1 merge each round's adapter into the policy's weights, "
+                               "where bfloat16 would round small updates away; use dtype float32")
+    k = config.offline("samples_per_prompt")
+    if row.name == "dpo" and k < 2:
+        raise TrainConfigError(f"{source}: samples_per_prompt must be 2 or more for dpo (a pair compares two "
+                               f"answers to the same prompt), got {k}")
+    if config.offline("sample_temperature") <= 0:
+        raise TrainConfigError(f"{source}: sample_temperature must be above 0 (answers are sampled), got "
+                               f"{config.sample_temperature!r}")
+    low, high = reward.total_range()
+    margin = config.offline("pair_margin")
+    if margin is not None and not 0 <= margin <= high - low:
+        raise TrainConfigError(f"{source}: pair_margin {margin} is out of reach: the {reward.name} reward's totals "
+                               f"span {low:g} to {high:g}, so no two answers differ by more than {high - low:g}")
+    threshold = config.min_reward
+    if threshold is not None and threshold > high:
+        raise TrainConfigError(f"{source}: min_reward {threshold} is out of reach: the {reward.name} reward's "
+                               f"highest total is {high:g}")
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
@@ -276,7 +355,7 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
             data = read_yaml_mapping(path, "recipe fields")
         except ValueError as exc:
             raise TrainConfigError(str(exc)) from exc
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(_numbers_in_exponent_form(data), overrides or [])
     allowed = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - allowed)
     if unknown:

@@ -4,12 +4,15 @@ The run folder (``output_dir``) holds everything a run produces, written as it g
 
 * ``recipe.yaml`` - the resolved recipe (a resume must use the same one);
 * ``train_set.jsonl`` - every training row (prompt, reference, reference answer, language, problem id);
-* ``checkpoint-N/`` - TRL/transformers checkpoints (model, optimizer, scheduler, RNG, data position);
+* ``checkpoint-N/`` - online algorithms (grpo, rloo): TRL/transformers checkpoints (model, optimizer, scheduler,
+  RNG, data position);
+* ``round-N/`` - offline algorithms (dpo, rft): each round's scored samples, selection, checkpoints and trained
+  adapter (:mod:`pivotrl.train.offline`);
 * ``log.jsonl`` - every logged dict (losses, per-component and per-language rewards, evaluations), appended
   and flushed at each logging step, so a killed run keeps its curves;
 * ``evals/step-N/`` - ``pivotrl eval`` run folders of the held-out evaluations during training;
-* ``final/`` - the trained model as a normal transformers folder (merged when LoRA was used; the adapter
-  itself in ``final/adapter``) that ``pivotrl eval --model <output_dir>/final`` loads.
+* ``final/`` - the trained model as a normal transformers folder (merged when LoRA was used; a single-adapter
+  run's adapter itself in ``final/adapter``) that ``pivotrl eval --model <output_dir>/final`` loads.
 """
 
 from __future__ import annotations
@@ -26,12 +29,14 @@ import yaml
 
 from pivotrl.pivot.train_set import TrainExample
 from pivotrl.records import Problem
-from pivotrl.train.config import TRL_DEFAULTS, TrainConfig, TrainConfigError
+from pivotrl.train.algorithms import algorithm, trl_args
+from pivotrl.train.checkpoints import checkpoints, last_checkpoint, save_model_folder
+from pivotrl.train.config import TrainConfig, TrainConfigError
 
 log = logging.getLogger(__name__)
 
 __all__ = ["TrainError", "build_rows", "build_trainer", "held_out_examples", "run_train", "training_examples",
-           "trl_args", "trl_row", "uses_engine"]
+           "trl_row", "uses_engine"]
 
 
 class TrainError(RuntimeError):
@@ -141,39 +146,6 @@ def build_rows(config: TrainConfig, progress: bool = True) -> tuple[list[dict[st
 # ----------------------------------------------------------------------------------------------- TRL setup
 
 
-def trl_args(config: TrainConfig, reward_weights: list[float]) -> Any:
-    """TRL's config object: pivotrl's defaults for a small CPU run, then ``config.trl`` unchanged on top."""
-    import torch
-    from trl import GRPOConfig, RLOOConfig
-
-    cls = GRPOConfig if config.algorithm == "grpo" else RLOOConfig
-    on_cpu = not torch.cuda.is_available()
-    defaults: dict[str, Any] = {
-        **TRL_DEFAULTS, "output_dir": config.output_dir, "seed": config.seed, "data_seed": config.seed,
-        "use_cpu": on_cpu, "reward_weights": reward_weights, "remove_unused_columns": False,
-        "bf16": on_cpu and cpu_has_native_bf16(),
-    }
-    merged = {**defaults, **config.trl}
-    known = {f for f in cls.__dataclass_fields__}
-    unknown = sorted(set(merged) - known)
-    if unknown:
-        raise TrainConfigError(f"trl: unknown {cls.__name__} field(s) {', '.join(unknown)}")
-    if "reward_weights" in config.trl:
-        raise TrainConfigError("trl.reward_weights: set weights in the reward config (reward.weights), not in trl")
-    return cls(**merged)
-
-
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 natively (AVX512-BF16 or AMX, as oneDNN reports it): there bf16
-    autocast speeds the update up; elsewhere it would be emulated, and slower than float32."""
-    import torch
-
-    try:
-        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def uses_engine(config: TrainConfig, args: Any) -> bool:
     """Whether pivotrl's engine samples the rollouts: ``rollouts: engine``, or ``auto`` on a CPU without vLLM
     (on a GPU, TRL's path and vLLM stay the default)."""
@@ -193,11 +165,15 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[di
 
     from pivotrl.generation import end_token_ids
     from pivotrl.rewards.compose import build_reward
+    from pivotrl.train.algorithms import trl_classes
     from pivotrl.train.rollouts import grpo_rollout_func, log_rollout_lengths, sample_rloo_rollouts_with_engine
     from pivotrl.train.update import score_only_completion_tokens, skip_rows_without_gradient
 
+    if not algorithm(config.algorithm).online:
+        raise ValueError(f"build_trainer builds the online algorithms' trainers; {config.algorithm} trains in "
+                         "rounds (pivotrl.train.offline)")
     funcs, weights = build_reward(config.reward).trl_reward_funcs()
-    args = trl_args(config, weights)
+    args = trl_args(config, reward_weights=weights)
     engine = uses_engine(config, args)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -210,13 +186,9 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[di
         peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora})
     funcs = [log_rollout_lengths(funcs[0], end_token_ids(model, tokenizer)), *funcs[1:]]
     extra: dict[str, Any] = {}
-    if config.algorithm == "grpo":
-        from trl import GRPOTrainer as Trainer
-
-        if engine:
-            extra["rollout_func"] = grpo_rollout_func(packed_weights=config.packed_rollouts)
-    else:
-        from trl import RLOOTrainer as Trainer
+    Trainer = trl_classes(config.algorithm)[1]
+    if config.algorithm == "grpo" and engine:
+        extra["rollout_func"] = grpo_rollout_func(packed_weights=config.packed_rollouts)
     trainer = Trainer(model=model, processing_class=tokenizer, reward_funcs=funcs, args=args,
                       train_dataset=Dataset.from_list(rows), peft_config=peft_config, callbacks=callbacks or [],
                       **extra)
@@ -231,40 +203,6 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[di
     if args.use_cpu:
         score_only_completion_tokens()
     return trainer
-
-
-def _checkpoints(output_dir: Path) -> list[Path]:
-    """Checkpoint folders, newest first."""
-    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
-
-    if not output_dir.is_dir():
-        return []
-    found = []
-    for path in output_dir.glob(f"{PREFIX_CHECKPOINT_DIR}-*"):
-        step = path.name.rpartition("-")[2]
-        if path.is_dir() and step.isdigit():
-            found.append((int(step), path))
-    return [path for _, path in sorted(found, reverse=True)]
-
-
-def _is_complete(checkpoint: Path) -> bool:
-    # transformers writes trainer_state.json after the model, optimizer, scheduler and RNG state, and removes
-    # the older checkpoint only after that; a kill while saving leaves a folder without it (or with a torn one)
-    try:
-        json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return True
-
-
-def _last_checkpoint(output_dir: Path) -> Path | None:
-    """The newest checkpoint that was saved whole; incomplete newer ones (a kill while saving) are skipped."""
-    for checkpoint in _checkpoints(output_dir):
-        if _is_complete(checkpoint):
-            return checkpoint
-        log.warning("%s was not saved completely (killed while saving?); resuming from an older checkpoint",
-                    checkpoint)
-    return None
 
 
 def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
@@ -307,16 +245,13 @@ def run_train(config: TrainConfig, *, resume: bool = False, progress: bool = Tru
 
 
 def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any) -> dict[str, Any]:
-    from pivotrl.models import load_model
-
     out = Path(config.output_dir)
-    existing = _checkpoints(out)
+    online = algorithm(config.algorithm).online
+    existing = checkpoints(out) if online else sorted(out.glob("round-*"))
     if existing and not resume:
-        raise TrainError(f"{out} already has checkpoints (last: {existing[0].name}); pass --resume to continue it, "
-                         "or choose another --output-dir")
-    last = _last_checkpoint(out) if resume else None
-    if resume and last is None:
-        log.warning("--resume: no checkpoint in %s yet; starting from the beginning", out)
+        what = "checkpoints" if online else "rounds"
+        raise TrainError(f"{out} already has {what} (last: {existing[0 if online else -1].name}); pass --resume "
+                         "to continue it, or choose another --output-dir")
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(config, out, resume)
 
@@ -324,50 +259,52 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any)
     with (out / "train_set.jsonl").open("w", encoding="utf-8") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    loaded = load_model(config.model, dtype=config.dtype)
-    from pivotrl.train.callbacks import LogFile, MultilingualEval
-
-    callbacks: list[Any] = [LogFile(out / "log.jsonl")]
-    evaluator = None
-    if evaluate is not None:
-        evaluator = MultilingualEval(config, loaded.tokenizer, evaluate)
-        callbacks.append(evaluator)
-    elif config.eval_n:
+    if evaluate is None and config.eval_n:
         log.warning("no evaluate function was passed to run_train: no held-out evaluation during training")
-    trainer = build_trainer(config, loaded.model, loaded.tokenizer, rows, callbacks=callbacks)
-    tokenizer = loaded.tokenizer
-    if evaluator is not None:
-        evaluator.trainer = trainer
+    if online:
+        summary = _train_online(config, out, rows, resume, progress, evaluate)
+    else:
+        from pivotrl.train.offline import run_rounds
+
+        summary = run_rounds(config, rows, out, progress=progress, evaluate=evaluate)
+    summary["data"] = data_summary
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
+    return summary
+
+
+def _train_online(config: TrainConfig, out: Path, rows: list[dict[str, Any]], resume: bool, progress: bool,
+                  evaluate: Any) -> dict[str, Any]:
+    """GRPO or RLOO: one TRL trainer over every step, resumed from the newest whole checkpoint."""
     from transformers.trainer_callback import ProgressCallback
 
-    from pivotrl.train.callbacks import RewardProgress
+    from pivotrl.models import load_model
+    from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
 
+    last = last_checkpoint(out) if resume else None
+    if resume and last is None:
+        log.warning("--resume: no checkpoint in %s yet; starting from the beginning", out)
+    loaded = load_model(config.model, dtype=config.dtype)
+    callbacks: list[Any] = [LogFile(out / "log.jsonl")]
+    evaluator = MultilingualEval(config, loaded.tokenizer, evaluate) if evaluate is not None else None
+    if evaluator is not None:
+        callbacks.append(evaluator)
+    trainer = build_trainer(config, loaded.model, loaded.tokenizer, rows, callbacks=callbacks)
+    if evaluator is not None:
+        evaluator.trainer = trainer
     trainer.remove_callback(ProgressCallback)
     if progress:  # a step bar showing the reward, instead of a full dict printed at every step
         trainer.add_callback(RewardProgress())
 
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(last) if (resume and last is not None) else None)
+    trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
     seconds = time.perf_counter() - started
 
     final = out / "final"
     if trainer.is_world_process_zero():
-        _save_final(trainer, tokenizer, final, lora=config.lora is not None)
+        args = asdict(trainer.args) if hasattr(trainer.args, "__dataclass_fields__") else {}
+        save_model_folder(trainer.model, loaded.tokenizer, final,
+                          {"kind": "trained policy", "algorithm": config.algorithm, "lora": config.lora is not None,
+                           "args": args})
     history = [h for h in trainer.state.log_history if "loss" in h]
-    summary = {"steps": trainer.state.global_step, "seconds": round(seconds, 1), "final": str(final),
-               "data": data_summary, "last_log": history[-1] if history else {},
-               "resumed_from": last.name if (resume and last is not None) else None}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
-    return summary
-
-
-def _save_final(trainer: Any, tokenizer: Any, final: Path, *, lora: bool) -> None:
-    model = trainer.model
-    if lora:
-        model.save_pretrained(final / "adapter")
-        model = model.merge_and_unload()
-    model.save_pretrained(final)
-    tokenizer.save_pretrained(final)
-    (final / "pivotrl.json").write_text(json.dumps({"kind": "trained policy", "lora": lora,
-                                                   "args": asdict(trainer.args) if hasattr(trainer.args,
-                                                   "__dataclass_fields__") else {}}, indent=2, default=str) + "\n")
+    return {"steps": trainer.state.global_step, "seconds": round(seconds, 1), "final": str(final),
+            "last_log": history[-1] if history else {}, "resumed_from": last.name if last is not None else None}

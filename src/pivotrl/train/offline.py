@@ -1,0 +1,408 @@
+"""The offline algorithms (``dpo``, ``rft``): rounds of sample -> score -> select -> train.
+
+Each round samples ``samples_per_prompt`` answers per training prompt from the policy as the previous round
+left it (pivotrl's continuous engine, large batches), scores them with the recipe's reward (the same composed
+reward GRPO optimises, against the same English pivot references or gold answers), keeps what separates them,
+and trains on that through TRL:
+
+* ``dpo``: per prompt, the best-scored answer (chosen) against the worst (rejected) when their rewards differ by
+  ``pair_margin`` or more (MAPO's recipe with pivotrl's reward in place of its alignment score and gold check);
+* ``rft``: per prompt, the best-scored answer as a fine-tuning target when it scores ``min_reward`` or more.
+
+An answer cut at the sampling budget is never chosen, rejected or fine-tuned on: it lost its final answer, and
+ranking it would teach length rather than reasoning (docs/TRAINING.md, "The sampling budget").
+
+The round folder ``<output_dir>/round-N/``, written as it goes so that a killed run resumes where it stopped:
+
+* ``samples.jsonl`` - one line per prompt with its answers, their rewards and components, appended and
+  fsync'ed after each batch; a resumed round samples only the prompts not in it (nothing is sampled twice);
+* ``selection.json`` - per language: prompts, answers, cut share, mean reward, pairs or targets kept and why the
+  others were not; ``train.jsonl`` - the pairs or targets TRL trains on;
+* ``trainer/checkpoint-N/`` - TRL checkpoints of the round's training (resumed from the newest whole one);
+* ``adapter/`` (LoRA) or ``model/`` (full fine-tuning) - the round's trained weights; ``done.json`` - the round
+  is finished (its steps, seconds and counts).
+
+The next round's policy is the base model with every finished round's adapter merged in, in order; the DPO
+reference of a round is the policy at its start (its LoRA starts at zero, and TRL computes the reference
+log-probabilities with the adapter disabled, once, before the round trains).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import time
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pivotrl.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+__all__ = ["default_min_reward", "preference_pair", "read_samples", "round_rows", "run_rounds", "sample_round",
+           "select_round", "sft_target"]
+
+# Prompts per engine call: each call's answers are scored and appended together, so a kill loses at most one
+# call's sampling; 8 prompts in flight x 4 answers is 32 rows, where the decoder's matrix products run near full
+# speed on 2 cores (docs/BENCHMARKS.md, the generation table).
+_PROMPTS_PER_CALL = 16
+_PROMPTS_IN_FLIGHT = 8
+
+
+def default_min_reward(reward_config: Any) -> float:
+    """RFT's default threshold for a reward: its answer-agreement credit when it has one (the target's final
+    answer agrees with the reference, in the asked language when the reward is gated), else 3/4 of its top."""
+    weight = float(reward_config.weights.get("answer_agreement", 0.0))
+    if weight > 0:
+        return weight
+    return 0.75 * reward_config.total_range()[1]
+
+
+def round_rows(rows: Sequence[dict[str, Any]], per_round: int | None, round_no: int, seed: int
+               ) -> list[dict[str, Any]]:
+    """The training rows a round samples: all of them, or the round's slice of ``per_round`` rows of one seeded
+    order, each round taking the next slice (cycling), so that rounds see different prompts."""
+    if per_round is None or per_round >= len(rows):
+        return list(rows)
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    start = (round_no - 1) * per_round
+    return [rows[order[(start + i) % len(rows)]] for i in range(per_round)]
+
+
+def _key(row: dict[str, Any]) -> tuple[str, str]:
+    return str(row["problem_id"]), str(row["lang"])
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    """The lines of a round's ``samples.jsonl``; a last line torn by a kill is cut off the file (its prompts are
+    sampled again: they were never recorded)."""
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    records, good = [], 0
+    for line in data.splitlines(keepends=True):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            break
+        good += len(line)
+    if good < len(data):
+        log.warning("%s: dropping a line torn by a kill (%d bytes); its prompts are sampled again", path,
+                    len(data) - good)
+        with path.open("r+b") as f:
+            f.truncate(good)
+    return records
+
+
+def _prompt_ids(rows: Sequence[dict[str, Any]], tokenizer: Any) -> list[list[int]]:
+    from pivotrl.train.rollouts import render_prompts
+
+    prompts = [r["prompt"] for r in rows]
+    if not getattr(tokenizer, "chat_template", None):  # a base model without a chat template: the plain text
+        prompts = [p[0]["content"] if isinstance(p, list) else p for p in prompts]
+    return render_prompts(prompts, tokenizer)
+
+
+def sample_round(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], reward: Any, config: TrainConfig,
+                 path: Path, round_no: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Sample and score ``samples_per_prompt`` answers for every row not yet in ``path``, appending one line per
+    prompt after each engine call; returns every record of the round (earlier ones included)."""
+    from tqdm.auto import tqdm
+
+    from pivotrl.generation import GenerationConfig, generate_ids
+
+    records = read_samples(path)
+    done = {_key(r) for r in records}
+    pending = [r for r in rows if _key(r) not in done]
+    k = config.offline("samples_per_prompt")
+    bar = tqdm(total=len(rows), initial=len(rows) - len(pending), desc=f"round {round_no}: sampling", unit="prompt",
+               disable=not progress)
+    with path.open("a", encoding="utf-8") as f:
+        for start in range(0, len(pending), _PROMPTS_PER_CALL):
+            batch = pending[start:start + _PROMPTS_PER_CALL]
+            # a seed per call, from the run's seed and the call's first prompt: a resumed round samples the
+            # prompts it had left exactly as the killed one would have
+            seed = zlib.crc32(f"{config.seed}/{round_no}/{_key(batch[0])}".encode())
+            settings = GenerationConfig(max_new_tokens=config.offline("sample_max_new_tokens"), do_sample=True,
+                                        temperature=config.offline("sample_temperature"), num_samples=k,
+                                        batch_size=_PROMPTS_IN_FLIGHT, seed=seed)
+            started = time.perf_counter()
+            sampled = generate_ids((model, tokenizer), _prompt_ids(batch, tokenizer), settings)
+            seconds = time.perf_counter() - started
+            texts = [tokenizer.decode(s.ids, skip_special_tokens=True) for per in sampled for s in per]
+            scored = reward.score(texts, reference=[r["reference"] for r in batch for _ in range(k)],
+                                  reference_answer=[r["reference_answer"] for r in batch for _ in range(k)],
+                                  lang=[r["lang"] for r in batch for _ in range(k)],
+                                  answer_type=[r["answer_type"] for r in batch for _ in range(k)])
+            for i, (row, per) in enumerate(zip(batch, sampled, strict=True)):
+                answers = [{"text": texts[i * k + j], "tokens": len(s.ids), "cut": s.cut,
+                            "reward": round(scored[i * k + j].total, 6),
+                            "components": {c: round(v, 6) for c, v in scored[i * k + j].components.items()}}
+                           for j, s in enumerate(per)]
+                record = {"problem_id": row["problem_id"], "lang": row["lang"], "round": round_no,
+                          "sample_seconds": round(seconds / len(batch), 3), "answers": answers}
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                records.append(record)
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(batch))
+    bar.close()
+    return records
+
+
+def _ranked(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """A prompt's whole (not cut) answers, best reward first (ties keep sampling order)."""
+    return sorted((a for a in record["answers"] if not a["cut"]), key=lambda a: -a["reward"])
+
+
+def preference_pair(record: dict[str, Any], margin: float, min_reward: float | None) -> tuple[
+        tuple[dict[str, Any], dict[str, Any]] | None, str]:
+    """``((chosen, rejected), "kept")`` for one prompt's answers, or ``(None, why)``: the best whole answer
+    against the worst, kept when the best beats the worst by ``margin`` or more (and by something) and, with
+    ``min_reward``, scores at least that."""
+    ranked = _ranked(record)
+    if len(ranked) < 2:
+        return None, "cut" if record["answers"] else "empty"  # fewer than two whole answers
+    best, worst = ranked[0], ranked[-1]
+    gap = best["reward"] - worst["reward"]
+    if gap <= 0:
+        return None, "no spread"
+    if gap < margin:
+        return None, "below margin"
+    if min_reward is not None and best["reward"] < min_reward:
+        return None, "below min_reward"
+    return (best, worst), "kept"
+
+
+def sft_target(record: dict[str, Any], min_reward: float) -> tuple[dict[str, Any] | None, str]:
+    """``(best whole answer, "kept")`` when it scores ``min_reward`` or more, else ``(None, why)``."""
+    ranked = _ranked(record)
+    if not ranked:
+        return None, "cut" if record["answers"] else "empty"
+    if ranked[0]["reward"] < min_reward:
+        return None, "below min_reward"
+    return ranked[0], "kept"
+
+
+def select_round(config: TrainConfig, records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]],
+                 min_reward: float | None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """TRL's training rows from a round's scored samples (DPO pairs or SFT targets, conversational) and the
+    per-language counts behind them."""
+    by_key = {_key(r): r for r in rows}
+    train: list[dict[str, Any]] = []
+    stats: dict[str, dict[str, Any]] = defaultdict(lambda: defaultdict(float))
+    for record in records:
+        row = by_key[(str(record["problem_id"]), str(record["lang"]))]
+        s = stats[record["lang"]]
+        s["prompts"] += 1
+        for a in record["answers"]:
+            s["answers"] += 1
+            s["cut answers"] += a["cut"]
+            s["reward_sum"] += a["reward"]
+            s["tokens_sum"] += a["tokens"]
+        if config.algorithm == "dpo":
+            pair, why = preference_pair(record, config.offline("pair_margin"), min_reward)
+            if pair is not None:
+                train.append({"prompt": row["prompt"], "chosen": [{"role": "assistant", "content": pair[0]["text"]}],
+                              "rejected": [{"role": "assistant", "content": pair[1]["text"]}]})
+                s["margin_sum"] += pair[0]["reward"] - pair[1]["reward"]
+        else:
+            target, why = sft_target(record, min_reward if min_reward is not None else 0.0)
+            if target is not None:
+                completion = [{"role": "assistant", "content": target["text"]}]
+                train.append({"prompt": row["prompt"], "completion": completion})
+                s["target_reward_sum"] += target["reward"]
+        s[why] += 1
+    summary: dict[str, Any] = {}
+    for code, s in sorted(stats.items()):
+        kept = int(s["kept"])
+        entry = {"prompts": int(s["prompts"]), "answers": int(s["answers"]), "kept": kept,
+                 "cut_share": round(s["cut answers"] / max(1, s["answers"]), 3),
+                 "mean_reward": round(s["reward_sum"] / max(1, s["answers"]), 4),
+                 "mean_tokens": round(s["tokens_sum"] / max(1, s["answers"]), 1),
+                 "skipped": {why: int(n) for why, n in s.items()
+                             if why in ("cut", "empty", "no spread", "below margin", "below min_reward")}}
+        if config.algorithm == "dpo":
+            entry["mean_margin"] = round(s["margin_sum"] / kept, 4) if kept else None
+        else:
+            entry["mean_target_reward"] = round(s["target_reward_sum"] / kept, 4) if kept else None
+        summary[code] = entry
+    return train, summary
+
+
+def selection_log(selection: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The round's sampling in the keys GRPO logs at each step (``reward``, ``rewards/<component>/mean``,
+    ``reward_by_lang``, ``completions/cut_by_lang``, ``completions/length_by_lang``), so the report's training
+    curve and per-language table read an offline run as they read GRPO's; plus pairs or targets kept."""
+    answers = [a for r in records for a in r["answers"]]
+    logged: dict[str, float] = {}
+    if answers:
+        logged["reward"] = sum(a["reward"] for a in answers) / len(answers)
+        for name in answers[0]["components"]:
+            logged[f"rewards/{name}/mean"] = sum(a["components"].get(name, 0.0) for a in answers) / len(answers)
+    for code, s in selection.items():
+        logged[f"reward_by_lang/{code}"] = s["mean_reward"]
+        logged[f"completions/cut_by_lang/{code}"] = s["cut_share"]
+        logged[f"completions/length_by_lang/{code}"] = s["mean_tokens"]
+        logged[f"kept_by_lang/{code}"] = s["kept"]
+    logged["kept"] = sum(s["kept"] for s in selection.values())
+    return logged
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _append_log(path: Path, entry: dict[str, Any]) -> None:
+    with path.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _round_done(round_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((round_dir / "done.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def policy_after(config: TrainConfig, out: Path, rounds_done: int) -> Any:
+    """The policy after ``rounds_done`` rounds: the base model with the adapter of each of those rounds that
+    trained merged in, in order (LoRA), or the newest of their saved models (full fine-tuning)."""
+    from pivotrl.models import load_model
+
+    folders = [out / f"round-{r}" for r in range(1, rounds_done + 1)]
+    if config.lora is None:
+        saved = [f / "model" for f in folders if (f / "model").is_dir()]
+        return load_model(str(saved[-1]) if saved else config.model, dtype=config.dtype)
+    loaded = load_model(config.model, dtype=config.dtype)
+    adapters = [f / "adapter" for f in folders if (f / "adapter").is_dir()]
+    if adapters:
+        from peft import PeftModel
+
+        model = loaded.model
+        for adapter in adapters:
+            model = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+        loaded.model = model
+    return loaded
+
+
+def build_offline_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[dict[str, Any]],
+                          output_dir: Path, callbacks: list[Any] | None = None) -> Any:
+    """TRL's DPOTrainer or SFTTrainer over a round's pairs or targets, with the recipe's LoRA."""
+    from datasets import Dataset
+
+    from pivotrl.train.algorithms import trl_args, trl_classes
+
+    peft_config = None
+    if config.lora is not None:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora})
+    if not getattr(tokenizer, "chat_template", None):  # a base model without a chat template: plain text
+        rows = [{k: v[0]["content"] if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+    trainer_class = trl_classes(config.algorithm)[1]
+    trainer = trainer_class(model=model, args=trl_args(config, output_dir=output_dir), processing_class=tokenizer,
+                            train_dataset=Dataset.from_list(rows), peft_config=peft_config,
+                            callbacks=callbacks or [])
+    return trainer
+
+
+def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, progress: bool, evaluate: Any
+               ) -> dict[str, Any]:
+    """Every round of an offline run (each skipped when its ``done.json`` exists, resumed where it stopped
+    otherwise), the final model in ``<out>/final``; returns the run's summary. ``evaluate`` is
+    :func:`pivotrl.evaluation.evaluate_loaded` or None (no held-out evaluation after each round)."""
+    from pivotrl.rewards.compose import build_reward
+    from transformers.trainer_callback import ProgressCallback
+
+    from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
+    from pivotrl.train.checkpoints import last_checkpoint, save_model_folder
+
+    reward = build_reward(config.reward)
+    min_reward = config.offline("min_reward")
+    if min_reward is None and config.algorithm == "rft":
+        min_reward = default_min_reward(reward.config)
+    rounds = config.offline("rounds")
+    steps = 0
+    report: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    loaded = None
+    for round_no in range(1, rounds + 1):
+        round_dir = out / f"round-{round_no}"
+        done = _round_done(round_dir)
+        if done is not None:
+            steps += done["steps"]
+            report.append(done)
+            loaded = None  # a later round loads the policy with this round merged in
+            continue
+        round_dir.mkdir(parents=True, exist_ok=True)
+        if loaded is None:
+            loaded = policy_after(config, out, round_no - 1)
+        model, tokenizer = loaded.model, loaded.tokenizer
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        sample_started = time.perf_counter()
+        these = round_rows(rows, config.offline("prompts_per_round"), round_no, config.seed)
+        records = sample_round(model, tokenizer, these, reward, config, round_dir / "samples.jsonl", round_no,
+                               progress)
+        sample_seconds = time.perf_counter() - sample_started
+        train_rows, selection = select_round(config, records, these, min_reward)
+        _write_json(round_dir / "selection.json", selection)
+        with (round_dir / "train.jsonl").open("w", encoding="utf-8") as f:
+            for r in train_rows:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+        for code, s in selection.items():
+            if not s["kept"]:
+                log.warning("round %d: no %s in %s (%d prompts; skipped: %s)", round_no,
+                            "pairs" if config.algorithm == "dpo" else "targets", code, s["prompts"],
+                            ", ".join(f"{n} {why}" for why, n in s["skipped"].items()) or "none")
+        _append_log(out / "log.jsonl", {"step": steps, "round": round_no, **selection_log(selection, records),
+                                        "sample_seconds": round(sample_seconds, 1)})
+        train_started = time.perf_counter()
+        round_steps = 0
+        if train_rows:
+            trainer = build_offline_trainer(config, model, tokenizer, train_rows, round_dir / "trainer",
+                                            callbacks=[LogFile(out / "log.jsonl", step_offset=steps,
+                                                               extra={"round": round_no})])
+            trainer.remove_callback(ProgressCallback)
+            if progress:
+                trainer.add_callback(RewardProgress())
+            last = last_checkpoint(round_dir / "trainer")
+            trainer.train(resume_from_checkpoint=str(last) if last is not None else None)
+            round_steps = trainer.state.global_step
+            model = trainer.model
+            if config.lora is not None:
+                model.save_pretrained(round_dir / "adapter")
+                model = model.merge_and_unload()
+            else:
+                model.save_pretrained(round_dir / "model")
+                tokenizer.save_pretrained(round_dir / "model")
+            loaded.model = model
+        steps += round_steps
+        entry = {"round": round_no, "steps": round_steps, "prompts": len(these), "kept": len(train_rows),
+                 "sample_seconds": round(sample_seconds, 1),
+                 "train_seconds": round(time.perf_counter() - train_started, 1), "selection": selection}
+        if evaluate is not None and config.eval_n and round_steps:
+            logged = MultilingualEval(config, tokenizer, evaluate).evaluate(steps, loaded.model)
+            if logged:
+                _append_log(out / "log.jsonl", {"step": steps, "round": round_no, **logged})
+                entry["eval"] = logged
+        _write_json(round_dir / "done.json", entry)
+        report.append(entry)
+    if loaded is None:
+        loaded = policy_after(config, out, rounds)
+    final = out / "final"
+    save_model_folder(loaded.model, loaded.tokenizer, final, {"kind": "trained policy", "algorithm": config.algorithm,
+                                                       "rounds": report})
+    return {"steps": steps, "rounds": report, "seconds": round(time.perf_counter() - started, 1),
+            "final": str(final)}
