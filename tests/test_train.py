@@ -31,7 +31,7 @@ def test_every_recipe_in_the_repo_loads():
         if path.name.startswith("accelerate"):
             continue
         config = load_train_config(path)
-        assert config.langs and config.algorithm in ("grpo", "rloo")
+        assert config.langs and config.algorithm in ("grpo", "rloo", "dpo", "rft")
 
 
 def test_overrides_are_dotted_and_typed():

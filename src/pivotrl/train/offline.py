@@ -310,11 +310,14 @@ def build_offline_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows:
         peft_config = LoraConfig(**{"task_type": "CAUSAL_LM", **config.lora})
     if not getattr(tokenizer, "chat_template", None):  # a base model without a chat template: plain text
         rows = [{k: v[0]["content"] if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+    args = trl_args(config, output_dir=output_dir)
+    if args.use_cpu:  # TRL's fused LM head projects only the labelled positions (pivotrl.train.update)
+        from pivotrl.train.update import score_only_completion_tokens
+
+        score_only_completion_tokens()
     trainer_class = trl_classes(config.algorithm)[1]
-    trainer = trainer_class(model=model, args=trl_args(config, output_dir=output_dir), processing_class=tokenizer,
-                            train_dataset=Dataset.from_list(rows), peft_config=peft_config,
-                            callbacks=callbacks or [])
-    return trainer
+    return trainer_class(model=model, args=args, processing_class=tokenizer, train_dataset=Dataset.from_list(rows),
+                         peft_config=peft_config, callbacks=callbacks or [])
 
 
 def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, progress: bool, evaluate: Any

@@ -216,9 +216,10 @@ def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
         for key in set(now) - set(before):
             if now[key] == defaults.get(key):
                 now.pop(key)
-        # max_steps may grow on resume (continue a run longer); everything else must match
+        # max_steps and rounds may grow on resume (continue a run longer); everything else must match
         for d in (before, now):
             d.get("trl", {}).pop("max_steps", None)
+            d.pop("rounds", None)
         if before != now:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise TrainError(f"{out} was trained with a different recipe (fields {', '.join(changed)} differ); "
