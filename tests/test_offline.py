@@ -26,6 +26,7 @@ from pivotrl.train.algorithms import ALGORITHMS, COMMON_TRL, trl_args, trl_class
 from pivotrl.train.config import TrainConfigError, load_train_config
 from pivotrl.train.offline import (
     default_min_reward,
+    nothing_kept,
     preference_pair,
     read_samples,
     round_rows,
@@ -168,6 +169,13 @@ def test_selection_builds_conversational_rows_and_counts_per_language(hybrid):
     assert de["skipped"] == {"cut": 1}
     rewards = [a["reward"] for r in records for a in r["answers"]]
     assert de["mean_reward"] == pytest.approx(sum(rewards) / 4, abs=1e-4)
+    assert nothing_kept(selection, "dpo") == []
+    # a language where no prompt had two whole answers is named, with why
+    zh_rows = [{**r, "lang": "zh"} for r in rows]
+    zh_records = [{**r, "lang": "zh", "answers": [{**a, "cut": True} for a in r["answers"]]} for r in records]
+    _, both = select_round(config, records + zh_records, rows + zh_rows, None)
+    assert both["zh"]["kept"] == 0 and both["de"]["kept"] == 1
+    assert nothing_kept(both, "dpo") == ["no pairs in zh: 2 prompts, 2 cut"]
     rft = dataclasses.replace(config, algorithm="rft")
     train, selection = select_round(rft, records, rows, 1.0)
     assert train == [{"prompt": rows[0]["prompt"], "completion": [{"role": "assistant", "content": right_de}]}]
@@ -250,6 +258,20 @@ def test_two_dpo_rounds_train_on_pairs_and_chain_their_adapters(tmp_path, short_
     sampling = [e for e in logged if "kept" in e]
     assert [e["step"] for e in sampling] == [0, done[0]["steps"]] and all("reward_by_lang/de" in e for e in sampling)
     assert [e["step"] for e in logged if "eval/non_en_accuracy" in e] == [done[0]["steps"], total]
+    # the report reads it as it reads GRPO's: every loss and evaluation line kept, a row per language
+    from pivotrl.pipeline import read_log, rollout_table
+
+    rows = read_log(run)
+    assert sum("loss" in r for r in rows) == total and sum("eval/non_en_accuracy" in r for r in rows) == 2
+    table = rollout_table(rows)
+    assert any(line.startswith("| de | 2 |") for line in table) and any(line.startswith("| zh | 2 |") for line in table)
+    from pivotrl.pipeline import _append_training
+
+    report = tmp_path / "report.md"
+    report.write_text("# report\n", encoding="utf-8")
+    _append_training(report, run, {})
+    kept = done[0]["kept"] + done[1]["kept"]
+    assert "2 round(s); mean sampled reward" in report.read_text() and f"{kept} pairs or targets" in report.read_text()
     # round 2 sampled from the policy with round 1's adapter merged in: its weights moved from the base's
     base = load_model(str(short_answers)).model.state_dict()
     after_one = policy_after(load_train_config(run / "recipe.yaml"), run, 1).model.state_dict()

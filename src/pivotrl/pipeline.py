@@ -194,11 +194,18 @@ def read_log(train_dir: Path) -> list[dict[str, Any]]:
     path = train_dir / "log.jsonl"
     if not path.is_file():
         return []
-    by_step: dict[tuple[int, bool], dict[str, Any]] = {}
+    def kind(row: dict[str, Any]) -> str:  # a step can log a sampling, a loss, an evaluation and a summary line
+        if "reward" in row:
+            return "a reward"
+        if any(key.startswith("eval/") for key in row):
+            return "c eval"
+        return "b loss" if "loss" in row else "d other"
+
+    by_step: dict[tuple[int, str], dict[str, Any]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            by_step[(int(row.get("step", 0)), "reward" in row)] = row
+            by_step[(int(row.get("step", 0)), kind(row))] = row
     return [row for _, row in sorted(by_step.items())]
 
 
@@ -275,7 +282,12 @@ def _append_training(report: Path, train_dir: Path, summary: dict[str, Any]) -> 
         lines.append(f"Pivot references: {status.get('verified', 0)} verified, {status.get('majority', 0)} "
                      f"majority, {status.get('gold', 0)} gold fallback, {status.get('none', 0)} none, of "
                      f"{pivot['problems']} English problems.")
-    if rows:
+    if rows and "round" in rows[0]:  # an offline run (dpo, rft): a sampling line per round
+        lines.append(f"{len(rows)} round(s); mean sampled reward {rows[0]['reward']:.3f} in the first, "
+                     f"{rows[-1]['reward']:.3f} in the last; {sum(int(r.get('kept', 0)) for r in rows)} pairs or "
+                     "targets trained on in all.")
+        lines += rollout_table(rows)
+    elif rows:
         first, last = rows[: max(1, len(rows) // 5)], rows[-max(1, len(rows) // 5):]
         mean = lambda xs, k: sum(float(r.get(k, 0.0)) for r in xs) / len(xs)  # noqa: E731
         zero = sum(float(r.get("frac_reward_zero_std", 0.0)) for r in rows) / len(rows)

@@ -44,8 +44,8 @@ from pivotrl.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["default_min_reward", "preference_pair", "read_samples", "round_rows", "run_rounds", "sample_round",
-           "select_round", "sft_target"]
+__all__ = ["build_offline_trainer", "default_min_reward", "nothing_kept", "policy_after", "preference_pair",
+           "read_samples", "round_rows", "run_rounds", "sample_round", "select_round", "selection_log", "sft_target"]
 
 # Prompts per engine call: each call's answers are scored and appended together, so a kill loses at most one
 # call's sampling; 8 prompts in flight x 4 answers is 32 rows, where the decoder's matrix products run near full
@@ -236,6 +236,14 @@ def select_round(config: TrainConfig, records: Sequence[dict[str, Any]], rows: S
     return train, summary
 
 
+def nothing_kept(selection: dict[str, Any], algorithm: str) -> list[str]:
+    """One line per language of a round's selection where nothing was kept, saying why."""
+    what = "pairs" if algorithm == "dpo" else "targets"
+    return [f"no {what} in {code}: {s['prompts']} prompts, " + ", ".join(f"{n} {why}" for why, n in
+                                                                         s["skipped"].items())
+            for code, s in selection.items() if not s["kept"]]
+
+
 def selection_log(selection: dict[str, Any], records: Sequence[dict[str, Any]]) -> dict[str, float]:
     """The round's sampling in the keys GRPO logs at each step (``reward``, ``rewards/<component>/mean``,
     ``reward_by_lang``, ``completions/cut_by_lang``, ``completions/length_by_lang``), so the report's training
@@ -364,11 +372,8 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
         with (round_dir / "train.jsonl").open("w", encoding="utf-8") as f:
             for r in train_rows:
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        for code, s in selection.items():
-            if not s["kept"]:
-                log.warning("round %d: no %s in %s (%d prompts; skipped: %s)", round_no,
-                            "pairs" if config.algorithm == "dpo" else "targets", code, s["prompts"],
-                            ", ".join(f"{n} {why}" for why, n in s["skipped"].items()) or "none")
+        for message in nothing_kept(selection, config.algorithm):
+            log.warning("round %d: %s", round_no, message)
         _append_log(out / "log.jsonl", {"step": steps, "round": round_no, **selection_log(selection, records),
                                         "sample_seconds": round(sample_seconds, 1)})
         train_started = time.perf_counter()
