@@ -20,7 +20,8 @@ The round folder ``<output_dir>/round-N/``, written as it goes so that a killed 
   others were not; ``train.jsonl`` - the pairs or targets TRL trains on;
 * ``trainer/checkpoint-N/`` - TRL checkpoints of the round's training (resumed from the newest whole one);
 * ``adapter/`` (LoRA) or ``model/`` (full fine-tuning) - the round's trained weights; ``done.json`` - the round
-  is finished (its steps, seconds and counts).
+  is finished (its steps, counts, and the seconds of the process that finished it: a resumed round's earlier
+  sampling time is in ``samples.jsonl``, ``sample_seconds`` per prompt).
 
 The next round's policy is the base model with every finished round's adapter merged in, in order; the DPO
 reference of a round is the policy at its start (its LoRA starts at zero, and TRL computes the reference
@@ -333,9 +334,9 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
     """Every round of an offline run (each skipped when its ``done.json`` exists, resumed where it stopped
     otherwise), the final model in ``<out>/final``; returns the run's summary. ``evaluate`` is
     :func:`pivotrl.evaluation.evaluate_loaded` or None (no held-out evaluation after each round)."""
-    from pivotrl.rewards.compose import build_reward
     from transformers.trainer_callback import ProgressCallback
 
+    from pivotrl.rewards.compose import build_reward
     from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
     from pivotrl.train.checkpoints import last_checkpoint, save_model_folder
 
@@ -410,7 +411,7 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
     if loaded is None:
         loaded = policy_after(config, out, rounds)
     final = out / "final"
-    save_model_folder(loaded.model, loaded.tokenizer, final, {"kind": "trained policy", "algorithm": config.algorithm,
-                                                       "rounds": report})
+    info = {"kind": "trained policy", "algorithm": config.algorithm, "rounds": report}
+    save_model_folder(loaded.model, loaded.tokenizer, final, info)
     return {"steps": steps, "rounds": report, "seconds": round(time.perf_counter() - started, 1),
             "final": str(final)}
