@@ -308,11 +308,11 @@ def _check_trl_fields(trl: dict[str, Any], algorithm: str, source: str) -> None:
 def _check_offline_fields(config: TrainConfig, row: Any, reward: Any, source: str) -> None:
     """The offline fields: only under an algorithm that reads them, each in range, and a pair margin or reward
     threshold the recipe's reward can reach (checked before anything loads)."""
-    from pivotrl.train.algorithms import OFFLINE_FIELDS
+    from pivotrl.train.algorithms import ALGORITHMS, OFFLINE_FIELDS
 
     for name in OFFLINE_FIELDS:
         if getattr(config, name) is not None and name not in row.offline_defaults:
-            users = "dpo, rft" if name not in ("pair_margin",) else "dpo"
+            users = ", ".join(a.name for a in ALGORITHMS.values() if name in a.offline_defaults)
             raise TrainConfigError(f"{source}: {name} applies to {users}, not to algorithm {row.name}; remove it "
                                    "or change the algorithm")
     if row.online:
