@@ -42,8 +42,10 @@ class PipelineConfig:
     # -- training
     reward: Any = "hybrid"
     labels: str = "pivot"  # pivot: the English references; gold: target-language gold answers (RLVR)
-    steps: int = 10
-    trl: dict[str, Any] = field(default_factory=dict)  # on top of CPU_TRL
+    algorithm: str = "grpo"  # a name of pivotrl.train.algorithms.ALGORITHMS
+    steps: int = 10  # online algorithms: TRL steps
+    offline: dict[str, Any] = field(default_factory=dict)  # offline algorithms: TrainConfig's round fields
+    trl: dict[str, Any] = field(default_factory=dict)  # online: on top of CPU_TRL; offline: the whole TRL config
     lora: dict[str, Any] | None = field(default_factory=lambda: dict(DEMO_LORA))  # None: full fine-tuning
     seed: int = 0
     # -- evaluation (held-out split, English plus the target languages)
@@ -99,14 +101,18 @@ def _reward(config: PipelineConfig) -> Any:
 
 
 def train_config(config: PipelineConfig, out: Path, refs: Path | None) -> Any:
+    from pivotrl.train.algorithms import algorithm
     from pivotrl.train.config import TrainConfig
 
+    # CPU_TRL holds GRPO's fields; an offline algorithm's TRL config (DPO, SFT) is the pipeline's own
+    online = algorithm(config.algorithm).online
+    trl = {**CPU_TRL, **config.trl, "max_steps": config.steps} if online else dict(config.trl)
     trained = TrainConfig(model=config.model, output_dir=str(out), task=config.task, langs=list(config.langs),
                           data_dir=config.data_dir, refs=str(refs) if refs else None, labels=config.labels,
                           n_train=config.pivot_n if config.labels == "gold" else None,
                           levels=config.levels if config.task == "synthetic" else None, reward=_reward(config),
-                          trl={**CPU_TRL, **config.trl, "max_steps": config.steps}, lora=config.lora, eval_n=0,
-                          seed=config.seed)
+                          algorithm=config.algorithm, trl=trl, lora=config.lora, eval_n=0, seed=config.seed,
+                          **config.offline)
     trained.validate("pipeline")
     return trained
 
@@ -116,10 +122,12 @@ def train_stage(config: PipelineConfig, out: Path, refs: Path | None, progress: 
     from pivotrl.evaluation import evaluate_loaded
     from pivotrl.train.run import run_train
 
+    from pivotrl.train.algorithms import algorithm
+
     done = out / "summary.json"
     if done.is_file() and (out / "final").is_dir():
         summary = json.loads(done.read_text(encoding="utf-8"))
-        if summary.get("steps", 0) >= config.steps:
+        if not algorithm(config.algorithm).online or summary.get("steps", 0) >= config.steps:
             return summary
     return run_train(train_config(config, out, refs), resume=True, progress=progress, evaluate=evaluate_loaded)
 
