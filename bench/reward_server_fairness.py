@@ -17,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 def run(max_batch: int, n: int, delay: float) -> dict:
     from pivotrl.data import load_problems
-    from pivotrl.rewards.server import RewardClient, RewardServer
+    from pivotrl.rewards.client import RewardClient
+    from pivotrl.rewards.server import RewardServer
 
     problems = load_problems("synthetic", ["en", "de"], n=64)
     english = {p.id: p for p in problems if p.lang == "en"}

@@ -203,3 +203,116 @@ def test_options_from_a_config_dataclass():
     assert runner.invoke(toy, ["-s", "1"]).exit_code == 2  # --name is required
     refused = runner.invoke(toy, ["--name", "a", "--sizes", "1,x"])
     assert refused.exit_code == 1 and "--sizes '1,x'" in refused.output and len(seen) == 1
+
+
+def _help(*command: str) -> str:
+    shown = runner.invoke(app, [*command, "--help"], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    return shown.output
+
+
+def test_train_out_is_the_run_folder_and_output_dir_still_works(env, monkeypatch, tmp_path):
+    """--out/-o names the run folder as in every command; --output-dir, the old spelling, is a hidden alias."""
+    import pivotrl.train.config as train_config
+    import pivotrl.train.run as train_run
+
+    seen = []
+
+    def load(path, overrides):
+        seen.append(list(overrides))
+        raise train_config.TrainConfigError("stop here")
+
+    monkeypatch.setattr(train_config, "load_train_config", load)
+    monkeypatch.setattr(train_run, "run_train", lambda *a, **k: pytest.fail("must not train"))
+    for flag in ("--out", "-o", "--output-dir"):
+        result = runner.invoke(app, ["train", "--set", "seed=3", flag, str(tmp_path / "run"), "--model", "tiny",
+                                     "--max-steps", "2"])
+        assert result.exit_code == 1 and "stop here" in result.output
+        assert seen[-1] == ["seed=3", "model=tiny", f"output_dir={tmp_path / 'run'}", "trl.max_steps=2"]
+    runner.invoke(app, ["train", "--langs", "de,zh", "--algorithm", "rft", "--seed", "1", "--reward", "answer"])
+    assert seen[-1] == ["langs=de,zh", "reward=answer", "algorithm=rft", "seed=1"]
+    runner.invoke(app, ["train"])
+    assert seen[-1] == []  # an option left out keeps the recipe's value
+    both = runner.invoke(app, ["train", "--out", "a", "--output-dir", "b"])
+    assert both.exit_code == 1 and "--out and --output-dir are the same setting" in both.output
+    shown = _help("train")
+    assert "--out" in shown and "--output-dir" not in shown and "Default: the recipe's, else smollm2" in shown
+
+
+def test_demo_options_are_the_pipeline_config_and_keep_its_defaults(env, monkeypatch):
+    """`pivotrl demo` with no flags runs PipelineConfig() exactly; its flags reach the config's fields."""
+    import pivotrl.pipeline as pipeline
+
+    seen = []
+
+    def run(config, **kwargs):
+        seen.append(config)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(pipeline, "run_pipeline", run)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 1 and "stop here" in result.output
+    assert seen[-1] == pipeline.PipelineConfig()
+    assert (seen[-1].out, seen[-1].model, seen[-1].langs, seen[-1].levels, seen[-1].steps, seen[-1].lora) == (
+        "runs/demo", "qwen0.5b", ["de", "fr", "ja"], [1, 2], 10, pipeline.DEMO_LORA)
+    runner.invoke(app, ["demo", "-o", "x", "--langs", "en,de,sw", "--task", "msvamp", "--lora-r", "0",
+                        "--steps", "3", "--pivot-k", "4", "--labels", "gold"])
+    config = seen[-1]
+    assert (config.out, config.langs, config.levels, config.lora, config.steps, config.pivot_k, config.labels) == (
+        "x", ["de", "sw"], None, None, 3, 4, "gold")
+    runner.invoke(app, ["demo", "--lora-r", "8"])
+    assert seen[-1].lora == {**pipeline.DEMO_LORA, "r": 8, "lora_alpha": 16}
+    for extra, message in ((["--lora-r", "-1"], "--lora-r -1"), (["--labels", "x"], "--labels 'x'"),
+                           (["--eval-n", "0"], "--eval-n 0: must be at least 1"), (["--levels", "1,x"], "--levels")):
+        refused = runner.invoke(app, ["demo", *extra])
+        assert refused.exit_code == 1 and message in refused.output, refused.output
+    shown = _help("demo")
+    for flag in ("--out", "--pivot-n", "--eval-task", "--lora-r", "--no-progress", "[default: de,fr,ja]"):
+        assert flag in shown
+    assert "--algorithm" not in shown and "--offline" not in shown and "--trl" not in shown
+
+
+def test_pivot_and_eval_share_the_server_options(env, monkeypatch):
+    """The four server options are one declaration (ServerFields) in `pivot` and `eval`; --base-url still works."""
+    import dataclasses
+
+    import pivotrl.pivot.run as pivot_run
+    from pivotrl.config_fields import ServerFields, field_help
+
+    for command in ("pivot", "eval"):
+        shown = _help(command)
+        for f in dataclasses.fields(ServerFields):
+            assert "--" + f.name.replace("_", "-") in shown
+        assert field_help(ServerFields)["concurrency"] in shown and "--base-url" not in shown
+    seen = []
+
+    def run(config, **kwargs):
+        seen.append(config)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(pivot_run, "run_pivot", run)
+    for flag in ("--endpoint", "--base-url"):
+        result = runner.invoke(app, ["pivot", "--pivot", "endpoint", flag, "http://127.0.0.1:9/v1", "--endpoint-model",
+                                     "m", "--concurrency", "3"])
+        assert result.exit_code == 1 and "stop here" in result.output
+        assert seen[-1].endpoint == {"base_url": "http://127.0.0.1:9/v1", "model": "m",
+                                     "api_key_env": "OPENAI_API_KEY", "concurrency": 3}
+    refused = runner.invoke(app, ["pivot", "--pivot", "endpoint", "--endpoint-model", "m"])
+    assert refused.exit_code == 1 and "--pivot endpoint needs --endpoint and --endpoint-model" in refused.output
+
+
+def test_reward_commands_take_their_options_from_their_configs(env):
+    import dataclasses
+
+    from pivotrl.config_fields import field_help
+    from pivotrl.rewards.command_configs import AuditConfig, ScoreConfig, ServeConfig
+
+    for command, cls in (("score", ScoreConfig), ("serve", ServeConfig), ("audit", AuditConfig)):
+        shown = _help("reward", command)
+        for f in dataclasses.fields(cls):
+            flags = f.metadata["flags"] or ("--" + f.name.replace("_", "-"),)
+            assert flags[0] in shown, (command, f.name)
+            assert field_help(cls)[f.name][:30] in " ".join(shown.split()), (command, f.name)
+    assert "PIVOTRL_REWARD_API_KEY" in _help("reward", "serve")
+    refused = runner.invoke(app, ["reward", "score", "--response", "Die Antwort lautet 5.", "-r", "answer"])
+    assert refused.exit_code == 1 and "--response needs --reference" in refused.output

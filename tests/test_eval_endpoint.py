@@ -14,7 +14,8 @@ import pytest
 from openai_server import OpenAIServer
 
 from pivotrl.evaluation import EvalConfig, EvalError, run_eval
-from pivotrl.http_client import HTTPRequestError, JSONClient, OpenAICompletions, _split_tokens, is_loopback
+from pivotrl.http_client import HTTPRequestError, JSONClient, is_loopback
+from pivotrl.openai_api import OpenAICompletions, _split_tokens
 
 SERVED = "tiny-served"
 TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"

@@ -22,8 +22,8 @@ import torch
 
 from pivotrl.data import load_problems
 from pivotrl.rewards.compose import build_reward
-from pivotrl.train.algorithms import ALGORITHMS, COMMON_TRL, trl_args, trl_classes
-from pivotrl.train.config import TrainConfigError, load_train_config
+from pivotrl.train.algorithms import ALGORITHMS, COMMON_TRL, trl_classes
+from pivotrl.train.config import TrainConfigError, load_train_config, trl_args
 from pivotrl.train.offline import (
     default_min_reward,
     nothing_kept,

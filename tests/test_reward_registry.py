@@ -11,7 +11,7 @@ import pytest
 
 from pivotrl.data import load_problems
 from pivotrl.rewards import registry
-from pivotrl.rewards.compose import COMPONENT_RANGES, DEFAULT_GATED, ComposedReward, load_reward_config
+from pivotrl.rewards.compose import RANGES, ComposedReward, load_reward_config
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN = '''
@@ -48,8 +48,8 @@ def test_builtins_are_described_once():
     assert roles["language_fidelity"] == "gate"
     assert {n for n, r in roles.items() if r == "penalty"} == {"length_guard", "brevity_guard", "repetition_guard"}
     # the gated default and the ranges are read from the registry, not kept beside it
-    assert DEFAULT_GATED == tuple(n for n, r in roles.items() if r == "credit")
-    assert dict(COMPONENT_RANGES) == {n: c.range for n, c in registry.REGISTRY.items()}
+    assert registry.default_gated() == [n for n, r in roles.items() if r == "credit"]
+    assert dict(RANGES) == {n: c.range for n, c in registry.REGISTRY.items()}
     # model-backed components are factories named by path: describing them loads nothing
     assert isinstance(registry.REGISTRY["embedding_similarity"].factory, str)
     assert "encoder" in registry.REGISTRY["embedding_similarity"].fields
@@ -116,3 +116,53 @@ def test_the_example_plugin_through_the_cli():
     values = next(line for line in scored.stdout.splitlines() if line.startswith("│ 1 "))
     column = [c.strip() for c in header.split("┃")].index("shows_work")
     assert float([c.strip() for c in values.split("│")][column]) == 1.0
+
+
+def test_the_registry_is_complete_in_a_fresh_process():
+    # nothing else imported first: the built-ins are declared with the registry itself
+    done = subprocess.run([sys.executable, "-c", "from pivotrl.rewards import REGISTRY; print(','.join(REGISTRY))"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().split(",") == list(registry.REGISTRY)
+    assert len(registry.REGISTRY) == 9
+
+
+SETTING_PLUGIN = '''
+from pivotrl.rewards.components import completion_text
+from pivotrl.rewards.registry import Setting, register_component
+
+SEEN = []
+
+
+def counts_sevens(completions, *, sevens_needed=2, **columns):
+    SEEN.append(sorted(columns))
+    return [min(1.0, completion_text(c).count("7") / sevens_needed) for c in completions]
+
+
+register_component("counts_sevens", fn=counts_sevens, range=(0.0, 1.0), role="credit",
+                   settings={"sevens_needed": Setting(2, "sevens for full credit", check=lambda v: v >= 1,
+                                                      expected=">= 1")})
+'''
+
+
+def test_a_plugin_component_has_its_own_setting(clean_registry, tmp_path, monkeypatch):
+    (tmp_path / "my_rewards_setting.py").write_text(SETTING_PLUGIN, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    base = {"preset": "answer", "plugins": ["my_rewards_setting"], "weights": {"counts_sevens": 1.0}}
+    default, four = load_reward_config(base), load_reward_config({**base, "sevens_needed": 4})
+    assert default.sevens_needed == 2 and four.sevens_needed == 4 and four.settings == {"sevens_needed": 4}
+    text = ["7 + 7 = 14. Die Antwort lautet 7."]  # three sevens
+    assert ComposedReward(default).score(text, reference=["7"], lang="de")[0].components["counts_sevens"] == 1.0
+    assert ComposedReward(four).score(text, reference=["7"], lang="de")[0].components["counts_sevens"] == 0.75
+    # the setting reaches its own component only; the guards' settings reach the guards only
+    seen = sys.modules["my_rewards_setting"].SEEN
+    assert seen and all("length_tolerance" not in s and "tolerance" not in s and "min_share" not in s for s in seen)
+    # a config round-trips through its dict (run folders store it)
+    assert load_reward_config(four.to_dict()).sevens_needed == 4
+    with pytest.raises(ValueError, match=r"sevens_needed must be >= 1, got 0 \(a setting of counts_sevens\)"):
+        load_reward_config({**base, "sevens_needed": 0})
+    with pytest.raises(ValueError, match="unknown reward config field.*sevens_wanted.*sevens_needed"):
+        load_reward_config({**base, "sevens_wanted": 3})
+    with pytest.raises(ValueError, match="'length_tolerance' is already a setting of 'length_guard'"):
+        registry.register_component("x5", fn=lambda completions, **_: [0.0] * len(completions), range=(0.0, 1.0),
+                                    role="credit", settings={"length_tolerance": registry.Setting(1.0, "again")})

@@ -64,7 +64,7 @@ def normalize_digits(text: str) -> str:
 # A number as written in text. Grouped forms need every group after the first to be 3 digits (or 2 digits
 # in the Indian system before the final 3); a decimal part may follow.
 _SEP = rf"[,.'{_SPACES}]"
-_NUMBER_RE = re.compile(
+NUMBER_RE = re.compile(
     rf"""
     (?<![A-Za-z\d_.,])        # not glued to a Latin word (x2) or the tail of another number; CJK may touch
     (?P<sign>[-+{_MINUS}])?
@@ -113,7 +113,9 @@ def _parse_digits(num: str) -> Fraction | None:
     return Fraction(f"{head}.{tail}")  # 2,5 / 0,125 / 3.14: a decimal mark
 
 
-def _value_of(match: re.Match[str]) -> Fraction | None:
+def value_of(match: re.Match[str]) -> Fraction | None:
+    """The value of a :data:`NUMBER_RE` match (sign, grouping, decimal mark, fraction, percent read), or None
+    for digits that are no number."""
     value = _parse_digits(match.group("num"))
     if value is None:
         return None
@@ -129,8 +131,8 @@ def _value_of(match: re.Match[str]) -> Fraction | None:
 
 def parse_number(text: str) -> Fraction | None:
     """The value of the first number in ``text`` (any digits, separators, currency), or None."""
-    match = _NUMBER_RE.search(normalize_digits(text))
-    return _value_of(match) if match else None
+    match = NUMBER_RE.search(normalize_digits(text))
+    return value_of(match) if match else None
 
 
 def parse_exact_number(text: str) -> Fraction | None:
@@ -138,13 +140,13 @@ def parse_exact_number(text: str) -> Fraction | None:
 
     Used for gold answers in data files, where anything but a clean number is a format error.
     """
-    match = _NUMBER_RE.fullmatch(normalize_digits(text.strip()))
-    return _value_of(match) if match else None
+    match = NUMBER_RE.fullmatch(normalize_digits(text.strip()))
+    return value_of(match) if match else None
 
 
 def find_numbers(text: str) -> list[Fraction]:
     """All numbers in ``text``, in order."""
-    values = (_value_of(m) for m in _NUMBER_RE.finditer(normalize_digits(text)))
+    values = (value_of(m) for m in NUMBER_RE.finditer(normalize_digits(text)))
     return [v for v in values if v is not None]
 
 
@@ -234,7 +236,8 @@ def _phrase_pattern(prefix: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _strict_number_re(lang: str) -> re.Pattern[str]:
+def strict_number_re(lang: str) -> re.Pattern[str]:
+    """The answer sentence of ``lang`` (and English's) up to where its number starts ("Die Antwort ist ")."""
     prefixes = _phrases_for(lang)
     alternatives = "|".join(_phrase_pattern(p) for p in sorted(prefixes, key=len, reverse=True))
     # After the phrase: optional colon/dash/"**" (markdown bold), then the number.
@@ -266,16 +269,16 @@ def extract_number(response: str, lang: str = "en") -> Extraction:
     """Read the final numeric answer from a free-form response written in ``lang``."""
     text = normalize_digits(unicodedata.normalize("NFC", response))
     strict = None
-    for phrase in _strict_number_re(lang).finditer(text):
-        number = _NUMBER_RE.match(text, phrase.end())
+    for phrase in strict_number_re(lang).finditer(text):
+        number = NUMBER_RE.match(text, phrase.end())
         if number is not None:
-            value = _value_of(number)
+            value = value_of(number)
             if value is not None:
                 strict = canonical_number(value)
                 break  # the first answer sentence counts, as in lm-evaluation-harness's take_first
     flexible = None
-    for number in reversed(list(_NUMBER_RE.finditer(text))):
-        value = _value_of(number)
+    for number in reversed(list(NUMBER_RE.finditer(text))):
+        value = value_of(number)
         if value is not None:
             flexible = canonical_number(value)
             break

@@ -297,10 +297,67 @@ def generate_with_stats(
     # Longest first: similar lengths share a batch (little padding), and a batch too big for memory fails at
     # once rather than at the end.
     order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-
     # Greedy decoding gives the same text every time, so one row per prompt is enough; transformers also
     # rejects num_return_sequences > 1 without sampling.
     rows_per_prompt = config.num_samples if config.do_sample else 1
+    repeats = config.num_samples // rows_per_prompt  # greedy: one row per prompt stands for every sample
+    if stops is None:
+        stops = [tuple(config.stop)] * len(prompts)
+    elif len(stops) != len(prompts):
+        raise ValueError(f"got {len(stops)} stop lists for {len(prompts)} prompts")
+
+    results: list[list[str]] = [[] for _ in prompts]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(prompts), unit="prompt", desc="generating")
+
+    def finished(prompt: int, texts: list[str], cut: list[bool], new_tokens: int) -> None:
+        """One prompt's rows are done (either engine): keep them, count them, hand them on."""
+        results[prompt] = texts
+        stats["new_tokens"] += new_tokens
+        stats["cut"] += sum(cut) * repeats
+        if on_result is not None:
+            on_result(prompt, texts * repeats, cut * repeats)
+        if bar is not None:
+            bar.update(1)
+
+    start = time.perf_counter()
+    try:
+        with _decoding(model, config, len(prompts), rows_per_prompt):
+            if config.engine == "continuous" and can_batch_continuously(model):
+                def decoded(prompt: int, rows: list[list[int]], cut: list[bool]) -> None:
+                    # the token that completes a stop string may carry text past it
+                    finished(prompt, [cut_at_stop(tokenizer.decode(r, skip_special_tokens=True), stops[prompt])
+                                      for r in rows], cut, sum(len(r) for r in rows))
+
+                decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops, end_ids, pad_id,
+                                  on_prompt_done=decoded)
+                stats["batches"] = -(-len(prompts) // config.batch_size)
+            else:
+                stats["batches"] = _decode_with_generate(model, tokenizer, encoded, order, config, rows_per_prompt,
+                                                         stops, eos_ids, pad_id, finished)
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if repeats != 1:
+        results = [texts * repeats for texts in results]
+    seconds = time.perf_counter() - start
+    stats["completions"] = sum(len(texts) for texts in results)
+    stats["seconds"] = seconds
+    stats["tokens_per_second"] = stats["new_tokens"] / seconds if seconds > 0 else 0.0
+    return results, stats
+
+
+def _decode_with_generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, encoded: list[list[int]],
+                          order: list[int], config: GenerationConfig, rows_per_prompt: int,
+                          stops: list[tuple[str, ...]], eos_ids: set[int], pad_id: int,
+                          finished: Callable[[int, list[str], list[bool], int], None]) -> int:
+    """transformers' ``generate``, a batch of prompts at a time (each batch runs until its longest row ends);
+    ``finished(prompt, texts, cut, new_tokens)`` after each batch for each of its prompts. Returns the number
+    of batches."""
     kwargs: dict[str, Any] = {
         "max_new_tokens": config.max_new_tokens,
         "do_sample": config.do_sample,
@@ -314,81 +371,36 @@ def generate_with_stats(
         kwargs.update(temperature=config.temperature, top_p=config.top_p, top_k=0, min_p=None)
     if eos_ids:
         kwargs["eos_token_id"] = sorted(eos_ids)
-    if stops is None:
-        stops = [tuple(config.stop)] * len(prompts)
-    elif len(stops) != len(prompts):
-        raise ValueError(f"got {len(stops)} stop lists for {len(prompts)} prompts")
-
-    results: list[list[str]] = [[] for _ in prompts]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(prompts), unit="prompt", desc="generating")
-
-    continuous = config.engine == "continuous" and can_batch_continuously(model)
-    repeats = config.num_samples // rows_per_prompt  # greedy: one row per prompt stands for every sample
+    end_ids = eos_ids | {pad_id}
     device = next(model.parameters()).device
-    start = time.perf_counter()
-    try:
-        with _decoding(model, config, len(prompts), rows_per_prompt):
-            if continuous:
-                def done(prompt: int, rows: list[list[int]], cut: list[bool]) -> None:
-                    stats["new_tokens"] += sum(len(r) for r in rows)
-                    stats["cut"] += sum(cut) * repeats
-                    # The token that completes a stop string may carry text past it.
-                    results[prompt] = [cut_at_stop(tokenizer.decode(r, skip_special_tokens=True), stops[prompt])
-                                       for r in rows]
-                    if on_result is not None:
-                        on_result(prompt, results[prompt] * repeats, cut * repeats)
-                    if bar is not None:
-                        bar.update(1)
-
-                decode_continuous(model, tokenizer, encoded, order, config, rows_per_prompt, stops, end_ids, pad_id,
-                                   on_prompt_done=done)
-                stats["batches"] = -(-len(prompts) // config.batch_size)
-            else:
-                for first in range(0, len(order), config.batch_size):
-                    batch = order[first : first + config.batch_size]
-                    input_ids, attention_mask = left_pad([encoded[i] for i in batch], pad_id)
-                    row_stops = [stops[i] for i in batch for _ in range(rows_per_prompt)]
-                    criteria = StoppingCriteriaList()
-                    if any(row_stops):
-                        criteria.append(_StopStrings(tokenizer, input_ids.shape[1], row_stops))
-                    output = model.generate(
-                        input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
-                        stopping_criteria=criteria, **kwargs
-                    )
-                    new_tokens = output[:, input_ids.shape[1] :].cpu()
-                    counts = _count_new_tokens(new_tokens, end_ids)
-                    stats["new_tokens"] += sum(counts)
-                    stats["batches"] += 1
-                    # Rows come back grouped by prompt: prompt 0's samples, then prompt 1's, ...
-                    cut: dict[int, list[bool]] = {}
-                    for row, (tokens, n) in enumerate(zip(new_tokens, counts)):
-                        text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
-                        # Rows of a batch run until the last one stops, so the text may go past a stop string.
-                        kept = cut_at_stop(text, row_stops[row])
-                        results[batch[row // rows_per_prompt]].append(kept)
-                        budget = n >= config.max_new_tokens and kept == text
-                        cut.setdefault(batch[row // rows_per_prompt], []).append(budget)
-                        stats["cut"] += budget * repeats
-                    if on_result is not None:
-                        for i in dict.fromkeys(batch):
-                            on_result(i, results[i] * repeats, cut[i] * repeats)
-                    if bar is not None:
-                        bar.update(len(batch))
-    finally:
-        if bar is not None:
-            bar.close()
-
-    if repeats != 1:
-        results = [texts * repeats for texts in results]
-    seconds = time.perf_counter() - start
-    stats["completions"] = sum(len(texts) for texts in results)
-    stats["seconds"] = seconds
-    stats["tokens_per_second"] = stats["new_tokens"] / seconds if seconds > 0 else 0.0
-    return results, stats
+    batches = 0
+    for first in range(0, len(order), config.batch_size):
+        batch = order[first : first + config.batch_size]
+        input_ids, attention_mask = left_pad([encoded[i] for i in batch], pad_id)
+        row_stops = [stops[i] for i in batch for _ in range(rows_per_prompt)]
+        criteria = StoppingCriteriaList()
+        if any(row_stops):
+            criteria.append(_StopStrings(tokenizer, input_ids.shape[1], row_stops))
+        output = model.generate(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device),
+                                stopping_criteria=criteria, **kwargs)
+        new_tokens = output[:, input_ids.shape[1] :].cpu()
+        counts = _count_new_tokens(new_tokens, end_ids)
+        batches += 1
+        # Rows come back grouped by prompt: prompt 0's samples, then prompt 1's, ...
+        texts: dict[int, list[str]] = {}
+        cut: dict[int, list[bool]] = {}
+        tokens_of: dict[int, int] = {}
+        for row, (tokens, n) in enumerate(zip(new_tokens, counts)):
+            prompt = batch[row // rows_per_prompt]
+            text = tokenizer.decode(tokens[:n], skip_special_tokens=True)
+            # Rows of a batch run until the last one stops, so the text may go past a stop string.
+            kept = cut_at_stop(text, row_stops[row])
+            texts.setdefault(prompt, []).append(kept)
+            cut.setdefault(prompt, []).append(n >= config.max_new_tokens and kept == text)
+            tokens_of[prompt] = tokens_of.get(prompt, 0) + n
+        for prompt in dict.fromkeys(batch):
+            finished(prompt, texts[prompt], cut[prompt], tokens_of[prompt])
+    return batches
 
 
 def generate(

@@ -1,7 +1,7 @@
 """The one HTTP client of pivotrl: JSON over HTTP(S) with retries, an API key, and no surprises.
 
-Every stage that talks to a server goes through :class:`JSONClient`: the pivot's OpenAI-compatible backend
-(:mod:`pivotrl.pivot.endpoint`), evaluation through a server (:mod:`pivotrl.evaluation.endpoint`) and the reward
+Every stage that talks to a server goes through :class:`JSONClient`: the OpenAI-compatible API
+(:mod:`pivotrl.openai_api`, under the pivot's endpoint backend and evaluation through a server) and the reward
 server's client (:class:`pivotrl.rewards.client.RewardClient`). This module imports nothing from the stages.
 
 Only the standard library is used (``urllib``): ``httpx`` is not installed in the project's environment, and one
@@ -31,10 +31,6 @@ Loopback
     ``*.localhost``) are not trusted to resolve to loopback, and ``0.0.0.0`` / ``::`` mean every interface. Requests
     to a loopback host bypass any ``HTTP(S)_PROXY`` of the environment (a proxy can never reach our own loopback
     server); the reward server requires an API key whenever it listens beyond loopback.
-
-The second half of the module speaks the OpenAI-compatible completions schema that vLLM, SGLang, llama.cpp's
-``llama-server``, TGI and hosted APIs share: :class:`OpenAICompletions` sends ``/chat/completions`` (messages) or
-``/completions`` (a raw prompt) and collects ``n`` choices, topping up from servers that ignore ``n``.
 """
 
 from __future__ import annotations
@@ -52,16 +48,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "Completion",
     "HTTPRequestError",
     "JSONClient",
     "JSONResponse",
-    "OpenAICompletions",
     "is_loopback",
     "server_message",
 ]
@@ -408,156 +401,3 @@ def _retry_after(value: str | None) -> float | None:
     if when is None:
         return None
     return max(0.0, when.timestamp() - time.time())
-
-
-# ------------------------------------------------------------------------------------------------ OpenAI schema
-
-
-@dataclass
-class Completion:
-    """The ``n`` choice texts of one prompt, with what it cost.
-
-    ``tokens[i]`` is the completion-token count of ``texts[i]`` from the server's ``usage``: exact when its request
-    returned one choice; when a request returned several, the request's ``completion_tokens`` split over its
-    choices in proportion to their lengths in characters (the counts still add up); None when the server reported
-    no usage. ``finish_reasons[i]`` is the choice's ``finish_reason`` (``"stop"``, ``"length"``: cut at
-    ``max_tokens``, ...), None when the server gave none. ``prompt_tokens`` / ``completion_tokens`` sum the
-    reported usage; ``requests`` counts HTTP attempts (failed ones included), ``retries`` the retried ones,
-    ``topup_requests`` the extra requests made because the server returned fewer than ``n`` choices.
-    """
-
-    texts: list[str] = field(default_factory=list)
-    tokens: list[int | None] = field(default_factory=list)
-    finish_reasons: list[str | None] = field(default_factory=list)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    requests: int = 0
-    retries: int = 0
-    topup_requests: int = 0
-
-
-class OpenAICompletions:
-    """Completions from an OpenAI-compatible server through a :class:`JSONClient` whose ``base_url`` is the API
-    root (``http://host:port/v1``).
-
-    ``chat=True`` posts ``{base}/chat/completions`` with ``messages`` (the server applies its own chat template);
-    ``chat=False`` posts ``{base}/completions`` with the raw ``prompt`` text. ``path`` overrides the path
-    (``""``: the base URL is already the full endpoint URL). Malformed answers raise :class:`HTTPRequestError`
-    with ``kind="malformed"`` and say what is wrong.
-    """
-
-    def __init__(self, client: JSONClient, model: str, *, chat: bool = True, path: str | None = None) -> None:
-        self.client = client
-        self.model = model
-        self.chat = chat
-        self.path = ("/chat/completions" if chat else "/completions") if path is None else path
-
-    @property
-    def url(self) -> str:
-        return self.client.url(self.path)
-
-    def complete(self, prompt: list[dict] | str, *, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
-                 max_tokens: int = 512, seed: int | None = None, stop: Sequence[str] | None = None) -> Completion:
-        """``n`` choice texts for one prompt (messages for chat, text otherwise).
-
-        Body: ``model, messages|prompt, n, temperature, top_p, max_tokens`` and ``seed`` / ``stop`` when given.
-        Some servers (llama.cpp's server, several hosted APIs) ignore ``n > 1`` and return one choice: the missing
-        ones are asked for again, each follow-up with the next seed (``seed + k``), or a sampling server with a
-        fixed seed would return the very same text.
-        """
-        result = Completion()
-        request_number = 0
-        while len(result.texts) < n:
-            body: dict[str, Any] = {"model": self.model, ("messages" if self.chat else "prompt"): prompt,
-                                    "n": n - len(result.texts), "temperature": temperature, "top_p": top_p,
-                                    "max_tokens": max_tokens}
-            if seed is not None:
-                body["seed"] = seed + request_number
-            if stop:
-                body["stop"] = list(stop)
-            if request_number > 0:
-                result.topup_requests += 1
-            response = self.client.post(self.path, body)
-            result.requests += response.attempts
-            result.retries += response.attempts - 1
-            texts, reasons, usage = self._parse(response)
-            if not texts:
-                raise HTTPRequestError(response.url, "the response has an empty 'choices' list", status=response.status,
-                                       attempts=response.attempts, kind="malformed")
-            kept = texts[: n - len(result.texts)]
-            result.texts.extend(kept)
-            result.finish_reasons.extend(reasons[: len(kept)])
-            result.tokens.extend(_split_tokens(kept, texts, usage.get("completion_tokens")))
-            result.prompt_tokens += usage.get("prompt_tokens", 0)
-            result.completion_tokens += usage.get("completion_tokens", 0)
-            request_number += 1
-        return result
-
-    def _parse(self, response: JSONResponse) -> tuple[list[str], list[str | None], dict[str, int]]:
-        """The choice texts and finish reasons (in choice-index order) and token usage of a 2xx answer."""
-        payload = response.data
-
-        def malformed(what: str) -> HTTPRequestError:
-            snippet = response.raw[:MAX_MESSAGE_CHARS].decode("utf-8", "replace")
-            return HTTPRequestError(response.url, f"malformed response body ({what})", status=response.status,
-                                    attempts=response.attempts, server_message=snippet or "<empty body>",
-                                    kind="malformed")
-
-        if not isinstance(payload, dict):
-            raise malformed("not a JSON object")
-        if "choices" not in payload:
-            if "error" in payload:  # some servers report errors with HTTP 200
-                raise HTTPRequestError(response.url, "the server returned an error object instead of choices",
-                                       status=response.status, attempts=response.attempts,
-                                       server_message=server_message(response.raw), kind="malformed")
-            raise malformed("missing 'choices'")
-        choices = payload["choices"]
-        if not isinstance(choices, list):
-            raise malformed("'choices' is not a list")
-        indexed = []
-        for position, choice in enumerate(choices):
-            if self.chat:
-                if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
-                    raise malformed(f"choices[{position}] has no 'message' object")
-                holder, key, where = choice["message"], "content", f"choices[{position}].message"
-            else:
-                if not isinstance(choice, dict):
-                    raise malformed(f"choices[{position}] is not an object")
-                holder, key, where = choice, "text", f"choices[{position}]"
-            if key not in holder:
-                raise malformed(f"{where} has no '{key}'")
-            content = holder[key]
-            if content is None:
-                # The schema allows null content (e.g. a reasoning model that spent all max_tokens on its hidden
-                # reasoning, or a refusal): an empty answer, not a failed batch.
-                content = ""
-            if not isinstance(content, str):
-                raise malformed(f"{where}.{key} is {type(content).__name__}, not a string")
-            index = choice.get("index", position)
-            reason = choice.get("finish_reason")
-            indexed.append((index if isinstance(index, int) else position, position, content,
-                            reason if isinstance(reason, str) else None))
-        indexed.sort()
-        usage: dict[str, int] = {}
-        reported = payload.get("usage")
-        if isinstance(reported, dict):  # optional in several servers; ignored when absent or odd
-            for key in ("prompt_tokens", "completion_tokens"):
-                value = reported.get(key)
-                if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-                    usage[key] = value
-        return [content for _, _, content, _ in indexed], [reason for *_, reason in indexed], usage
-
-
-def _split_tokens(kept: list[str], returned: list[str], total: int | None) -> list[int | None]:
-    """Per kept text, its share of the request's completion tokens (see :class:`Completion`)."""
-    if total is None:
-        return [None] * len(kept)
-    if len(returned) == 1:
-        return [total] * len(kept)
-    chars = [max(1, len(text)) for text in returned]
-    shares = [total * c / sum(chars) for c in chars]
-    counts = [int(s) for s in shares]
-    # Largest remainders get the tokens left over, so the counts add up to the reported total.
-    for i in sorted(range(len(shares)), key=lambda i: counts[i] - shares[i])[: total - sum(counts)]:
-        counts[i] += 1
-    return counts[: len(kept)]

@@ -15,45 +15,93 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pivotrl.train.config import CPU_TRL, DEMO_LORA  # the demo's GRPO and LoRA settings
+from pivotrl.config_fields import DATA_DIR_HELP, at_least, setting
+from pivotrl.devices import DEVICE_HELP
+from pivotrl.train.config import CPU_TRL, DEMO_LORA, LABELS  # the demo's GRPO and LoRA settings
 
 __all__ = ["CPU_TRL", "DEMO_LORA", "PipelineConfig", "eval_stage", "pivot_stage", "run_pipeline", "train_stage"]
 
 
+def _target_langs(text: str) -> list[str]:
+    from pivotrl.languages import parse_langs
+
+    codes = [code for code in parse_langs(text) if code != "en"]
+    if not codes:
+        raise ValueError("name at least one target language other than English (e.g. de,zh)")
+    return codes
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ValueError("expected comma-separated difficulty levels, e.g. 1,2") from None
+
+
+def _lora_of_rank(rank: int) -> dict[str, Any] | None:
+    if rank < 0:
+        raise ValueError("must be at least 0 (0 trains every weight)")
+    return {**DEMO_LORA, "r": rank, "lora_alpha": 2 * rank} if rank else None
+
+
+def _labels(text: str) -> str:
+    if text not in LABELS:
+        raise ValueError(f"expected {' or '.join(LABELS)}")
+    return text
+
+
+_PIVOT, _TRAIN, _EVAL = "Pivot references", "Training", "Evaluation before and after"
+
+
 @dataclass
 class PipelineConfig:
-    """One pipeline run. The defaults are ``pivotrl demo``."""
+    """One pipeline run. The defaults are ``pivotrl demo``; each field (but ``algorithm``, ``offline`` and ``trl``)
+    is also one of its options, with this help."""
 
-    out: str = "runs/demo"
-    model: str = "qwen0.5b"  # the multilingual policy
-    pivot: str = "qwen0.5b"  # the English pivot: a model spec, or "gold" for the set's worked solutions
-    task: str = "synthetic"  # training problems (train split)
-    langs: list[str] = field(default_factory=lambda: ["de", "fr", "ja"])  # target languages
-    levels: list[int] | None = field(default_factory=lambda: [1, 2])  # synthetic set only
-    data_dir: str | None = None
+    out: str = setting("runs/demo", flags=("-o", "--out"), help="Run folder (re-running continues it).")
+    model: str = setting("qwen0.5b", help="Policy: packaged alias (pivotrl models), folder, .gguf file or hub id.")
+    pivot: str = setting("qwen0.5b", help="English pivot: a model (alias, folder, hub id) or 'gold' (the set's "
+                                          "worked solutions).")
+    task: str = setting("synthetic", help="Training problems (train split): synthetic (embedded), msvamp, mgsm, "
+                                          "gsm8k, or a file.")
+    langs: list[str] = setting(default_factory=lambda: ["de", "fr", "ja"], cli_type=str, parse=_target_langs,
+                               help="Comma-separated target languages.")
+    levels: list[int] | None = setting(default_factory=lambda: [1, 2], cli_type=str, parse=_levels,
+                                       help="Synthetic set only: difficulty levels, e.g. 1,2.")
+    data_dir: str | None = setting(None, help=DATA_DIR_HELP)
     # -- pivot references (verified against the English gold answers; gold solutions where none verifies)
-    pivot_n: int = 16  # English training problems given to the pivot
-    pivot_k: int = 2  # samples per problem
-    pivot_max_new_tokens: int = 256  # the pivot's worked answers run as long as the policy's
+    pivot_n: int = setting(16, parse=at_least(1), panel=_PIVOT, help="English training problems given to the pivot.")
+    pivot_k: int = setting(2, parse=at_least(1), panel=_PIVOT, help="The pivot's samples per problem.")
+    pivot_max_new_tokens: int = setting(256, parse=at_least(1), panel=_PIVOT,  # as long as the policy's answers
+                                        help="The pivot's budget per worked answer, in tokens.")
     # -- training
-    reward: Any = "hybrid"
-    labels: str = "pivot"  # pivot: the English references; gold: target-language gold answers (RLVR)
-    algorithm: str = "grpo"  # a name of pivotrl.train.algorithms.ALGORITHMS
-    steps: int = 10  # online algorithms: TRL steps
-    offline: dict[str, Any] = field(default_factory=dict)  # offline algorithms: TrainConfig's round fields
-    trl: dict[str, Any] = field(default_factory=dict)  # online: on top of CPU_TRL; offline: the whole TRL config
-    lora: dict[str, Any] | None = field(default_factory=lambda: dict(DEMO_LORA))  # None: full fine-tuning
-    seed: int = 0
+    reward: Any = setting("hybrid", cli_type=str, panel=_TRAIN, help="Reward preset (hybrid, embedding, translate, "
+                                                                     "answer) or a YAML file.")
+    labels: str = setting("pivot", parse=_labels, panel=_TRAIN, help="pivot: rewarded against the pivot's English "
+                          "references (PB-RLSVR); gold: against target-language gold answers (the RLVR baseline).")
+    algorithm: str = setting("grpo", cli=False, help="A name of pivotrl.train.algorithms.ALGORITHMS.")
+    steps: int = setting(10, parse=at_least(1), panel=_TRAIN,
+                         help="GRPO steps (two prompts, 4 sampled answers each).")  # online algorithms: TRL steps
+    offline: dict[str, Any] = setting(default_factory=dict, cli=False,
+                                      help="Offline algorithms: TrainConfig's round fields.")
+    trl: dict[str, Any] = setting(default_factory=dict, cli=False,
+                                  help="TRL config fields: online, on top of CPU_TRL; offline, the whole TRL config.")
+    lora: dict[str, Any] | None = setting(default_factory=lambda: dict(DEMO_LORA), flags=("--lora-r",), cli_type=int,
+                                          cli_default=DEMO_LORA["r"], parse=_lora_of_rank, panel=_TRAIN,
+                                          help="LoRA rank on every linear layer; 0 trains every weight.")
+    seed: int = setting(0, help="Seed of sampling and training.")
     # -- evaluation (held-out split, English plus the target languages)
-    eval_task: str | None = None  # default: task
-    eval_n: int = 32
-    eval_max_new_tokens: int = 256  # at least training's budget: a longer answer is not cut in evaluation
+    eval_task: str | None = setting(None, panel=_EVAL, help="Held-out evaluation set; default: --task.")
+    eval_n: int = setting(32, parse=at_least(1), panel=_EVAL, help="Held-out problems per language.")
+    eval_max_new_tokens: int = setting(256, parse=at_least(1), panel=_EVAL,  # a longer answer is not cut in evaluation
+                                       help="Budget per answer, in tokens (at least training's).")
     # -- where generation-only stages (pivot, evaluation) and the reward's encoder run; TRL places the policy
-    device: str = "auto"  # auto: this process's GPU when there is one, else the CPU
+    device: str = setting("auto", help="Where the pivot, the evaluations and the reward's encoder run: "
+                                       + DEVICE_HELP + "; TRL places the policy.")
 
     def eval_levels(self, task: str) -> list[int] | None:
         return self.levels if task == "synthetic" else None

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import DataDir, Split, _fail, app, console
+from pivotrl.cli.common import DataDir, Split, app, console, fail
 
 data_app = typer.Typer(help="List, show and export problem sets (MGSM, MSVAMP, GSM8K, MMLU-ProX, synthetic, files).",
                        no_args_is_help=True)
@@ -26,7 +26,7 @@ def data_list(data_dir: DataDir = None) -> None:
     try:
         folder = resolve_data_dir(data_dir)
     except DataError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     table = Table(title="problem sets", show_lines=False)
     for column in ("name", "languages", "answers", "source here", "problems / language"):
         table.add_column(column)
@@ -58,7 +58,7 @@ def _load(name: str, langs: Optional[str], split: str, n: Optional[int], data_di
         return load_problems(name, langs, split=split, n=n, data_dir=data_dir, subset=subset, seed=seed,
                              columns=parse_column_map(columns), answer_type=answer_type)
     except (DataError, UnknownLanguageError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @data_app.command("show")
@@ -119,11 +119,11 @@ def data_export(
 
     suffix = out.suffix.lower()
     if suffix not in (".jsonl", ".csv", ".parquet"):
-        _fail(f"unsupported output type {suffix!r} for {out}: use .jsonl, .csv or .parquet")
+        fail(f"unsupported output type {suffix!r} for {out}: use .jsonl, .csv or .parquet")
     try:
         check_output_file(out, "--out file")
     except OutputPathError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     problems = _load(name, langs, split, n, data_dir, subset, seed)
     rows = [p.to_dict() for p in problems]
     if suffix == ".jsonl":
@@ -185,7 +185,7 @@ def models_cmd(
                 try:
                     console.print(f"{model.key}: {gguf_path(model)}")
                 except PackagedModelError as exc:
-                    _fail(str(exc))
+                    fail(str(exc))
     table = Table(title=f"packaged models (cache: {cache_dir()})")
     for column in ("alias", "model", "size", "licence", "installed", "ready", "other aliases"):
         table.add_column(column)
@@ -206,6 +206,6 @@ def models_cmd(
         if not model_status(model).installed:
             console.print(f"install {model.key}: {model.install_command()}", highlight=False, soft_wrap=True)
     if bad:
-        _fail("damaged: " + ", ".join(f"{m.key} (delete {cache_dir() / m.file_name} to re-assemble, or "
+        fail("damaged: " + ", ".join(f"{m.key} (delete {cache_dir() / m.file_name} to re-assemble, or "
                                       f"{m.install_command(force=True)})" if m.split else
                                       f"{m.key} ({m.install_command(force=True)})" for m in bad))

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from pivotrl.cli.common import _fail, _write_failed, app, console, options_from
+from pivotrl.cli.common import app, console, fail, options_from, write_failed
 from pivotrl.evaluation.run import EvalConfig
 
 # ------------------------------------------------------------------------------------------------- eval
 
 
 @app.command("eval")
-@options_from(EvalConfig, "config", skip=("out",))
+@options_from(EvalConfig, "config")
 def eval_cmd(
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run folder (default "
-                                                "runs/eval/TASK-MODEL). Re-running resumes it.")] = None,
     config: EvalConfig = None,  # type: ignore[assignment] - built by options_from from the options below
 ) -> None:
     """Evaluate a model per language: accuracy (strict / flexible), answer-found rate, language fidelity,
@@ -34,17 +32,17 @@ def eval_cmd(
     from pivotrl.languages import UnknownLanguageError
     from pivotrl.models import ModelLoadError
 
-    if out is None:
+    if config.out is None:  # the command line's default: one folder per task and model
         name = config.endpoint_model if config.endpoint and config.endpoint_model else config.model
         slug = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(name).name or name)
-        out = Path("runs") / "eval" / f"{Path(config.task).stem}-{slug}"
-    config.out = str(out)
+        config.out = str(Path("runs") / "eval" / f"{Path(config.task).stem}-{slug}")
+    out = Path(config.out)
     try:
         metrics = run_eval(config)
     except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(_write_failed(exc, "answers written so far are kept"))
+        fail(write_failed(exc, "answers written so far are kept"))
     console.print((out / "metrics.md").read_text(encoding="utf-8"), highlight=False, markup=False)
     run = metrics["run"]
     rate = run["generated_now"] / run["seconds_now"] if run["seconds_now"] else 0.0
@@ -66,6 +64,6 @@ def report_cmd(
     try:
         path = write_report(runs, out, title)
     except ReportError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print(path.read_text(encoding="utf-8"), highlight=False, markup=False)
     console.print(f"report written to {path} (plots beside it)")

@@ -8,7 +8,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import DEVICE_HELP, DataDir, _fail, _write_failed, app, console, options_from
+from pivotrl.cli.common import DataDir, app, console, fail, options_from, write_failed
+from pivotrl.config_fields import ServerFields
+from pivotrl.devices import DEVICE_HELP
 from pivotrl.pivot.run import PivotConfig
 
 # ------------------------------------------------------------------------------------------------ pivot
@@ -18,47 +20,41 @@ pivot_app = typer.Typer(help="English pivot references: write, verify and store 
 app.add_typer(pivot_app, name="pivot")
 
 
-_ENDPOINT = "Pivot through a server (--pivot endpoint)"
-
-
 @pivot_app.callback()
-@options_from(PivotConfig, "config", skip=("endpoint",))
+@options_from(PivotConfig, "config")
+@options_from(ServerFields, "server")  # the server settings `pivotrl eval` has too (with --pivot endpoint)
 def pivot_cmd(
     ctx: typer.Context,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible base URL, e.g. "
-                                                    "http://127.0.0.1:8000/v1.", rich_help_panel=_ENDPOINT)] = None,
-    endpoint_model: Annotated[Optional[str], typer.Option(help="Model name.", rich_help_panel=_ENDPOINT)] = None,
-    api_key_env: Annotated[str, typer.Option(help="Env var with the API key.", rich_help_panel=_ENDPOINT)]
-    = "OPENAI_API_KEY",
-    concurrency: Annotated[int, typer.Option(help="Requests in flight.", rich_help_panel=_ENDPOINT)] = 8,
     config: PivotConfig = None,  # type: ignore[assignment] - built by options_from from the options below
+    server: ServerFields = None,  # type: ignore[assignment]
 ) -> None:
     """Write verified English references: k samples per problem, the final answer checked against the
     English gold answer (else a majority vote), appended to OUT/references.jsonl as soon as verified.
 
     Example: pivotrl pivot --pivot smollm2 --task msvamp --split train --k 4 --out runs/pivot
+
+    Through a server: pivotrl pivot --pivot endpoint --endpoint http://127.0.0.1:8000/v1 --endpoint-model NAME
     """
     if ctx.invoked_subcommand is not None:
         return
     from pivotrl.data import DataError
     from pivotrl.models import ModelLoadError
+    from pivotrl.pivot.endpoint import EndpointError
     from pivotrl.pivot.run import run_pivot
 
     if config.pivot == "endpoint":
-        if not base_url or not endpoint_model:
-            _fail("--pivot endpoint needs --base-url and --endpoint-model")
-        config.endpoint = {"base_url": base_url, "model": endpoint_model, "api_key_env": api_key_env,
-                           "concurrency": concurrency}
+        if not server.endpoint or not server.endpoint_model:
+            fail("--pivot endpoint needs --endpoint and --endpoint-model")
+        config.endpoint = {"base_url": server.endpoint, "model": server.endpoint_model,
+                           "api_key_env": server.api_key_env, "concurrency": server.concurrency}
     try:
         summary = run_pivot(config)
     except (DataError, ModelLoadError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
+    except EndpointError as exc:  # it carries its own clear message (URL, status, attempts)
+        fail(str(exc))
     except OSError as exc:
-        _fail(_write_failed(exc, "references already stored are kept"))
-    except Exception as exc:  # endpoint errors carry their own clear message
-        if type(exc).__name__ == "EndpointError":
-            _fail(str(exc))
-        raise
+        fail(write_failed(exc, "references already stored are kept"))
     _print_summary("pivot references", summary)
     console.print(f"store: {Path(config.out) / 'references.jsonl'}")
 
@@ -85,7 +81,7 @@ def pivot_export(
     try:
         rows = [r.to_dict() for r in ReferenceStore(refs).read() if with_none or r.status != "none"]
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     path = write_rows(rows, out)
     console.print(f"wrote {len(rows)} references to {path}")
 
@@ -121,7 +117,7 @@ def pivot_build_train(
         examples, summary = build_train_set(refs, task, parse_langs(langs), pivot=pivot_name, settings=settings,
                                             data_dir=data_dir, translator=tr)
     except (DataError, UnknownLanguageError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     path = write_examples(examples, out)
     _print_summary("training set", summary)
     console.print(f"wrote {len(examples)} examples to {path}")

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import DEVICE_HELP, DataDir, _fail, app, console
-from pivotrl.rewards.server import (DEFAULT_CACHE_SIZE, DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES,
-                                    DEFAULT_MAX_ITEM_CHARS, DEFAULT_MAX_ITEMS, DEFAULT_MAX_WAIT_MS)
+from pivotrl.cli.common import app, console, fail, options_from
+from pivotrl.rewards.command_configs import AuditConfig, RewardChoice, ScoreConfig, ServeConfig
 
 # ----------------------------------------------------------------------------------------------- reward
 
@@ -20,9 +17,6 @@ reward_app = typer.Typer(help="Semantically verifiable rewards: show a preset, s
                          no_args_is_help=True)
 app.add_typer(reward_app, name="reward")
 
-RewardSpec = Annotated[str, typer.Option(
-    "--reward", "-r", help="A preset (hybrid, embedding, translate, answer) or a YAML file with reward config fields.")]
-
 
 def _build_reward(spec: str, **overrides):
     from pivotrl.rewards.compose import build_reward
@@ -30,13 +24,14 @@ def _build_reward(spec: str, **overrides):
     try:
         return build_reward(spec, **overrides)
     except (ValueError, KeyError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @reward_app.command("show")
-def reward_show(reward: RewardSpec = "hybrid") -> None:
+@options_from(RewardChoice, "choice", skip=("device",))
+def reward_show(choice: RewardChoice = None) -> None:  # type: ignore[assignment] - built by options_from
     """Print a reward's configuration: components, weights, gate, thresholds, and its total range."""
-    composed = _build_reward(reward)
+    composed = _build_reward(choice.reward)
     cfg = composed.config
     table = Table(title=f"reward {cfg.name!r}: total in [{cfg.total_range()[0]:g}, {cfg.total_range()[1]:g}]")
     for column in ("component", "role", "weight", "range", "gated", "threshold"):
@@ -58,32 +53,22 @@ def reward_show(reward: RewardSpec = "hybrid") -> None:
 
 
 @reward_app.command("score")
-def reward_score(
-    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="JSON Lines file: one object per line "
-                     "with response, reference, lang and optionally reference_answer, answer_type.")] = None,
-    response: Annotated[Optional[str], typer.Option(help="One response to score (instead of --input).")] = None,
-    reference: Annotated[Optional[str], typer.Option(help="The English reference for --response.")] = None,
-    lang: Annotated[str, typer.Option(help="The language --response was asked in.")] = "en",
-    reference_answer: Annotated[Optional[str], typer.Option(help="The reference's final answer (default: read "
-                                "from --reference).")] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Write one JSON line of scores per input "
-                   "line here (default: print a table).")] = None,
-    reward: RewardSpec = "hybrid",
-    device: Annotated[str, typer.Option(help="Where the reward's encoder and translator run: " + DEVICE_HELP
-                                        + ".")] = "auto",
-) -> None:
+@options_from(ScoreConfig, "config")
+def reward_score(config: ScoreConfig = None) -> None:  # type: ignore[assignment] - built by options_from
     """Score responses against English references: the total and every component, per response."""
     from pivotrl.data.errors import DataError
     from pivotrl.data.files import iter_json_lines
     from pivotrl.run_folder import OutputPathError, check_output_file
 
+    input, response, reference, out = config.input, config.response, config.reference, config.out
+
     if (input is None) == (response is None):
-        _fail("give either --input FILE or --response TEXT (with --reference)")
+        fail("give either --input FILE or --response TEXT (with --reference)")
     if out is not None:
         try:  # before any scoring: the scores are never computed only to be lost to a write error
             check_output_file(out, "--out file")
         except OutputPathError as exc:
-            _fail(str(exc))
+            fail(str(exc))
     from pivotrl.records import RewardInput
     from pivotrl.rewards.compose import score_inputs
 
@@ -96,17 +81,18 @@ def reward_score(
                 rows.append(row)
         else:
             if reference is None:
-                _fail("--response needs --reference (the English reference it is compared with)")
-            rows = [{"response": response, "reference": reference, "lang": lang, "reference_answer": reference_answer}]
+                fail("--response needs --reference (the English reference it is compared with)")
+            rows = [{"response": response, "reference": reference, "lang": config.lang,
+                     "reference_answer": config.reference_answer}]
             inputs = [RewardInput.from_mapping(rows[0], "--response")]
     except (DataError, OSError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     items = rows
-    composed = _build_reward(reward, device=device)
+    composed = _build_reward(config.reward, device=config.device)
     try:
         scored = score_inputs(composed, inputs)
     except (ValueError, KeyError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     if out is not None:
         with out.open("w", encoding="utf-8") as f:
             for item, s in zip(items, scored):
@@ -124,27 +110,8 @@ def reward_score(
 
 
 @reward_app.command("serve")
-def reward_serve(
-    reward: RewardSpec = "hybrid",
-    device: Annotated[str, typer.Option(help="Where the reward's encoder and translator run: " + DEVICE_HELP
-                                        + ".")] = "auto",
-    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for other machines).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 picks a free one).")] = 8000,
-    max_batch: Annotated[int, typer.Option(help="Most items scored in one batch.")] = DEFAULT_MAX_BATCH,
-    max_wait_ms: Annotated[float, typer.Option(help="How long a batch waits for more requests after the first.")]
-    = DEFAULT_MAX_WAIT_MS,
-    max_body_bytes: Annotated[int, typer.Option(help="Largest request body accepted (413 above).")]
-    = DEFAULT_MAX_BODY_BYTES,
-    max_items: Annotated[int, typer.Option(help="Most items in one request (413 above).")] = DEFAULT_MAX_ITEMS,
-    max_item_chars: Annotated[int, typer.Option(help="Longest response or reference accepted, in characters "
-                              "(413 above): a huge text would hold the scoring thread for every client.")]
-    = DEFAULT_MAX_ITEM_CHARS,
-    cache_size: Annotated[int, typer.Option(help="Identical items remembered (0: no result cache).")]
-    = DEFAULT_CACHE_SIZE,
-    api_key: Annotated[Optional[str], typer.Option(envvar="PIVOTRL_REWARD_API_KEY", show_envvar=True,
-                       help="Key clients must send ('Authorization: Bearer KEY'); required when --host is not a "
-                            "loopback address.")] = None,
-) -> None:
+@options_from(ServeConfig, "config")
+def reward_serve(config: ServeConfig = None) -> None:  # type: ignore[assignment] - built by options_from
     """Serve a reward over HTTP so trainers' workers share one loaded encoder per node.
 
     POST /score {"items": [{"response", "reference", "reference_answer", "lang", "answer_type"}]} returns
@@ -157,36 +124,20 @@ def reward_serve(
     from pivotrl.rewards.server import serve
 
     try:
-        config = load_reward_config(reward, device=device)
+        reward = load_reward_config(config.reward, device=config.device)
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
-        serve(config, host=host, port=port, max_batch=max_batch, max_wait_ms=max_wait_ms,
-              max_body_bytes=max_body_bytes, max_items=max_items, max_item_chars=max_item_chars,
-              cache_size=cache_size, api_key=api_key)
+        serve(reward, host=config.host, port=config.port, max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+              max_body_bytes=config.max_body_bytes, max_items=config.max_items,
+              max_item_chars=config.max_item_chars, cache_size=config.cache_size, api_key=config.api_key)
     except (ValueError, OSError) as exc:  # no key beyond loopback; the port is taken
-        _fail(str(exc))
+        fail(str(exc))
 
 
 @reward_app.command("audit")
-def reward_audit(
-    reward: RewardSpec = "hybrid",
-    source: Annotated[Optional[list[str]], typer.Option("--source", help="exemplars (MGSM's human-translated "
-                      "worked answers), synthetic (the embedded set's worked solutions), or a generations.jsonl / "
-                      "eval run folder (needs --refs or --gold-task). Repeatable.")] = None,
-    langs: Annotated[Optional[str], typer.Option(help="Comma-separated languages (default: every language of "
-                     "each source).")] = None,
-    n: Annotated[int, typer.Option("-n", help="Synthetic problems per language.")] = 40,
-    refs: Annotated[Optional[str], typer.Option(help="A `pivotrl pivot` folder: references for generations.")]
-    = None,
-    gold_task: Annotated[Optional[str], typer.Option(help="A problem set whose English gold solutions serve as "
-                         "references for generations.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for audit.md, audit.json, audit.png.")]
-    = Path("runs/audit"),
-    device: Annotated[str, typer.Option(help="Where the reward's encoder and translator run: " + DEVICE_HELP
-                                        + ".")] = "auto",
-    data_dir: DataDir = None,
-) -> None:
+@options_from(AuditConfig, "config")
+def reward_audit(config: AuditConfig = None) -> None:  # type: ignore[assignment] - built by options_from
     """How well a reward separates correct from incorrect answers (ROC-AUC and means per language and
     component) and whether honest answers outscore hacking probes built from them: an English copy of the
     reference, a changed final number, truncated reasoning, padding/repetition, an unrelated answer, a bare
@@ -195,14 +146,16 @@ def reward_audit(
     from pivotrl.rewards.audit import audit_main
     from pivotrl.run_folder import claim
 
+    out = config.out
     try:
         with claim(out, "audit folder"):
-            composed = _build_reward(reward, device=device)
-            report = audit_main(composed, sources=source or ["exemplars", "synthetic"], langs=langs, out_dir=out,
-                                n=n, data_dir=data_dir, refs_dir=refs, gold_task=gold_task,
+            composed = _build_reward(config.reward, device=config.device)
+            report = audit_main(composed, sources=config.source or ["exemplars", "synthetic"], langs=config.langs,
+                                out_dir=out, n=config.n, data_dir=config.data_dir, refs_dir=config.refs,
+                                gold_task=config.gold_task,
                                 echo=lambda text: console.print(text, highlight=False, markup=False))
     except (DataError, ValueError, KeyError, OSError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     verdict = "passes" if report.passes(0.99) else "does NOT pass"
     unprobed = [r.lang for r in report.langs.values() if r.min_required is None]
     console.print(f"audit written to {out}/audit.md; the reward {verdict} the 99% probe check in every language "

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from pivotrl.cli.common import _fail, _write_failed, app, console, options_from
+from pivotrl.cli.common import app, console, fail, options_from, recipe_options, write_failed
+from pivotrl.train.config import TrainConfig
 from pivotrl.train.verl_launch import VerlLaunch
 
 # ------------------------------------------------------------------------------------------------ export
@@ -48,7 +49,7 @@ def export_verl_cmd(
         summary = export_verl(train, out, held_out=held or None, launch=launch, reward=reward,
                               reward_url=reward_url, prompt_style=recipe.prompt_style, problems=problems)
     except (TrainConfigError, TrainError, DataError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     console.print_json(json.dumps(summary, default=str))
     console.print(f"verl export written to {out}: see {out}/README.md")
 
@@ -58,8 +59,6 @@ def export_verl_cmd(
 
 def _recipe_fields() -> str:
     from pivotrl.config_fields import field_help
-    from pivotrl.train.config import TrainConfig
-
     from pivotrl.train.algorithms import ALGORITHMS
 
     lines = [f"[bold]{name}[/]: {text}" for name, text in field_help(TrainConfig).items()]
@@ -69,22 +68,30 @@ def _recipe_fields() -> str:
             + "\n\n".join(algorithms))
 
 
+# The recipe fields with an option of their own (a shortcut for --set FIELD=VALUE): field -> its spellings. The run
+# folder is --out, as in every command; --output-dir, its old spelling (TRL's word), still works.
+TRAIN_OPTIONS: dict[str, tuple[str, ...]] = {"model": (), "output_dir": ("--out", "-o"), "task": (), "langs": (),
+                                             "reward": (), "algorithm": (), "seed": ()}
+_SHORTCUTS = "Recipe fields (each a shortcut for --set FIELD=VALUE)"
+
+
 @app.command("train", epilog=_recipe_fields())
+@recipe_options(TrainConfig, "fields", TRAIN_OPTIONS, aliases={"output_dir": ("--output-dir",)}, panel=_SHORTCUTS)
 def train_cmd(
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="A YAML recipe (see recipes/).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a recipe field: key=value, "
                     "dotted for nested fields (trl.max_steps=30, reward.weights.answer_format=0.5, langs=de,zh). "
                     "Repeatable.")] = None,
-    output_dir: Annotated[Optional[str], typer.Option("--output-dir", "-o", help="Run folder (checkpoints, "
-                          "log.jsonl, evals/, final/).")] = None,
-    model: Annotated[Optional[str], typer.Option(help="Policy: packaged alias, folder, GGUF or hub id.")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Shortcut for --set trl.max_steps=N.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Shortcut for --set trl.max_steps=N.",
+                                                     rich_help_panel=_SHORTCUTS)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint in the run folder "
                       "(same data order and step count).")] = False,
     device: Annotated[Optional[str], typer.Option(help="Where the reward's encoder and translator run (shortcut "
                       "for --set reward.device=...; default auto: this process's GPU when there is one). TRL and "
-                      "accelerate place the policy itself.", show_default=False)] = None,
+                      "accelerate place the policy itself.", show_default=False,
+                      rich_help_panel=_SHORTCUTS)] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    fields: dict = None,  # type: ignore[assignment] - the recipe fields given as options (recipe_options)
 ) -> None:
     """Train the policy with TRL on target-language prompts, rewarded against English pivot references by a
     composed reward: online (GRPO by default, or RLOO: answers sampled at every step) or offline in rounds (DPO on
@@ -97,11 +104,7 @@ def train_cmd(
     from pivotrl.train.config import TrainConfigError, load_train_config
     from pivotrl.train.run import TrainError, run_train
 
-    overrides = list(set_ or [])
-    if output_dir is not None:
-        overrides.append(f"output_dir={output_dir}")
-    if model is not None:
-        overrides.append(f"model={model}")
+    overrides = list(set_ or []) + [f"{key}={value}" for key, value in fields.items()]
     if max_steps is not None:
         overrides.append(f"trl.max_steps={max_steps}")
     if device is not None:
@@ -110,9 +113,9 @@ def train_cmd(
         recipe = load_train_config(config, overrides)
         summary = run_train(recipe, resume=resume, progress=progress, evaluate=evaluate_loaded)
     except (TrainConfigError, TrainError, DataError, ModelLoadError, ValueError) as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
-        _fail(_write_failed(exc, "the last complete checkpoint is kept; continue with --resume"))
+        fail(write_failed(exc, "the last complete checkpoint is kept; continue with --resume"))
     console.print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; final model: {summary['final']}")
     for entry in summary.get("rounds", []):
         kept = ", ".join(f"{code} {s['kept']}/{s['prompts']}" for code, s in entry["selection"].items())

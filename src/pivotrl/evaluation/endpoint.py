@@ -25,28 +25,31 @@ Records
     ``cut`` is true when the choice's ``finish_reason`` is ``"length"`` (and no stop string ended the text first),
     None when the server gave no finish reason.
 
+URL
+    ``--endpoint`` is the API root or a full endpoint URL; a URL without a path gets ``/v1``
+    (:func:`pivotrl.openai_api.api_root`, the rule of every OpenAI-compatible request in pivotrl).
+
 Failures
-    HTTP goes through :mod:`pivotrl.http_client`: connection errors, timeouts, 429 and 5xx are retried with
-    exponential backoff (a loopback server that refuses the connection fails within seconds); other 4xx stop the
-    run at once with the server's message. Answers already written are kept; running the command again continues.
-    The API key is read from the environment variable ``api_key_env`` (``OPENAI_API_KEY`` by default) and sent as a
-    Bearer token; it never appears in messages.
+    Requests go through :mod:`pivotrl.openai_api` on :mod:`pivotrl.http_client`: connection errors, timeouts, 429
+    and 5xx are retried with exponential backoff (a loopback server that refuses the connection fails within
+    seconds); other 4xx stop the run at once with the server's message. Answers already written are kept; running
+    the command again continues. The API key is read from the environment variable ``api_key_env``
+    (``OPENAI_API_KEY`` by default) and sent as a Bearer token; it never appears in messages.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
-import urllib.parse
 from typing import Any
 
-from pivotrl.http_client import HTTPRequestError, JSONClient, OpenAICompletions
-from pivotrl.prompts import cut_at_stop, native_prompt
+from pivotrl.evaluation.folder import EvalError, append_answers
+from pivotrl.http_client import HTTPRequestError
+from pivotrl.openai_api import Completion, api_root, complete_all, connect
+from pivotrl.prompts import cut_at_stop
 from pivotrl.records import Generation, Problem
 
-__all__ = ["api_root", "check_settings", "generate_answers"]
+__all__ = ["check_settings", "generate_answers"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,112 +59,73 @@ MAX_RETRIES = 5
 BACKOFF = 1.0  # seconds before the first retry, doubled each time (with jitter, at most 30 s)
 
 
-def api_root(endpoint: str) -> str:
-    """The API root of ``endpoint``: a trailing ``/chat/completions`` or ``/completions`` (and ``/``) removed, so
-    either the root or a full endpoint URL may be given."""
-    url = endpoint.strip().rstrip("/")
-    for suffix in ("/chat/completions", "/completions"):
-        if url.endswith(suffix):
-            return url[: -len(suffix)]
-    return url
-
-
 def check_settings(config: Any) -> None:
     """Raise EvalError for endpoint settings that cannot work, before anything is written."""
-    from pivotrl.evaluation.run import EvalError
-
     endpoint = (config.endpoint or "").strip()
     model = (config.endpoint_model or "").strip()
     if model and not endpoint:
         raise EvalError("--endpoint-model needs --endpoint: the server's API root, e.g. http://127.0.0.1:8000/v1")
     if endpoint and not model:
         raise EvalError(f"--endpoint {endpoint} needs --endpoint-model: the model name the server serves (the name "
-                        f"given to `vllm serve`; GET {api_root(endpoint)}/models lists them)")
-    parts = urllib.parse.urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise EvalError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8000/v1, got {endpoint!r}")
+                        f"given to `vllm serve`; GET {_models_url(endpoint)} lists them)")
+    try:
+        api_root(endpoint)
+    except ValueError:
+        raise EvalError(f"--endpoint must be an http(s) URL like http://127.0.0.1:8000/v1, got {endpoint!r}") from None
     if config.concurrency < 1:
         raise EvalError(f"--concurrency must be at least 1, got {config.concurrency}")
 
 
-def generate_answers(config: Any, pending: list[Problem], done: dict[tuple[str, str], list[Generation]],
-                     exemplars: dict[str, list[tuple[str, str]]], path: Any, progress: bool, desc: str) -> int:
-    """Ask the server for every pending problem's answers, write each problem's answers to ``path`` (appended,
-    fsync'ed) as they arrive, add them to ``done``; returns the number of new tokens. EvalError when the server
-    fails for good (answers written until then are kept)."""
-    from pivotrl.evaluation.run import EvalError, _progress_bar, _stops, append_answers
-
+def generate_answers(config: Any, pending: list[Problem], prompts: list[str], stops: list[tuple[str, ...]],
+                     done: dict[tuple[str, str], list[Generation]], path: Any, progress: bool, desc: str) -> int:
+    """Ask the server for every pending problem's answers (``prompts[i]``, the native prompt of ``pending[i]``,
+    ended by ``stops[i]``), write each problem's answers to ``path`` (appended, fsync'ed) as they arrive, add them
+    to ``done``; returns the number of new tokens. EvalError when the server fails for good (answers written until
+    then are kept)."""
     key = os.environ.get(config.api_key_env) if config.api_key_env else None
-    client = JSONClient(api_root(config.endpoint), api_key=key, timeout=REQUEST_TIMEOUT,
-                        connect_timeout=CONNECT_TIMEOUT, max_retries=MAX_RETRIES, backoff=BACKOFF,
-                        user_agent="pivotrl-eval/1")
     chat = config.chat is not False
-    api = OpenAICompletions(client, config.endpoint_model, chat=chat)
+    api = connect(config.endpoint, config.endpoint_model, chat=chat, api_key=key, timeout=REQUEST_TIMEOUT,
+                  connect_timeout=CONNECT_TIMEOUT, max_retries=MAX_RETRIES, backoff=BACKOFF,
+                  user_agent="pivotrl-eval/1")
     temperature = config.resolved_temperature()
     choices = config.samples if temperature > 0 else 1  # greedy: one answer, repeated for every sample
-    prompts = {(p.id, p.lang): native_prompt(p, config.prompt, exemplars.get(p.lang)) for p in pending}
-
-    jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for index in range(len(pending)):
-        jobs.put(index)
-    # (problem index, the server's completion, which texts the budget cut, the error that stopped a worker)
-    results: queue.SimpleQueue[tuple[int, Any, list[bool | None], BaseException | None]] = queue.SimpleQueue()
-
-    def work() -> None:
-        while not client.cancel.is_set():
-            try:
-                index = jobs.get_nowait()
-            except queue.Empty:
-                return
-            p = pending[index]
-            text = prompts[(p.id, p.lang)]
-            stops = _stops(config, p.lang)
-            try:
-                got = api.complete([{"role": "user", "content": text}] if chat else text, n=choices,
-                                   temperature=temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
-                                   seed=config.seed, stop=stops)
-            except BaseException as error:  # noqa: BLE001 - handed to the main thread, which reports it
-                results.put((index, None, [], error))
-                return
-            kept = [cut_at_stop(t, stops) for t in got.texts]  # a server that keeps the stop string
-            # Cut by the budget: the server says "length" and no stop string ended the text before it.
-            cut = [None if r is None else (r == "length" and k == t)
-                   for r, k, t in zip(got.finish_reasons, kept, got.texts, strict=True)]
-            got.texts = kept
-            results.put((index, got, cut, None))
-
-    # Daemon threads: after a failure or Ctrl-C the command ends at once instead of waiting for the requests still
-    # in flight (their answers are not written; the next run asks again).
-    for number in range(min(config.concurrency, len(pending))):
-        threading.Thread(target=work, name=f"pivotrl-eval-endpoint-{number}", daemon=True).start()
-
-    bar = _progress_bar(len(pending), progress, desc)
     new_tokens = 0
     estimated = 0
-    try:
-        with open(path, "a", encoding="utf-8") as f:
-            for _ in range(len(pending)):
-                index, got, cut, error = results.get()
-                if error is not None:
-                    if isinstance(error, HTTPRequestError):
-                        raise EvalError(_explain(error, config)) from None
-                    raise error
-                p = pending[index]
-                texts, tokens = got.texts, got.tokens
-                if choices == 1:
-                    texts, tokens, cut = texts * config.samples, tokens * config.samples, cut * config.samples
-                estimated += sum(count is None for count in tokens[len(done.get((p.id, p.lang), [])):])
-                counts = [_estimate_tokens(r) if c is None else c for r, c in zip(texts, tokens, strict=True)]
-                new_tokens += append_answers(f, p, prompts[(p.id, p.lang)], texts, done, token_counts=counts,
-                                             cut=cut)
-                bar.update(1)
-    finally:
-        client.cancel.set()  # on a failure the other workers stop before their next request
-        bar.close()
+
+    with open(path, "a", encoding="utf-8") as f:
+        def write(index: int, got: Completion) -> None:
+            nonlocal new_tokens, estimated
+            p, stop = pending[index], stops[index]
+            texts = [cut_at_stop(t, stop) for t in got.texts]  # a server that keeps the stop string
+            # Cut by the budget: the server says "length" and no stop string ended the text before it.
+            cut = [None if r is None else (r == "length" and k == t)
+                   for r, k, t in zip(got.finish_reasons, texts, got.texts, strict=True)]
+            tokens = got.tokens
+            if choices == 1:
+                texts, tokens, cut = texts * config.samples, tokens * config.samples, cut * config.samples
+            estimated += sum(count is None for count in tokens[len(done.get((p.id, p.lang), [])):])
+            counts = [_estimate_tokens(r) if c is None else c for r, c in zip(texts, tokens, strict=True)]
+            new_tokens += append_answers(f, p, prompts[index], texts, done, token_counts=counts, cut=cut)
+
+        try:
+            complete_all(api, [[{"role": "user", "content": t}] if chat else t for t in prompts], stops=stops,
+                         concurrency=config.concurrency, on_result=write, progress=desc if progress else None,
+                         n=choices, temperature=temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
+                         seed=config.seed)
+        except HTTPRequestError as error:
+            raise EvalError(_explain(error, config)) from None
     if estimated:
         logger.warning("the server at %s reported no token usage: n_tokens of %d answers are estimated as "
                        "characters / 4", config.endpoint, estimated)
     return new_tokens
+
+
+def _models_url(endpoint: str) -> str:
+    """Where the server lists the model names it serves (a URL that is not http(s) is reported as given)."""
+    try:
+        return api_root(endpoint) + "/models"
+    except ValueError:
+        return endpoint.rstrip("/") + "/models"
 
 
 def _explain(error: HTTPRequestError, config: Any) -> str:
@@ -177,7 +141,7 @@ def _explain(error: HTTPRequestError, config: Any) -> str:
     if error.status == 404:
         return (f"{error.url} answered HTTP 404: {error.server_message or error.reason}. Check --endpoint (the API "
                 f"root, e.g. http://127.0.0.1:8000/v1) and --endpoint-model {config.endpoint_model!r} "
-                f"(GET {api_root(config.endpoint)}/models lists the names the server serves); {kept}")
+                f"(GET {_models_url(config.endpoint)} lists the names the server serves); {kept}")
     if error.status is None and error.kind in ("exhausted", "unreachable"):  # no answer at all
         tries = f"{error.attempts} times" if error.attempts != 1 else "once"
         return (f"cannot reach the server at {error.url}: {error.reason}; tried {tries} in "

@@ -6,7 +6,8 @@ vLLM, SGLang, the llama.cpp server, TGI and hosted APIs all accept ``POST {base_
 This module sends one such request per conversation, concurrently, with retries, and returns the choice texts in input
 order.
 
-HTTP goes through pivotrl's one client, :mod:`pivotrl.http_client` (standard library only). Its retry policy:
+The requests go through :mod:`pivotrl.openai_api` (its URL rule, bounded concurrency, ``n`` topped up from servers
+that ignore it) on pivotrl's one HTTP client, :mod:`pivotrl.http_client` (standard library only). Its retry policy:
 connection errors, timeouts, HTTP 429 and HTTP 5xx are retried up to ``max_retries`` times with exponential backoff
 and jitter (``backoff * 2**attempt * uniform(0.5, 1.5)``, capped at 30 s), or after the delay a ``Retry-After``
 header asks for (capped at 120 s); a connection refused by a loopback host is retried after at most 0.5 s. Any other
@@ -17,14 +18,12 @@ time.
 from __future__ import annotations
 
 import os
-import threading
-import urllib.parse
 from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any
 
-from pivotrl.http_client import HTTPRequestError, JSONClient, OpenAICompletions
+from pivotrl.http_client import HTTPRequestError
+from pivotrl.openai_api import api_root, complete_all, connect
 
 __all__ = ["EndpointConfig", "EndpointError", "chat_complete", "chat_complete_with_usage"]
 
@@ -35,9 +34,10 @@ _USER_AGENT = "pivotrl-endpoint/0.1"
 class EndpointConfig:
     """Where and how to reach an OpenAI-compatible chat-completions server.
 
-    ``base_url`` is the API root, e.g. ``"http://127.0.0.1:8000/v1"``; ``/chat/completions`` is appended (unless the URL
-    already ends with it). The API key is read from the environment variable named ``api_key_env`` at call time and sent
-    as ``Authorization: Bearer <key>`` when that variable is set and non-empty; it never appears in error messages.
+    ``base_url`` is the API root, e.g. ``"http://127.0.0.1:8000/v1"``, or the full chat-completions URL; a URL
+    without a path gets ``/v1`` (:func:`pivotrl.openai_api.api_root` is the rule). The API key is read from the
+    environment variable named ``api_key_env`` at call time and sent as ``Authorization: Bearer <key>`` when that
+    variable is set and non-empty; it never appears in error messages.
     ``timeout`` bounds each request (connection, waiting for the answer and reading it); ``concurrency`` bounds the
     number of requests in flight.
     """
@@ -51,9 +51,11 @@ class EndpointConfig:
     backoff: float = 1.0
 
     def __post_init__(self) -> None:
-        parsed = urllib.parse.urlsplit(self.base_url)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            raise ValueError(f"base_url must be an http(s) URL like 'http://127.0.0.1:8000/v1', got {self.base_url!r}")
+        try:
+            api_root(self.base_url)
+        except ValueError:
+            raise ValueError(f"base_url must be an http(s) URL like 'http://127.0.0.1:8000/v1', got "
+                             f"{self.base_url!r}") from None
         if not self.model:
             raise ValueError("model must be a non-empty model name")
         if self.concurrency < 1:
@@ -68,8 +70,7 @@ class EndpointConfig:
     @property
     def url(self) -> str:
         """The full chat-completions URL requests are posted to."""
-        base = self.base_url.rstrip("/")
-        return base if base.endswith("/chat/completions") else base + "/chat/completions"
+        return api_root(self.base_url) + "/chat/completions"
 
 
 class EndpointError(HTTPRequestError):
@@ -128,104 +129,20 @@ def chat_complete_with_usage(
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
             raise ValueError(f"messages_list[{i}] must be a non-empty list of message dicts, got {messages!r:.200}")
 
-    usage = _Usage()
-    results: list[list[str] | None] = [None] * len(messages_list)
+    usage = dict.fromkeys(("prompt_tokens", "completion_tokens", "requests", "retries", "topup_requests"), 0)
     if not messages_list:
-        return [], usage.as_dict()
-
-    client = _Client(config, usage)
-    bar = _progress_bar(len(messages_list), config) if progress else None
-
-    def run(index: int) -> None:
-        results[index] = client.complete(
-            messages_list[index],
-            n=n,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            seed=seed,
-            stop=stop,
-        )
-        if bar is not None:
-            bar.update(1)
-
-    executor = ThreadPoolExecutor(max_workers=min(config.concurrency, len(messages_list)), thread_name_prefix="pivot")
+        return [], usage
+    key = os.environ.get(config.api_key_env) if config.api_key_env else None
+    api = connect(config.base_url, config.model, chat=True, api_key=key, timeout=config.timeout,
+                  max_retries=config.max_retries, backoff=config.backoff, user_agent=_USER_AGENT)
     try:
-        futures: list[Future[None]] = [executor.submit(run, i) for i in range(len(messages_list))]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in futures:  # in input order, so the first failing input is the one reported
-            error = future.exception() if future in done else None
-            if error is not None:
-                raise error
-    except BaseException:
-        # Fail fast (also on Ctrl-C): queued inputs are cancelled, running workers give up before their next attempt
-        # and are not waited for (a request in flight may take up to config.timeout to notice).
-        client.stop.set()
-        executor.shutdown(wait=False, cancel_futures=True)
-        raise
-    else:
-        executor.shutdown(wait=True)
-    finally:
-        if bar is not None:
-            bar.close()
-    assert all(r is not None for r in results)
-    return results, usage.as_dict()  # type: ignore[return-value]
-
-
-# ------------------------------------------------------------------------------------------------ internals
-
-
-class _Usage:
-    """Thread-safe counters."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts = {"prompt_tokens": 0, "completion_tokens": 0, "requests": 0, "retries": 0, "topup_requests": 0}
-
-    def add(self, **amounts: int) -> None:
-        with self._lock:
-            for key, value in amounts.items():
-                self.counts[key] += value
-
-    def as_dict(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self.counts)
-
-
-class _Client:
-    """One JSONClient (retries, API key, proxy bypass on loopback) and the chat-completions schema on top."""
-
-    def __init__(self, config: EndpointConfig, usage: _Usage) -> None:
-        self.config = config
-        self.url = config.url
-        self.usage = usage
-        key = os.environ.get(config.api_key_env) if config.api_key_env else None
-        # config.url is the full chat-completions URL already: the path appended to it is empty.
-        self.http = JSONClient(self.url, api_key=key, timeout=config.timeout, max_retries=config.max_retries,
-                               backoff=config.backoff, user_agent=_USER_AGENT)
-        self.completions = OpenAICompletions(self.http, config.model, chat=True, path="")
-        self.stop = self.http.cancel  # set: every worker gives up before its next attempt
-
-    def complete(self, messages: list[dict], *, n: int, temperature: float, top_p: float, max_tokens: int,
-                 seed: int | None, stop: list[str] | None) -> list[str]:
-        try:
-            got = self.completions.complete(messages, n=n, temperature=temperature, top_p=top_p,
-                                            max_tokens=max_tokens, seed=seed, stop=stop)
-        except HTTPRequestError as error:
-            self.usage.add(requests=error.attempts, retries=max(0, error.attempts - 1))
-            if error.kind == "cancelled":
-                raise EndpointError(self.url, "abandoned because another request failed",
-                                    attempts=error.attempts) from None
-            raise EndpointError(self.url, error.reason, status=error.status, attempts=error.attempts,
-                                server_message=error.server_message) from None
-        self.usage.add(prompt_tokens=got.prompt_tokens, completion_tokens=got.completion_tokens,
-                       requests=got.requests, retries=got.retries, topup_requests=got.topup_requests)
-        return got.texts
-
-
-def _progress_bar(total: int, config: EndpointConfig) -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # progress is a nicety: no tqdm, no bar
-        return None
-    return tqdm(total=total, desc=f"pivot {config.model}", unit="prompt")
+        got = complete_all(api, messages_list, concurrency=config.concurrency, stops=[stop] * len(messages_list),
+                           progress=f"pivot {config.model}" if progress else None, n=n, temperature=temperature,
+                           top_p=top_p, max_tokens=max_tokens, seed=seed)
+    except HTTPRequestError as error:
+        raise EndpointError(api.url, error.reason, status=error.status, attempts=error.attempts,
+                            server_message=error.server_message) from None
+    for completion in got:
+        for name in usage:
+            usage[name] += getattr(completion, name)
+    return [completion.texts for completion in got], usage

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pivotrl.config_fields import setting
+from pivotrl.config_fields import DATA_DIR_HELP, setting
 from pivotrl.data import load_problems
 from pivotrl.devices import DEVICE_HELP, DTYPE_HELP
 from pivotrl.pivot.backends import EndpointPivot, GoldPivot, LocalPivot, Sampling
@@ -24,14 +24,13 @@ class PivotConfig:
     """One pivot run; each field (but ``levels`` and ``endpoint``) is also a ``pivotrl pivot`` option."""
 
     pivot: str = setting("smollm2", help="Pivot: a model (packaged alias, folder, .gguf, hub id), 'gold' (the set's "
-                                         "worked solutions) or 'endpoint' (see --base-url).")
+                                         "worked solutions) or 'endpoint' (the server of --endpoint).")
     task: str = setting("msvamp", help="Problem set (its English side is used).")
     split: str = setting("train", help="all | train | held-out (deterministic by problem id).")
     n: int | None = setting(None, flags=("-n",), help="First n problems.")
     subset: str | None = setting(None, help="GSM8K train|test.")
     levels: list[int] | None = setting(None, cli=False, help="Synthetic set only: keep these difficulty levels.")
-    data_dir: str | None = setting(None, help="Folder with the benchmark files (mgsm/, msvamp/, gsm8k/, "
-                                   "mmlu_prox/); default: $PIVOTRL_DATA_DIR, else the Hugging Face hub.")
+    data_dir: str | None = setting(None, help=DATA_DIR_HELP)
     out: str = setting("runs/pivot", flags=("--out", "-o"), help="Reference store folder (re-running resumes).")
     k: int = setting(4, help="Samples per problem.")
     temperature: float = setting(0.7, help="Sampling temperature (k > 1).")
@@ -42,6 +41,7 @@ class PivotConfig:
     min_agreement: float = setting(0.5, help="Without a gold answer: majority share needed.")
     fallback_gold: bool = setting(False, help="Use the gold worked solution where the pivot finds no reference "
                                               "(counted in the summary).")
+    # `pivotrl pivot` fills it from its ServerFields options (pivotrl.config_fields: --endpoint, --endpoint-model, ...)
     endpoint: dict[str, Any] | None = setting(None, cli=False, help="EndpointConfig fields when pivot is 'endpoint'.")
     dtype: str = setting("auto", help="Local pivot's precision: " + DTYPE_HELP + ".")
     device: str = setting("auto", help="Where a local pivot runs: " + DEVICE_HELP + ".")

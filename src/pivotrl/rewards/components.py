@@ -7,17 +7,19 @@ the completions (a single scalar is broadcast to every completion). Unknown keyw
 ``completion_ids``, ``trainer_state``, other columns) are accepted and ignored.
 
 Contract: whatever the completion text is (empty, 100k characters, control characters, emoji, mixed
-scripts), a component never raises and never returns NaN or inf; every value lies inside ``RANGES[name]``.
+scripts), a component never raises and never returns NaN or inf; every value lies inside its registered range
+(``pivotrl.rewards.registry.score_ranges[name]``).
 Configuration mistakes (a column whose length differs from the completions', an unknown language code, a
 non-positive tolerance) do raise ``ValueError``/``KeyError``: those are bugs in the training set-up, better
 found at the first step than hidden in a reward.
 
-Components:
+Components (declared, with their ranges, roles and settings, in :mod:`pivotrl.rewards.registry`):
 
 * ``answer_agreement`` {0, 1}: same final answer as the reference (exact numbers or choice letters).
 * ``language_fidelity`` [0, 1]: share of the completion written in the asked language.
 * ``answer_format`` [0, 1]: ends with the native answer sentence and a number.
 * ``length_guard`` [-1, 0]: penalty for completions much longer than the reference.
+* ``brevity_guard`` [-1, 0]: penalty for completions much shorter than the reference (a bare answer).
 * ``repetition_guard`` [-1, 0]: penalty for repeated n-grams (padding, loops).
 """
 
@@ -34,7 +36,7 @@ from typing import Any
 from pivotrl.answers import answers_match, extract_answer, normalize_digits, parse_exact_number
 from pivotrl.fidelity import language_share
 from pivotrl.languages import LANGUAGES, get_language
-from pivotrl.rewards.registry import plain_functions, register_component, score_ranges
+from pivotrl.rewards.registry import score_ranges
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ def _clip(value: float, low: float, high: float, fallback: float) -> float:
 
 def _safe(name: str, fn: Callable[[], float], fallback: float) -> float:
     """Run one scoring; an unexpected error is logged and scored ``fallback`` (no credit, no penalty)."""
-    low, high = RANGES[name]
+    low, high = score_ranges[name]
     try:
         return _clip(fn(), low, high, fallback)
     except Exception:  # noqa: BLE001 - the contract is to never raise on a completion's text
@@ -437,34 +439,3 @@ def repetition_guard(completions: Sequence[Any], **_: Any) -> list[float]:
         return -min(1.0, max(0.0, (share - REPETITION_FREE) / (REPETITION_FULL - REPETITION_FREE)))
 
     return [_safe("repetition_guard", lambda c=c: score(completion_text(c)), 0.0) for c in completions]
-
-
-# ---------------------------------------------------------------------------------------------- registry
-
-# The built-in components, in the order configs and reports list them. The model-backed ones are built from
-# the reward config by their module's factory, imported on first use.
-register_component("answer_agreement", fn=answer_agreement, range=(0.0, 1.0), role="credit",
-                   summary="same final answer as the reference (exact numbers or choice letters)")
-register_component("language_fidelity", fn=language_fidelity, range=(0.0, 1.0), role="gate",
-                   summary="share of the completion written in the asked language")
-register_component("answer_format", fn=answer_format, range=(0.0, 1.0), role="credit",
-                   summary="ends with the native answer sentence and a number")
-register_component("length_guard", fn=length_guard, range=(-1.0, 0.0), role="penalty",
-                   summary="completions much longer than the reference")
-register_component("brevity_guard", fn=brevity_guard, range=(-1.0, 0.0), role="penalty",
-                   summary="completions much shorter than the reference (a bare answer)")
-register_component("repetition_guard", fn=repetition_guard, range=(-1.0, 0.0), role="penalty",
-                   summary="repeated n-grams (padding, loops)")
-register_component("embedding_similarity", factory="pivotrl.rewards.embedding:similarity_from_config",
-                   range=(0.0, 1.0), role="credit",
-                   fields=("encoder", "embedding_baseline", "embedding_ceiling", "device"),
-                   summary="rescaled cross-lingual embedding similarity to the English reference")
-register_component("translate_similarity", factory="pivotrl.rewards.translation:translate_from_config",
-                   range=(0.0, 1.0), role="credit", fields=("translator", "translate_metric", "encoder", "device"),
-                   summary="the completion translated into English, compared with the reference")
-register_component("translation_likelihood", factory="pivotrl.rewards.translation:likelihood_from_config",
-                   range=(0.0, 1.0), role="credit", fields=("translator", "device"),
-                   summary="likelihood of the reference given the completion under a translation model")
-
-RANGES = score_ranges  # name -> (low, high) of every registered component (live)
-COMPONENTS = plain_functions  # name -> function of the components that need no model (live)

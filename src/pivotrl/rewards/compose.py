@@ -47,7 +47,6 @@ from pivotrl.rewards import components as comp
 from pivotrl.rewards import registry
 
 __all__ = [
-    "COMPONENT_RANGES",
     "PRESETS",
     "ComposedReward",
     "RewardConfig",
@@ -56,11 +55,7 @@ __all__ = [
     "score_inputs",
 ]
 
-# Every component a config can name, with the range of its own score (the registry's, live).
-COMPONENT_RANGES = registry.score_ranges
-# What the language gate multiplies by default: every credit component (the built-ins' at import; a config
-# made later also gates the credit components registered since).
-DEFAULT_GATED = tuple(registry.default_gated())
+RANGES = registry.score_ranges  # every component a config can name -> the range of its own score (live)
 
 
 @dataclass
@@ -72,8 +67,11 @@ class RewardConfig:
     ``gate_full``: gate score from which credit is full; below it the gate falls linearly to 0.
     ``gated``: components multiplied by the gate (penalties should not be: a penalty times 0 is a reward).
     ``thresholds``: component -> minimum score; below it the component counts 0.
-    ``length_tolerance``: allowed response length as a multiple of the reference's (``length_guard``).
-    ``min_length_share``: shortest response without penalty, as a share of the reference's (``brevity_guard``).
+    ``settings``: the components' own settings (:class:`~pivotrl.rewards.registry.Setting`), by name; a config
+    file or mapping gives each as a top-level key (``length_tolerance: 3``: ``length_guard``'s allowed length as a
+    multiple of the reference's; ``min_length_share``: ``brevity_guard``'s shortest length without penalty, as a
+    share of the reference's; a plugin's own), read back as attributes (``config.length_tolerance``); a setting
+    left out takes its registered default.
     ``encoder``, ``embedding_baseline``, ``embedding_ceiling``: the embedding similarity's encoder spec and
     rescaling (None: calibrated on the synthetic parallel set). ``translator``, ``translate_metric``: the
     translate-then-compare backend and metric (chrf, embedding, comet); the translation likelihood uses the
@@ -89,8 +87,7 @@ class RewardConfig:
     gate_full: float = 0.8
     gated: list[str] | None = None  # None: every credit component (plugins' included), filled in on creation
     thresholds: dict[str, float] = field(default_factory=dict)
-    length_tolerance: float = 2.0
-    min_length_share: float = 0.25
+    settings: dict[str, Any] = field(default_factory=dict)  # component settings by name (registry.Setting)
     encoder: str = "e5-torch"
     embedding_baseline: float | None = None
     embedding_ceiling: float | None = None
@@ -106,50 +103,63 @@ class RewardConfig:
             self.gated = registry.default_gated()
         self.validate()
 
+    def __getattr__(self, name: str) -> Any:
+        # a component's setting reads like a field: its value here, else its registered default
+        owner = registry.setting_owners().get(name) if not name.startswith("_") else None
+        if owner is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        settings = self.__dict__.get("settings") or {}
+        return settings[name] if name in settings else registry.REGISTRY[owner].settings[name].default
+
     def validate(self) -> None:
         """Raise ValueError naming the field and what was expected."""
         if not isinstance(self.plugins, list) or not all(isinstance(m, str) and m for m in self.plugins):
             raise ValueError(f"reward config {self.name!r}: plugins must be a list of module names, "
                              f"got {self.plugins!r}")
-        known = ", ".join(COMPONENT_RANGES)
+        known = ", ".join(RANGES)
         if not self.weights:
             raise ValueError(f"reward config {self.name!r}: 'weights' is empty; name at least one of: {known}")
         for name, weight in self.weights.items():
-            if name not in COMPONENT_RANGES:
+            if name not in RANGES:
                 raise ValueError(f"reward config {self.name!r}: weights: unknown component {name!r}; known: {known}")
             if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not math.isfinite(weight):
                 raise ValueError(f"reward config {self.name!r}: weights.{name} must be a finite number, got {weight!r}")
             if weight < 0:
                 # Credit components score in [0, 1] and guards in [-1, 0]: the sign is in the score, so a negative
                 # weight turns credit into a penalty for right answers, or a guard into pay for padding.
-                low, high = COMPONENT_RANGES[name]
+                low, high = RANGES[name]
                 kind = "a guard (a penalty" if high <= 0 else "a credit component (a score"
                 raise ValueError(f"reward config {self.name!r}: weights.{name} = {weight!r}: {name} is {kind} in "
                                  f"[{low:g}, {high:g}]) and needs a weight >= 0; a negative weight would reward "
                                  "what it is meant to discourage")
         for name in self.gated:
-            if name not in COMPONENT_RANGES:
+            if name not in RANGES:
                 raise ValueError(f"reward config {self.name!r}: gated: unknown component {name!r}; known: {known}")
-        if self.gate is not None and self.gate not in COMPONENT_RANGES:
+        if self.gate is not None and self.gate not in RANGES:
             raise ValueError(f"reward config {self.name!r}: gate: unknown component {self.gate!r}; known: {known}")
         if self.gate is not None and self.gate in self.gated:
             raise ValueError(f"reward config {self.name!r}: the gate {self.gate!r} cannot gate itself")
         if not (isinstance(self.gate_full, (int, float)) and 0 < self.gate_full <= 1):
             raise ValueError(f"reward config {self.name!r}: gate_full must be in (0, 1], got {self.gate_full!r}")
         for name, value in self.thresholds.items():
-            if name not in COMPONENT_RANGES:
+            if name not in RANGES:
                 raise ValueError(f"reward config {self.name!r}: thresholds: unknown component {name!r}; known: {known}")
             if not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ValueError(f"reward config {self.name!r}: thresholds.{name} must be a number, got {value!r}")
         if not isinstance(self.device, str) or not self.device.strip():
             raise ValueError(f"reward config {self.name!r}: device must be a device name like auto, cpu or cuda:0, "
                              f"got {self.device!r}")
-        if not (isinstance(self.length_tolerance, (int, float)) and self.length_tolerance > 0):
-            raise ValueError(
-                f"reward config {self.name!r}: length_tolerance must be > 0, got {self.length_tolerance!r}")
-        share = self.min_length_share
-        if isinstance(share, bool) or not (isinstance(share, (int, float)) and 0 <= share < 1):
-            raise ValueError(f"reward config {self.name!r}: min_length_share must be in [0, 1), got {share!r}")
+        if not isinstance(self.settings, dict):
+            raise ValueError(f"reward config {self.name!r}: settings must be a mapping of component settings, "
+                             f"got {self.settings!r}")
+        owners = registry.setting_owners()
+        for key, value in self.settings.items():
+            if key not in owners:
+                raise ValueError(f"reward config {self.name!r}: settings: unknown setting {key!r}; the registered "
+                                 f"components have: {', '.join(sorted(owners)) or 'none'}")
+            problem = registry.REGISTRY[owners[key]].settings[key].problem(value)
+            if problem is not None:
+                raise ValueError(f"reward config {self.name!r}: {key} {problem} (a setting of {owners[key]})")
         from pivotrl.rewards.translation import METRICS
 
         if self.translate_metric not in METRICS:
@@ -178,7 +188,7 @@ class RewardConfig:
         """The lowest and highest total this config can give."""
         low = high = 0.0
         for name, weight in self.weights.items():
-            lo, hi = sorted((weight * COMPONENT_RANGES[name][0], weight * COMPONENT_RANGES[name][1]))
+            lo, hi = sorted((weight * RANGES[name][0], weight * RANGES[name][1]))
             if self.gate is not None and name in self.gated:  # the gate can scale credit down to 0
                 lo, hi = min(lo, 0.0), max(hi, 0.0)
             low, high = low + lo, high + hi
@@ -231,11 +241,22 @@ def load_reward_config(source: str | Path | Mapping[str, Any] | RewardConfig | N
     if "weights" in data and "weights" in base:
         data["weights"] = {**base["weights"], **dict(data["weights"])}
     merged = {**base, **data}
+    plugins = merged.get("plugins")
+    if isinstance(plugins, list):  # their components' settings are keys this config may use
+        registry.import_plugins([m for m in plugins if isinstance(m, str) and m])
     allowed = {f.name for f in dataclasses.fields(RewardConfig)}
+    owners = registry.setting_owners()
+    settings = merged.pop("settings", None) or {}
+    if not isinstance(settings, Mapping):
+        raise ValueError(f"reward config field settings must be a mapping of component settings, got {settings!r}")
+    settings = dict(settings)
+    settings.update({key: merged.pop(key) for key in list(merged) if key in owners and key not in allowed})
     unknown = sorted(set(merged) - allowed)
     if unknown:
-        raise ValueError(f"unknown reward config field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
-    return RewardConfig(**merged)
+        raise ValueError(f"unknown reward config field(s) {', '.join(unknown)}; allowed: "
+                         f"{', '.join(sorted(allowed - {'settings'}))}, and the components' settings: "
+                         f"{', '.join(sorted(owners))}")
+    return RewardConfig(**merged, settings=settings)
 
 
 def _digest(*columns: Sequence[Any]) -> str:
@@ -298,11 +319,12 @@ class ComposedReward:
         if self._memo is not None and self._memo[0] == key:
             return self._memo[1]
         cfg = self.config
-        kwargs = dict(cols, tolerance=cfg.length_tolerance, min_share=cfg.min_length_share)
         scores: dict[str, list[float]] = {}
         for name in cfg.components:
-            values = [float(v) for v in self.component(name)(texts, **kwargs)]
-            lo, hi = COMPONENT_RANGES[name]
+            # each component gets the columns and its own settings, nobody else's
+            own = registry.REGISTRY[name].arguments(cfg.settings)
+            values = [float(v) for v in self.component(name)(texts, **cols, **own)]
+            lo, hi = RANGES[name]
             values = [min(hi, max(lo, v)) if math.isfinite(v) else 0.0 for v in values]
             if name in cfg.thresholds:
                 values = [v if v >= cfg.thresholds[name] else 0.0 for v in values]

@@ -1,5 +1,6 @@
 """The reward components a config can name, each described once: what computes it, the range of its score,
-its role, and the config fields it reads.
+its role, its own settings, and the shared config fields it reads. The built-ins are declared at the end of
+this module, so ``REGISTRY`` is complete as soon as it is imported.
 
 Roles decide how :class:`~pivotrl.rewards.compose.ComposedReward` combines a component by default:
 
@@ -11,16 +12,23 @@ Roles decide how :class:`~pivotrl.rewards.compose.ComposedReward` combines a com
 
 A component is computed by a plain function ``fn(completions, **columns) -> list[float]`` (TRL's reward
 function contract, see :mod:`pivotrl.rewards.components`), or, when it needs a model, by a ``factory`` that
-builds such a callable from the reward config on first use (``"module:function"`` strings are imported
-then, so listing a component never loads a model). Register your own from your module::
+builds such a callable from the reward config on first use. Either may be given as a ``"module:function"``
+string, imported on first use, so that listing components never loads a model.
 
-    from pivotrl.rewards.registry import register_component
+A component's own **settings** (:class:`Setting`: default, help, the check a value must pass) are part of its
+entry. A reward config accepts each of them as a top-level key (``length_tolerance: 3``), checks it against the
+entry, and the composed reward passes its value to the component's function as a keyword argument, to that
+component only. Register your own from your module::
 
-    def shows_work(completions, **_):
-        return [min(1.0, text.count("=") / 3) for text in map(completion_text, completions)]
+    from pivotrl.rewards.registry import Setting, register_component
+
+    def shows_work(completions, *, steps_for_full_credit=3, **_):
+        return [min(1.0, text.count("=") / steps_for_full_credit) for text in map(completion_text, completions)]
 
     register_component("shows_work", fn=shows_work, range=(0.0, 1.0), role="credit",
-                       summary="at least three equations")
+                       summary="arithmetic steps written out",
+                       settings={"steps_for_full_credit": Setting(3, "steps for full credit",
+                                                                  check=lambda v: v >= 1, expected=">= 1")})
 
 and name the module in the reward config's ``plugins`` (``plugins: [my_rewards]``) so that ``pivotrl train``,
 ``reward score`` and the reward server import it before they read the weights (examples/custom_reward.py).
@@ -28,16 +36,52 @@ and name the module in the reward config's ``plugins`` (``plugins: [my_rewards]`
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
+import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["REGISTRY", "Component", "RewardFunc", "default_gated", "import_plugins", "plain_functions",
-           "register_component", "score_ranges"]
+__all__ = ["REGISTRY", "Component", "RewardFunc", "Setting", "default_gated", "import_plugins", "plain_functions",
+           "register_component", "score_ranges", "setting_owners"]
 
 RewardFunc = Callable[..., list[float]]
 ROLES = ("credit", "penalty", "gate")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of a component: its default, a line of help, and what a value must be.
+
+    ``check`` returns True for an acceptable value (it is only called on numbers when the default is a number;
+    a bool is never a number here); ``expected`` says what it wants, for the error (``"> 0"``, ``"in [0, 1)"``).
+    ``argument`` is the keyword the component's function takes, when it differs from the setting's name.
+    """
+
+    default: Any
+    help: str
+    check: Callable[[Any], bool] | None = None
+    expected: str = ""
+    argument: str | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with ``value`` (None when it is fine)."""
+        numeric = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+            wanted = f"a number {self.expected}" if self.expected.startswith((">", "<")) else self.expected
+            return f"must be {wanted or 'a number'}, got {value!r}"
+        if self.check is not None and not self.check(value):
+            return f"must be {self.expected or 'valid'}, got {value!r}"
+        return None
+
+
+def _resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
+    """A callable, or the function a ``"module:function"`` string names (imported now)."""
+    if not isinstance(ref, str):
+        return ref
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 @dataclass(frozen=True)
@@ -47,35 +91,41 @@ class Component:
     name: str
     range: tuple[float, float]
     role: str  # credit | penalty | gate (see the module docstring)
-    fn: RewardFunc | None = None  # a plain reward function
+    # a plain reward function, or its "module:function" path (imported on first use)
+    fn: RewardFunc | str | None = None
     # builds the reward function from the config: factory(config, encoder=..., translator=...) -> RewardFunc;
     # a "module:function" string is imported on first use
     factory: Callable[..., RewardFunc] | str | None = None
-    fields: tuple[str, ...] = ()  # the RewardConfig fields the factory reads
+    fields: tuple[str, ...] = ()  # the shared RewardConfig fields the factory reads (encoder, device, ...)
     summary: str = ""  # one line for `pivotrl reward show`
+    settings: Mapping[str, Setting] = dataclasses.field(default_factory=dict)  # this component's own
 
     def build(self, config: Any, **shared: Any) -> RewardFunc:
         """The reward function: ``fn``, or the factory's product for ``config`` (``shared``: loaded encoder /
         translator objects to reuse)."""
         if self.fn is not None:
-            return self.fn
-        factory = self.factory
-        if isinstance(factory, str):
-            module, _, attr = factory.partition(":")
-            factory = getattr(importlib.import_module(module), attr)
-        return factory(config, **shared)
+            return _resolve(self.fn)
+        return _resolve(self.factory)(config, **shared)  # type: ignore[arg-type]
+
+    def arguments(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments that pass this component's settings to its function: ``values`` where a config
+        sets them, the defaults otherwise."""
+        return {s.argument or name: values.get(name, s.default) for name, s in self.settings.items()}
 
 
 REGISTRY: dict[str, Component] = {}
 
 
-def register_component(name: str, *, range: tuple[float, float], role: str, fn: RewardFunc | None = None,
+def register_component(name: str, *, range: tuple[float, float], role: str, fn: RewardFunc | str | None = None,
                        factory: Callable[..., RewardFunc] | str | None = None, fields: tuple[str, ...] = (),
-                       summary: str = "", replace: bool = False) -> Component:
+                       summary: str = "", settings: Mapping[str, Setting] | None = None,
+                       replace: bool = False) -> Component:
     """Add a component to :data:`REGISTRY` (see the module docstring); returns it.
 
     Raises ValueError for a name already taken (unless ``replace``), an unknown role, a range that is not
-    ``low < high`` inside [-1, 1] or does not fit the role, or not exactly one of ``fn`` / ``factory``.
+    ``low < high`` inside [-1, 1] or does not fit the role, not exactly one of ``fn`` / ``factory``, or a
+    setting whose name another component's setting already has (a config names settings without their
+    component) or whose default fails its own check.
     """
     if not name or not name.replace("_", "").isalnum():
         raise ValueError(f"component name {name!r}: use letters, digits and underscores")
@@ -91,9 +141,23 @@ def register_component(name: str, *, range: tuple[float, float], role: str, fn: 
                          f"got range {range!r}")
     if (fn is None) == (factory is None):
         raise ValueError(f"component {name!r}: give exactly one of fn (a reward function) or factory")
-    component = Component(name, (low, high), role, fn, factory, tuple(fields), summary)
+    settings = dict(settings or {})
+    for key, value in settings.items():
+        if not isinstance(value, Setting) or not key.isidentifier():
+            raise ValueError(f"component {name!r}: settings must map names to Setting(...), got {key!r}: {value!r}")
+        owner = setting_owners().get(key)
+        if owner is not None and owner != name:
+            raise ValueError(f"component {name!r}: setting {key!r} is already a setting of {owner!r}")
+        if value.problem(value.default) is not None:
+            raise ValueError(f"component {name!r}: the default of setting {key!r} {value.problem(value.default)}")
+    component = Component(name, (low, high), role, fn, factory, tuple(fields), summary, settings)
     REGISTRY[name] = component
     return component
+
+
+def setting_owners() -> dict[str, str]:
+    """Setting name -> the component it belongs to, over every registered component."""
+    return {key: c.name for c in REGISTRY.values() for key in c.settings}
 
 
 class _View(Mapping):
@@ -121,7 +185,7 @@ class _View(Mapping):
 # name -> (low, high) of every registered component
 score_ranges: Mapping[str, tuple[float, float]] = _View(lambda c: c.range)
 # name -> reward function of the components that are plain functions (no model to build)
-plain_functions: Mapping[str, RewardFunc] = _View(lambda c: c.fn, lambda c: c.fn is not None)
+plain_functions: Mapping[str, RewardFunc] = _View(lambda c: _resolve(c.fn), lambda c: c.fn is not None)
 
 
 def default_gated() -> list[str]:
@@ -137,3 +201,38 @@ def import_plugins(modules: list[str] | tuple[str, ...]) -> None:
         except ImportError as exc:
             raise ValueError(f"reward plugin {module!r} cannot be imported ({exc}); it must be importable "
                              "(installed, or on PYTHONPATH) and register its components when imported") from None
+
+
+# ---------------------------------------------------------------------------------------------- built-ins
+
+# In the order configs and reports list them. Each is named by path: registering reads no module, and the
+# functions' module (components.py, embedding.py, translation.py) is imported when a reward first uses one.
+_COMPONENTS = "pivotrl.rewards.components"
+register_component("answer_agreement", fn=f"{_COMPONENTS}:answer_agreement", range=(0.0, 1.0), role="credit",
+                   summary="same final answer as the reference (exact numbers or choice letters)")
+register_component("language_fidelity", fn=f"{_COMPONENTS}:language_fidelity", range=(0.0, 1.0), role="gate",
+                   summary="share of the completion written in the asked language")
+register_component("answer_format", fn=f"{_COMPONENTS}:answer_format", range=(0.0, 1.0), role="credit",
+                   summary="ends with the native answer sentence and a number")
+register_component("length_guard", fn=f"{_COMPONENTS}:length_guard", range=(-1.0, 0.0), role="penalty",
+                   summary="completions much longer than the reference",
+                   settings={"length_tolerance": Setting(
+                       2.0, "allowed length as a multiple of the reference's", check=lambda v: v > 0,
+                       expected="> 0", argument="tolerance")})
+register_component("brevity_guard", fn=f"{_COMPONENTS}:brevity_guard", range=(-1.0, 0.0), role="penalty",
+                   summary="completions much shorter than the reference (a bare answer)",
+                   settings={"min_length_share": Setting(
+                       0.25, "shortest length without penalty, as a share of the reference's",
+                       check=lambda v: 0 <= v < 1, expected="in [0, 1)", argument="min_share")})
+register_component("repetition_guard", fn=f"{_COMPONENTS}:repetition_guard", range=(-1.0, 0.0), role="penalty",
+                   summary="repeated n-grams (padding, loops)")
+register_component("embedding_similarity", factory="pivotrl.rewards.embedding:similarity_from_config",
+                   range=(0.0, 1.0), role="credit",
+                   fields=("encoder", "embedding_baseline", "embedding_ceiling", "device"),
+                   summary="rescaled cross-lingual embedding similarity to the English reference")
+register_component("translate_similarity", factory="pivotrl.rewards.translation:translate_from_config",
+                   range=(0.0, 1.0), role="credit", fields=("translator", "translate_metric", "encoder", "device"),
+                   summary="the completion translated into English, compared with the reference")
+register_component("translation_likelihood", factory="pivotrl.rewards.translation:likelihood_from_config",
+                   range=(0.0, 1.0), role="credit", fields=("translator", "device"),
+                   summary="likelihood of the reference given the completion under a translation model")

@@ -13,10 +13,9 @@ leak into another's run nor be silently ignored there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-__all__ = ["ALGORITHMS", "COMMON_TRL", "Algorithm", "OFFLINE_FIELDS", "algorithm", "cpu_has_native_bf16", "trl_args",
+__all__ = ["ALGORITHMS", "COMMON_TRL", "Algorithm", "OFFLINE_FIELDS", "algorithm", "cpu_has_native_bf16",
            "trl_classes"]
 
 # pivotrl's TRL settings under every algorithm (a recipe's ``trl:`` mapping goes on top, field by field): one
@@ -99,33 +98,6 @@ def trl_classes(name: str) -> tuple[type, type]:
 
     row = algorithm(name)
     return getattr(trl, row.config_class), getattr(trl, row.trainer_class)
-
-
-def trl_args(config: Any, *, output_dir: str | Path | None = None, reward_weights: list[float] | None = None
-             ) -> Any:
-    """TRL's config object for a recipe: pivotrl's defaults for its algorithm (this table), then the recipe's
-    ``trl:`` unchanged on top. ``output_dir`` defaults to the recipe's (an offline round trains in its own
-    folder); ``reward_weights`` go to the online algorithms, which score inside their steps."""
-    import torch
-
-    from pivotrl.train.config import TrainConfigError
-
-    row = algorithm(config.algorithm)
-    cls = trl_classes(config.algorithm)[0]
-    on_cpu = not torch.cuda.is_available()
-    defaults: dict[str, Any] = {
-        **COMMON_TRL, **row.trl_defaults, "output_dir": str(output_dir or config.output_dir), "seed": config.seed,
-        "data_seed": config.seed, "use_cpu": on_cpu, "bf16": on_cpu and cpu_has_native_bf16(),
-    }
-    if row.online:  # TRL hands the rows' own columns (lang, reference, ...) to the reward functions
-        defaults.update(reward_weights=reward_weights, remove_unused_columns=False)
-    if "reward_weights" in config.trl:
-        raise TrainConfigError("trl.reward_weights: set weights in the reward config (reward.weights), not in trl")
-    merged = {**defaults, **config.trl}
-    unknown = sorted(set(merged) - set(cls.__dataclass_fields__))
-    if unknown:
-        raise TrainConfigError(f"trl: unknown {cls.__name__} field(s) {', '.join(unknown)}")
-    return cls(**merged)
 
 
 def cpu_has_native_bf16() -> bool:

@@ -28,9 +28,17 @@ from typing import Any
 import yaml
 
 from pivotrl.config_fields import setting
+from pivotrl.train.algorithms import (
+    ALGORITHMS,
+    COMMON_TRL,
+    OFFLINE_FIELDS,
+    algorithm,
+    cpu_has_native_bf16,
+    trl_classes,
+)
 from pivotrl.yaml_files import read_yaml_mapping
 
-__all__ = ["TrainConfig", "TrainConfigError", "load_train_config", "apply_overrides"]
+__all__ = ["TrainConfig", "TrainConfigError", "apply_overrides", "load_train_config", "trl_args"]
 
 LABELS = ("pivot", "gold")
 ROLLOUTS = ("auto", "engine", "trl")
@@ -41,7 +49,7 @@ class TrainConfigError(ValueError):
 
 
 # ``bf16`` (autocast of the update's forward and backward; weights, adapters and optimizer state stay float32) is
-# set per machine when a recipe does not set it (pivotrl.train.algorithms.trl_args): on a CPU with native bfloat16
+# set per machine when a recipe does not set it (trl_args below): on a CPU with native bfloat16
 # (AVX512-BF16 or AMX), where it made a GRPO update with Qwen2.5-0.5B 2.5x faster and its peak memory 6.6 GB
 # smaller (docs/BENCHMARKS.md), and off elsewhere, as before.
 
@@ -132,8 +140,6 @@ class TrainConfig:
 
     def offline(self, name: str) -> Any:
         """An offline field's value: the recipe's, else the algorithm's default."""
-        from pivotrl.train.algorithms import algorithm
-
         value = getattr(self, name)
         return algorithm(self.algorithm).offline_defaults.get(name) if value is None else value
 
@@ -148,8 +154,6 @@ class TrainConfig:
             if not _matches(value, hints[f.name]):
                 raise TrainConfigError(f"{source}: {f.name} must be {_describe(hints[f.name])}, got {value!r} "
                                        f"({type(value).__name__})")
-        from pivotrl.train.algorithms import algorithm
-
         try:
             row = algorithm(self.algorithm)
         except ValueError as exc:
@@ -287,8 +291,6 @@ def _check_trl_fields(trl: dict[str, Any], algorithm: str, source: str) -> None:
     (checked here, before a model loads, rather than deep inside transformers minutes later)."""
     if not trl:
         return
-    from pivotrl.train.algorithms import ALGORITHMS, trl_classes
-
     cls = trl_classes(algorithm)[0]
     hints = typing.get_type_hints(cls)
     for key, value in trl.items():
@@ -308,8 +310,6 @@ def _check_trl_fields(trl: dict[str, Any], algorithm: str, source: str) -> None:
 def _check_offline_fields(config: TrainConfig, row: Any, reward: Any, source: str) -> None:
     """The offline fields: only under an algorithm that reads them, each in range, and a pair margin or reward
     threshold the recipe's reward can reach (checked before anything loads)."""
-    from pivotrl.train.algorithms import ALGORITHMS, OFFLINE_FIELDS
-
     for name in OFFLINE_FIELDS:
         if getattr(config, name) is not None and name not in row.offline_defaults:
             users = ", ".join(a.name for a in ALGORITHMS.values() if name in a.offline_defaults)
@@ -364,3 +364,29 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
     config = TrainConfig(**data)
     config.validate(source)
     return config
+
+
+def trl_args(config: Any, *, output_dir: str | Path | None = None, reward_weights: list[float] | None = None
+             ) -> Any:
+    """TRL's config object for a recipe: pivotrl's defaults for its algorithm (the row of
+    :data:`pivotrl.train.algorithms.ALGORITHMS`), then the recipe's ``trl:`` unchanged on top. ``output_dir``
+    defaults to the recipe's (an offline round trains in its own folder); ``reward_weights`` go to the online
+    algorithms, which score inside their steps."""
+    import torch
+
+    row = algorithm(config.algorithm)
+    cls = trl_classes(config.algorithm)[0]
+    on_cpu = not torch.cuda.is_available()
+    defaults: dict[str, Any] = {
+        **COMMON_TRL, **row.trl_defaults, "output_dir": str(output_dir or config.output_dir), "seed": config.seed,
+        "data_seed": config.seed, "use_cpu": on_cpu, "bf16": on_cpu and cpu_has_native_bf16(),
+    }
+    if row.online:  # TRL hands the rows' own columns (lang, reference, ...) to the reward functions
+        defaults.update(reward_weights=reward_weights, remove_unused_columns=False)
+    if "reward_weights" in config.trl:
+        raise TrainConfigError("trl.reward_weights: set weights in the reward config (reward.weights), not in trl")
+    merged = {**defaults, **config.trl}
+    unknown = sorted(set(merged) - set(cls.__dataclass_fields__))
+    if unknown:
+        raise TrainConfigError(f"trl: unknown {cls.__name__} field(s) {', '.join(unknown)}")
+    return cls(**merged)

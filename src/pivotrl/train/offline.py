@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pivotrl.train.config import TrainConfig
+from pivotrl.train.config import TrainConfig, trl_args
 
 log = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def build_offline_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows:
     """TRL's DPOTrainer or SFTTrainer over a round's pairs or targets, with the recipe's LoRA."""
     from datasets import Dataset
 
-    from pivotrl.train.algorithms import trl_args, trl_classes
+    from pivotrl.train.algorithms import trl_classes
 
     peft_config = None
     if config.lora is not None:

@@ -29,9 +29,9 @@ import yaml
 
 from pivotrl.pivot.train_set import TrainExample
 from pivotrl.records import Problem
-from pivotrl.train.algorithms import algorithm, trl_args
+from pivotrl.train.algorithms import algorithm
 from pivotrl.train.checkpoints import checkpoints, last_checkpoint, save_model_folder
-from pivotrl.train.config import TrainConfig, TrainConfigError
+from pivotrl.train.config import TrainConfig, TrainConfigError, trl_args
 
 log = logging.getLogger(__name__)
 

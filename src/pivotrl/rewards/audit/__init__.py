@@ -33,8 +33,8 @@ eval run, with references from :func:`references_from_store` or :func:`reference
 Every probe is a plain function ``probe(case, context) -> str | None`` registered in :data:`PROBES`
 (``None``: not applicable to this case, e.g. an English copy of an English answer); adding a probe is
 adding one function. :func:`run_audit` scores the honest responses and all probes of a language in one
-``reward.score`` call; :func:`write_audit` writes ``audit.md``, ``audit.json``, ``audit_cases.jsonl`` and
-``audit.png``; :func:`audit_main` is what the command line calls.
+``reward.score`` call; :func:`write_audit` writes ``audit.md`` (:func:`audit_markdown`), ``audit.json``,
+``audit_cases.jsonl`` and ``audit.png``; :func:`audit_main` is what the command line calls.
 """
 
 from pivotrl.rewards.audit.cases import (
@@ -47,7 +47,7 @@ from pivotrl.rewards.audit.cases import (
     strip_label,
 )
 from pivotrl.rewards.audit.probes import PROBES, REQUIRED_PROBES, ProbeContext, answer_parts
-from pivotrl.rewards.audit.report import audit_main, write_audit
+from pivotrl.rewards.audit.report import audit_main, audit_markdown, write_audit
 from pivotrl.rewards.audit.scoring import AuditReport, LangResult, ProbeStat, run_audit
 
 __all__ = [
@@ -60,6 +60,7 @@ __all__ = [
     "ProbeStat",
     "answer_parts",
     "audit_main",
+    "audit_markdown",
     "cases_from_exemplars",
     "cases_from_generations",
     "cases_from_synthetic",

@@ -15,9 +15,9 @@ from typing import Any
 # The answer phrase and number patterns are the ones extraction uses, so a probe changes exactly what the
 # reward (and evaluation) reads as the final answer.
 from pivotrl.answers import (
-    _NUMBER_RE,
-    _strict_number_re,
-    _value_of,
+    NUMBER_RE,
+    strict_number_re,
+    value_of,
     canonical_number,
     extract_answer,
     normalize_digits,
@@ -66,11 +66,11 @@ def _bases(text: str) -> list[tuple[str, str]]:
 
 def answer_parts(text: str, lang: str) -> AnswerParts:
     """Split ``text`` at its first answer sentence ("Die Antwort ist 11.", also the English phrase)."""
-    pattern = _strict_number_re(get_language(lang).code)
+    pattern = strict_number_re(get_language(lang).code)
     for base, norm in _bases(text):
         for m in pattern.finditer(norm):
-            num = _NUMBER_RE.match(norm, m.end())
-            if num is not None and _value_of(num) is not None:
+            num = NUMBER_RE.match(norm, m.end())
+            if num is not None and value_of(num) is not None:
                 body = base[:m.start()].rstrip()
                 return AnswerParts(base, body, base[len(body):m.start()], base[m.start():], num.span("num"))
     return AnswerParts(text, text.rstrip(), "", "", None)
@@ -125,15 +125,15 @@ def final_answer_spans(text: str, lang: str, value: Fraction) -> tuple[str, list
     norm = normalize_digits(base)
     if len(norm) != len(base):
         norm = base
-    numbers = [m for m in _NUMBER_RE.finditer(norm) if _value_of(m) is not None]
-    equal = [m for m in numbers if m.group("den") is None and _value_of(m) == value]
+    numbers = [m for m in NUMBER_RE.finditer(norm) if value_of(m) is not None]
+    equal = [m for m in numbers if m.group("den") is None and value_of(m) == value]
     if not equal:
         return base, []
     if parts.number is not None:
         limit = len(parts.body) + len(parts.gap)
     else:
         last = numbers[-1]
-        if _value_of(last) != value or last.group("den") is not None:
+        if value_of(last) != value or last.group("den") is not None:
             return base, []
         limit = last.start()
     results = [m for m in equal if m.start() < limit and re.search(r"=\s*$", norm[max(0, m.start() - 4):m.start()])]

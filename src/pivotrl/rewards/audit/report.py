@@ -20,7 +20,7 @@ from pivotrl.rewards.audit.cases import (
     references_from_store,
 )
 from pivotrl.rewards.audit.probes import PROBES
-from pivotrl.rewards.audit.scoring import AuditReport, _json_default, run_audit
+from pivotrl.rewards.audit.scoring import AuditReport, json_default, run_audit
 
 # -------------------------------------------------------------------------------------------- markdown
 
@@ -39,77 +39,90 @@ def _short(text: str, n: int = 160) -> str:
     return text.replace("|", "\\|")
 
 
-def _markdown(report: AuditReport, max_losses: int) -> str:
-    rows_all = [*report.langs.values(), report.overall]
-    probes = report.probes
-    lines = [f"# Reward audit: `{report.reward}`", ""]
+def audit_markdown(report: AuditReport, max_losses: int = 30) -> str:
+    """``audit.md``: the verdict, then the probe win rates, the separation, the per-component wins and the
+    losses on required probes (the first ``max_losses`` of them)."""
+    sections = [_summary(report), _probe_wins(report), _separation(report), _component_wins(report),
+                _wins_by_language(report), _wins_by_source(report), _losses(report, max_losses)]
+    return "\n".join(line for section in sections for line in section) + "\n"
+
+
+def _summary(report: AuditReport) -> list[str]:
     weights = ", ".join(f"{k} {v:g}" for k, v in report.config.get("weights", {}).items())
-    lines += [f"Weights: {weights}; gate: {report.config.get('gate')} (full at {report.config.get('gate_full')}).",
-              f"{report.overall.n_cases} cases ({', '.join(f'{k}: {v}' for k, v in report.overall.sources.items())}),"
-              f" {report.n_scored} texts scored in {report.seconds:.1f} s. Required probes: "
-              f"{', '.join(report.required)}. Verdict: "
-              + ("**every language with probes >= 99% on every required probe**" if report.passes(0.99)
-                 else "**some language is below 99% on a required probe** (see Losses)"
-                 if any(r.min_required is not None for r in report.langs.values())
-                 else "**no correct answers: nothing to probe**")]
+    if report.passes(0.99):
+        verdict = "**every language with probes >= 99% on every required probe**"
+    elif any(r.min_required is not None for r in report.langs.values()):
+        verdict = "**some language is below 99% on a required probe** (see Losses)"
+    else:
+        verdict = "**no correct answers: nothing to probe**"
+    lines = [f"# Reward audit: `{report.reward}`", "",
+             f"Weights: {weights}; gate: {report.config.get('gate')} (full at {report.config.get('gate_full')}).",
+             f"{report.overall.n_cases} cases ({', '.join(f'{k}: {v}' for k, v in report.overall.sources.items())}),"
+             f" {report.n_scored} texts scored in {report.seconds:.1f} s. Required probes: "
+             f"{', '.join(report.required)}. Verdict: {verdict}"]
     unprobed = [r.lang for r in report.langs.values() if r.min_required is None]
     if unprobed:
         lines += [f"No probes in {', '.join(unprobed)}: no correct answer to build them from."]
-    lines += [""]
-    lines += ["## Probe win rate of the total (% of cases where honest total > probe total)", "",
-              "Ties count as not won; `min req.` is the minimum over the required probes.", ""]
-    header = ["lang", "cases", *probes, "min req."]
+    return lines + [""]
+
+
+def _probe_wins(report: AuditReport) -> list[str]:
+    lines = ["## Probe win rate of the total (% of cases where honest total > probe total)", "",
+             "Ties count as not won; `min req.` is the minimum over the required probes.", ""]
     rows = []
-    for r in rows_all:
+    for r in [*report.langs.values(), report.overall]:
         cells = [r.lang, str(r.n_cases)]
-        for p in probes:
+        for p in report.probes:
             s = r.probes.get(p)
-            cell = "n/a" if s is None or not s.n else _pct(s.win) + (f" (tie {_pct(s.tie)})" if s.tie else "")
-            cells.append(cell)
+            cells.append("n/a" if s is None or not s.n else _pct(s.win) + (f" (tie {_pct(s.tie)})" if s.tie else ""))
         mr = r.min_required
         cells.append(("**" + _pct(mr) + "**") if mr is not None and mr < 0.99 else _pct(mr))
         rows.append(cells)
-    lines += table(header, rows) + [""]
-    lines += ["## Separation: ROC-AUC correct vs incorrect, per component", "",
-              "`basis`: `labelled` = responses labelled by gold correctness (both classes present); "
-              "`wrong_number` = the source has only correct answers, so the negatives are the same answers with "
-              "the final number changed: a *number-sensitivity* AUC (an embedding cannot tell numbers apart, "
-              "answer agreement can), not a measure of naturally wrong reasoning.", ""]
+    return lines + table(["lang", "cases", *report.probes, "min req."], rows) + [""]
+
+
+def _separation(report: AuditReport) -> list[str]:
+    lines = ["## Separation: ROC-AUC correct vs incorrect, per component", "",
+             "`basis`: `labelled` = responses labelled by gold correctness (both classes present); "
+             "`wrong_number` = the source has only correct answers, so the negatives are the same answers with "
+             "the final number changed: a *number-sensitivity* AUC (an embedding cannot tell numbers apart, "
+             "answer agreement can), not a measure of naturally wrong reasoning.", ""]
     comps = [*report.components, "total"]
+    rows_all = [*report.langs.values(), report.overall]
     rows = [[r.lang, r.auc_basis or "n/a", f"{r.auc_n[0]}/{r.auc_n[1]}", *[_num(r.auc.get(c)) for c in comps]]
             for r in rows_all]
     lines += table(["lang", "basis", "pos/neg", *comps], rows) + [""]
     lines += ["Mean score, correct / incorrect (the AUC's positives / negatives):", ""]
     rows = [[r.lang, *[f"{_num(r.mean_correct.get(c), 2)} / {_num(r.mean_incorrect.get(c), 2)}" for c in comps]]
             for r in rows_all]
-    lines += table(["lang", *comps], rows) + [""]
-    lines += ["## Probe wins per component (all languages pooled): win % / tie %", "",
-              "Share of cases where the honest answer's component score is above the probe's (penalties: less "
-              "penalised), and the share of ties; a component with many ties does not separate that probe.", ""]
-    rows = []
-    for p in probes:
+    return lines + table(["lang", *comps], rows) + [""]
+
+
+def _component_wins(report: AuditReport) -> list[str]:
+    lines = ["## Probe wins per component (all languages pooled): win % / tie %", "",
+             "Share of cases where the honest answer's component score is above the probe's (penalties: less "
+             "penalised), and the share of ties; a component with many ties does not separate that probe.", ""]
+    wins, means = [], []
+    for p in report.probes:
         s = report.overall.probes.get(p)
         if s is None or not s.n:
-            rows.append([p, "0", *["n/a"] * len(report.components)])
+            wins.append([p, "0", *["n/a"] * len(report.components)])
             continue
-        rows.append([p, str(s.n), *[f"{_pct(s.components[c]['win'])} / {_pct(s.components[c]['tie'])}"
+        wins.append([p, str(s.n), *[f"{_pct(s.components[c]['win'])} / {_pct(s.components[c]['tie'])}"
                                     for c in report.components]])
-    lines += table(["probe", "n", *report.components], rows) + [""]
+        means.append([p, f"{s.mean_honest:.2f} -> {s.mean_probe:.2f}",
+                      *[f"{_num(s.components[c]['mean_honest'], 2)} -> {_num(s.components[c]['mean_probe'], 2)}"
+                        for c in report.components]])
+    lines += table(["probe", "n", *report.components], wins) + [""]
     lines += ["Mean component score, honest -> probe (all languages pooled):", ""]
-    rows = []
-    for p in probes:
-        s = report.overall.probes.get(p)
-        if s is None or not s.n:
-            continue
-        rows.append([p, f"{s.mean_honest:.2f} -> {s.mean_probe:.2f}",
-                     *[f"{_num(s.components[c]['mean_honest'], 2)} -> {_num(s.components[c]['mean_probe'], 2)}"
-                       for c in report.components]])
-    lines += table(["probe", "total", *report.components], rows) + [""]
-    lines += ["## Probe wins per component and language: win % (tie %)", ""]
-    for p in probes:
-        lines += [f"### {p}", ""]
+    return lines + table(["probe", "total", *report.components], means) + [""]
+
+
+def _wins_by_language(report: AuditReport) -> list[str]:
+    lines = ["## Probe wins per component and language: win % (tie %)", ""]
+    for p in report.probes:
         rows = []
-        for r in rows_all:
+        for r in [*report.langs.values(), report.overall]:
             s = r.probes.get(p)
             if s is None or not s.n:
                 continue
@@ -117,28 +130,35 @@ def _markdown(report: AuditReport, max_losses: int) -> str:
                          *[_pct(s.components[c]["win"]) + (f" ({_pct(s.components[c]['tie'])})"
                                                            if s.components[c]["tie"] else "")
                            for c in report.components]])
-        lines += table(["lang", "n", "total", *report.components], rows) + [""]
-    if len({k.split("/")[0] for k in report.by_source}) > 1:
-        lines += ["## Probe win rate of the total by source", ""]
-        rows = [[key, *[_pct(v[p].win) if v[p].n else "n/a" for p in probes]] for key, v in report.by_source.items()]
-        lines += table(["source/lang", *probes], rows) + [""]
-    lines += [f"## Losses on required probes ({len(report.losses)})", ""]
-    if report.losses:
-        lines += ["Honest total <= probe total, with the components that differ (honest -> probe).", ""]
-        rows = []
-        for loss in report.losses[:max_losses]:
-            diff = ", ".join(f"{c} {loss['honest_components'][c]:.2f}->{loss['probe_components'][c]:.2f}"
-                             for c in report.components
-                             if abs(loss["honest_components"][c] - loss["probe_components"][c]) > 1e-9)
-            rows.append([loss["lang"], f"{loss['source']}:{loss['id']}", loss["probe"],
-                         f"{loss['honest_total']:.3f} vs {loss['probe_total']:.3f}", diff or "none",
-                         _short(loss["honest"]), _short(loss["probe_text"])])
-        lines += table(["lang", "case", "probe", "honest vs probe", "components", "honest", "probe text"], rows)
-        if len(report.losses) > max_losses:
-            lines += ["", f"... and {len(report.losses) - max_losses} more (audit.json)."]
-    else:
-        lines += ["None: the honest answer beat every required probe in every case."]
-    return "\n".join(lines) + "\n"
+        lines += [f"### {p}", "", *table(["lang", "n", "total", *report.components], rows), ""]
+    return lines
+
+
+def _wins_by_source(report: AuditReport) -> list[str]:
+    if len({k.split("/")[0] for k in report.by_source}) <= 1:
+        return []
+    rows = [[key, *[_pct(v[p].win) if v[p].n else "n/a" for p in report.probes]]
+            for key, v in report.by_source.items()]
+    return ["## Probe win rate of the total by source", "", *table(["source/lang", *report.probes], rows), ""]
+
+
+def _losses(report: AuditReport, max_losses: int) -> list[str]:
+    lines = [f"## Losses on required probes ({len(report.losses)})", ""]
+    if not report.losses:
+        return lines + ["None: the honest answer beat every required probe in every case."]
+    lines += ["Honest total <= probe total, with the components that differ (honest -> probe).", ""]
+    rows = []
+    for loss in report.losses[:max_losses]:
+        diff = ", ".join(f"{c} {loss['honest_components'][c]:.2f}->{loss['probe_components'][c]:.2f}"
+                         for c in report.components
+                         if abs(loss["honest_components"][c] - loss["probe_components"][c]) > 1e-9)
+        rows.append([loss["lang"], f"{loss['source']}:{loss['id']}", loss["probe"],
+                     f"{loss['honest_total']:.3f} vs {loss['probe_total']:.3f}", diff or "none",
+                     _short(loss["honest"]), _short(loss["probe_text"])])
+    lines += table(["lang", "case", "probe", "honest vs probe", "components", "honest", "probe text"], rows)
+    if len(report.losses) > max_losses:
+        lines += ["", f"... and {len(report.losses) - max_losses} more (audit.json)."]
+    return lines
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -173,11 +193,11 @@ def write_audit(report: AuditReport, out_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "audit.md", "json": out / "audit.json", "cases": out / "audit_cases.jsonl",
              "plot": out / "audit.png"}
-    paths["markdown"].write_text(report.to_markdown(), encoding="utf-8")
+    paths["markdown"].write_text(audit_markdown(report), encoding="utf-8")
     paths["json"].write_text(report.to_json(), encoding="utf-8")
     with open(paths["cases"], "w", encoding="utf-8") as f:
         for row in report.details:
-            f.write(json.dumps(row, ensure_ascii=False, default=_json_default) + "\n")
+            f.write(json.dumps(row, ensure_ascii=False, default=json_default) + "\n")
     _plot(report, paths["plot"])
     return paths
 
@@ -241,7 +261,7 @@ def audit_main(reward: Any = "hybrid", sources: Sequence[str] = ("exemplars", "s
     if out_dir is not None:
         write_audit(report, out_dir)
     if echo is not None:
-        echo(report.to_markdown())
+        echo(audit_markdown(report))
         if out_dir is not None:
             echo(f"wrote {Path(out_dir) / 'audit.md'}, audit.json, audit_cases.jsonl, audit.png")
     return report

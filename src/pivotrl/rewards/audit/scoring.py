@@ -114,15 +114,11 @@ class AuditReport:
         return d
 
     def to_json(self, details: bool = False, indent: int | None = 2) -> str:
-        return json.dumps(self.to_dict(details), ensure_ascii=False, indent=indent, default=_json_default)
-
-    def to_markdown(self, max_losses: int = 30) -> str:
-        from pivotrl.rewards.audit.report import _markdown  # the report module builds on this one
-
-        return _markdown(self, max_losses)
+        return json.dumps(self.to_dict(details), ensure_ascii=False, indent=indent, default=json_default)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """``json.dumps``'s fallback for the audit's figures: a NaN or infinite float as null, anything else as text."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return str(value)
