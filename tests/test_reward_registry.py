@@ -166,3 +166,15 @@ def test_a_plugin_component_has_its_own_setting(clean_registry, tmp_path, monkey
     with pytest.raises(ValueError, match="'length_tolerance' is already a setting of 'length_guard'"):
         registry.register_component("x5", fn=lambda completions, **_: [0.0] * len(completions), range=(0.0, 1.0),
                                     role="credit", settings={"length_tolerance": registry.Setting(1.0, "again")})
+
+
+def test_declared_shared_fields_are_reward_config_fields():
+    # `reward show` prints them from the config: a typo in a component's fields would fail there
+    import dataclasses
+
+    from pivotrl.rewards.compose import RewardConfig
+
+    names = {f.name for f in dataclasses.fields(RewardConfig)}
+    assert all(set(c.fields) <= names for c in registry.REGISTRY.values())
+    assert set(registry.setting_owners()) == {"length_tolerance", "min_length_share"}
+    assert not set(registry.setting_owners()) & names  # a setting never shadows a field

@@ -53,9 +53,6 @@ __all__ = [
 
 DEFAULT_MODEL = "smollm2"  # the tiny packaged model: fast tests; the demo's policy is "qwen0.5b"
 
-SOURCES = ("packaged", "gguf", "folder", "hub")
-
-
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message names the spec, what was tried, and how to fix it."""

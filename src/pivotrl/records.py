@@ -147,7 +147,7 @@ class RewardInput:
     answer (``reference_answer``; None: read from the reference text), the asked language, and the answer type.
 
     Every way in (TRL's columns, the reward server, verl, ``pivotrl reward score``, the audit) makes these and
-    scores them with :meth:`pivotrl.rewards.compose.ComposedReward.score_inputs`.
+    scores them with :func:`pivotrl.rewards.compose.score_inputs` (one ``ComposedReward.score`` call per batch).
     """
 
     response: str

@@ -46,7 +46,12 @@ def reward_show(choice: RewardChoice = None) -> None:  # type: ignore[assignment
                       f"{cfg.thresholds[name]:g}" if name in cfg.thresholds else "")
     console.print(table)
     for name in cfg.components:
-        console.print(f"  {name}: {REGISTRY[name].summary}", highlight=False, markup=False)
+        spec = REGISTRY[name]
+        # what the component reads from the config: its own settings (with this config's value) and shared fields
+        reads = [f"{key}={getattr(cfg, key)!r} ({setting.help})" for key, setting in spec.settings.items()]
+        reads += [f"{field}={getattr(cfg, field)!r}" for field in spec.fields]
+        console.print(f"  {name}: {spec.summary}" + (f"; reads {', '.join(reads)}" if reads else ""),
+                      highlight=False, markup=False)
     import yaml
 
     console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True), highlight=False, markup=False)

@@ -1,7 +1,7 @@
 """Stage 2 of the pipeline: English pivot references, verified and stored, and the training set built on them.
 
     backends.py   where references come from: a local model, an OpenAI-compatible endpoint, gold solutions
-    endpoint.py   the chat-completions backend (over pivotrl.http_client: concurrency, retries, timeouts)
+    endpoint.py   the chat-completions backend (over pivotrl.openai_api: concurrency, retries, timeouts)
     verify.py     keep samples that reach the English gold answer, else a clear majority
     store.py      append-only, kill-safe reference store keyed by (problem, pivot, settings)
     run.py        `pivotrl pivot`: sample, verify, store, summarise

@@ -223,7 +223,7 @@ def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
         if before != now:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise TrainError(f"{out} was trained with a different recipe (fields {', '.join(changed)} differ); "
-                             "resume with the same recipe or use another --output-dir")
+                             "resume with the same recipe or use another --out")
     path.write_text(current, encoding="utf-8")
 
 
@@ -252,7 +252,7 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any)
     if existing and not resume:
         what = "checkpoints" if online else "rounds"
         raise TrainError(f"{out} already has {what} (last: {existing[0 if online else -1].name}); pass --resume "
-                         "to continue it, or choose another --output-dir")
+                         "to continue it, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
     _check_recipe(config, out, resume)
 

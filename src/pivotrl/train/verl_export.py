@@ -109,15 +109,7 @@ def export_verl(examples: list[TrainExample], out_dir: str | Path, *, held_out: 
     unknown language, duplicate rows, train/held-out overlap, a reward spec that is neither preset nor file,
     too few rows for the GPUs) and TypeError when an example is not a TrainExample.
     """
-    from pivotrl.rewards.compose import PRESETS, load_reward_config
-
-    train_rows = _check_examples(examples, "examples")
-    test_rows = None if held_out is None else _check_examples(held_out, "held_out")
-    if test_rows is not None:
-        leaked = sorted({e.id for e in train_rows} & {e.id for e in test_rows})
-        if leaked:
-            raise ValueError(f"{len(leaked)} problem ids are both in examples and held_out (e.g. {leaked[0]!r}); "
-                             "training and evaluation must stay apart by problem id")
+    train_rows, test_rows = _check_splits(examples, held_out)
     if prompt_style not in STYLES:
         raise ValueError(f"unknown prompt_style {prompt_style!r}; expected one of {', '.join(STYLES)}")
     if not isinstance(data_source, str) or not data_source.strip():
@@ -131,14 +123,7 @@ def export_verl(examples: list[TrainExample], out_dir: str | Path, *, held_out: 
         script_word(url, "reward_url")  # it goes into the launch scripts
     experiment_name = launch.experiment_name or f"{data_source}-{Path(str(reward)).stem}"
     settings = launch.script_settings(experiment_name, has_test=test_rows is not None)
-
-    if not isinstance(reward, str | Path) or not str(reward).strip():
-        raise ValueError(f"reward must be a preset name ({', '.join(PRESETS)}) or a YAML file, got {reward!r}")
-    reward_path = None if isinstance(reward, str) and reward in PRESETS else Path(reward)
-    try:
-        reward_config = load_reward_config(reward_path if reward_path is not None else reward)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"reward: {exc}") from None
+    reward_path, reward_config = _reward_source(reward)
 
     choices = _choices_by_key(problems)
     world = launch.n_gpus * launch.nnodes
@@ -156,42 +141,20 @@ def export_verl(examples: list[TrainExample], out_dir: str | Path, *, held_out: 
     out.mkdir(parents=True, exist_ok=True)
     paths = {"train": out / "train.parquet", "reward": out / "reward.py", "run_grpo": out / "run_grpo.sh",
              "run_ppo": out / "run_ppo.sh", "readme": out / "README.md", "summary": out / "export.json"}
-    _write_parquet(written["train"], paths["train"])
-    if "test" in written:
-        paths["test"] = out / "test.parquet"
-        _write_parquet(written["test"], paths["test"])
-    elif (out / "test.parquet").exists() and paths["summary"].exists():
-        (out / "test.parquet").unlink()  # a previous export's held-out split must not pose as this one's
-
-    reward_file: str | None = None
-    if reward_path is not None:
-        paths["reward_config"] = out / "reward.yaml"
-        if reward_path.resolve() != paths["reward_config"]:
-            shutil.copyfile(reward_path, paths["reward_config"])
-        reward_file = paths["reward_config"].name
-    reward_spec = reward_file or str(reward)
-
-    paths["reward"].write_text(reward_module(reward_spec, reward_file is not None, url), encoding="utf-8")
+    _write_splits(written, out, paths)
+    reward_spec = _write_reward(reward, reward_path, url, out, paths)
     for name, algo, batch in (("run_grpo", "grpo", grpo), ("run_ppo", "gae", ppo)):
-        paths[name].write_text(launch_script(algo, batch, settings, reward_spec, reward_file is not None, url,
+        paths[name].write_text(launch_script(algo, batch, settings, reward_spec, reward_path is not None, url,
                                              has_test="test" in written), encoding="utf-8")
         mode = paths[name].stat().st_mode
         paths[name].chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
-    max_chars = max(len(r["prompt"][0]["content"]) for rows in written.values() for r in rows)
     summary: dict[str, Any] = {
         "verl_version": VERL_VERSION,
         "out_dir": str(out),
         "paths": {k: str(v) for k, v in paths.items()},
-        "rows": {split: len(rows) for split, rows in written.items()},
-        "by_lang": {split: dict(sorted(Counter(r["extra_info"]["lang"] for r in rows).items()))
-                    for split, rows in written.items()},
-        "by_source": {split: dict(Counter(r["extra_info"]["prompt_source"] for r in rows))
-                      for split, rows in written.items()},
-        "problems": {split: len({r["extra_info"]["problem_id"] for r in rows}) for split, rows in written.items()},
-        "data_source": sorted({r["data_source"] for rows in written.values() for r in rows}),
+        **_data_summary(written),
         "prompt_style": prompt_style,
-        "max_prompt_chars": max_chars,
         "reward": {"config": reward_spec, "name": reward_config.name, "url": url,
                    "env": {"config": ENV_CONFIG, "url": ENV_URL}, "reward_manager": "batch"},
         "grpo": {**asdict(grpo), "adv_estimator": "grpo"},
@@ -202,6 +165,68 @@ def export_verl(examples: list[TrainExample], out_dir: str | Path, *, held_out: 
     paths["readme"].write_text(readme(summary), encoding="utf-8")
     paths["summary"].write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return summary
+
+
+def _check_splits(examples: list[TrainExample], held_out: list[TrainExample] | None
+                  ) -> tuple[list[TrainExample], list[TrainExample] | None]:
+    """The training and held-out examples, checked, and apart by problem id."""
+    train_rows = _check_examples(examples, "examples")
+    test_rows = None if held_out is None else _check_examples(held_out, "held_out")
+    if test_rows is not None:
+        leaked = sorted({e.id for e in train_rows} & {e.id for e in test_rows})
+        if leaked:
+            raise ValueError(f"{len(leaked)} problem ids are both in examples and held_out (e.g. {leaked[0]!r}); "
+                             "training and evaluation must stay apart by problem id")
+    return train_rows, test_rows
+
+
+def _reward_source(reward: Any) -> tuple[Path | None, Any]:
+    """(the reward's YAML file, None for a preset; its loaded config), or ValueError."""
+    from pivotrl.rewards.compose import PRESETS, load_reward_config
+
+    if not isinstance(reward, str | Path) or not str(reward).strip():
+        raise ValueError(f"reward must be a preset name ({', '.join(PRESETS)}) or a YAML file, got {reward!r}")
+    reward_path = None if isinstance(reward, str) and reward in PRESETS else Path(reward)
+    try:
+        return reward_path, load_reward_config(reward_path if reward_path is not None else reward)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"reward: {exc}") from None
+
+
+def _write_splits(written: dict[str, list[dict[str, Any]]], out: Path, paths: dict[str, Path]) -> None:
+    _write_parquet(written["train"], paths["train"])
+    if "test" in written:
+        paths["test"] = out / "test.parquet"
+        _write_parquet(written["test"], paths["test"])
+    elif (out / "test.parquet").exists() and paths["summary"].exists():
+        (out / "test.parquet").unlink()  # a previous export's held-out split must not pose as this one's
+
+
+def _write_reward(reward: Any, reward_path: Path | None, url: str | None, out: Path, paths: dict[str, Path]) -> str:
+    """``reward.py`` (and the reward's YAML copied beside it); returns the reward spec the scripts name."""
+    reward_file: str | None = None
+    if reward_path is not None:
+        paths["reward_config"] = out / "reward.yaml"
+        if reward_path.resolve() != paths["reward_config"]:
+            shutil.copyfile(reward_path, paths["reward_config"])
+        reward_file = paths["reward_config"].name
+    reward_spec = reward_file or str(reward)
+    paths["reward"].write_text(reward_module(reward_spec, reward_file is not None, url), encoding="utf-8")
+    return reward_spec
+
+
+def _data_summary(written: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Rows, languages, prompt sources and problems per split, as ``export.json`` records them."""
+    return {
+        "rows": {split: len(rows) for split, rows in written.items()},
+        "by_lang": {split: dict(sorted(Counter(r["extra_info"]["lang"] for r in rows).items()))
+                    for split, rows in written.items()},
+        "by_source": {split: dict(Counter(r["extra_info"]["prompt_source"] for r in rows))
+                      for split, rows in written.items()},
+        "problems": {split: len({r["extra_info"]["problem_id"] for r in rows}) for split, rows in written.items()},
+        "data_source": sorted({r["data_source"] for rows in written.values() for r in rows}),
+        "max_prompt_chars": max(len(r["prompt"][0]["content"]) for rows in written.values() for r in rows),
+    }
 
 
 # ------------------------------------------------------------------------------------------ checks and rows

@@ -207,11 +207,18 @@ def script_word(value: Any, name: str) -> str:
 
 def launch_script(algo: str, batch: _Batch, s: dict[str, Any], reward_spec: str, reward_is_file: bool,
             url: str | None, *, has_test: bool) -> str:
+    """``run_grpo.sh`` / ``run_ppo.sh``: the header and paths, the settings as overridable variables, then
+    verl's trainer with its Hydra overrides."""
+    lines = _script_paths(algo, s, has_test) + _script_settings(algo, batch, s, reward_spec, reward_is_file, url)
+    body = "python3 -m verl.trainer.main_ppo \\\n" + "".join(f"    {a} \\\n" for a in _hydra_overrides(algo))
+    return "\n".join(line for line in lines if line is not None) + "\n" + body + '    "$@"\n'
+
+
+def _script_paths(algo: str, s: dict[str, Any], has_test: bool) -> list[str | None]:
+    """The script's header comment and its data, reward and model paths."""
     grpo = algo == "grpo"
     title = "GRPO (algorithm.adv_estimator=grpo, no critic)" if grpo else \
         "PPO with GAE (algorithm.adv_estimator=gae, with a critic)"
-    config_default = f'$EXPORT_DIR/{reward_spec}' if reward_is_file else reward_spec
-    experiment = script_word(s["experiment_name"] + ("-grpo" if grpo else "-ppo"), "experiment_name")
     lines: list[str | None] = [
         "#!/usr/bin/env bash",
         f"# PB-RLSVR {title},",
@@ -236,7 +243,17 @@ def launch_script(algo: str, batch: _Batch, s: dict[str, Any], reward_spec: str,
     ]
     if not grpo:
         lines.append(f'CRITIC_MODEL="${{CRITIC_MODEL:-{script_word(s["critic_model"], "critic_model")}}}"')
-    lines += [
+    return lines
+
+
+def _script_settings(algo: str, batch: _Batch, s: dict[str, Any], reward_spec: str, reward_is_file: bool,
+                     url: str | None) -> list[str | None]:
+    """The run's settings, each a shell variable an environment variable of the same name overrides, and the
+    reward's configuration for reward.py."""
+    grpo = algo == "grpo"
+    config_default = f'$EXPORT_DIR/{reward_spec}' if reward_is_file else reward_spec
+    experiment = script_word(s["experiment_name"] + ("-grpo" if grpo else "-ppo"), "experiment_name")
+    lines: list[str | None] = [
         f'N_GPUS_PER_NODE="${{N_GPUS_PER_NODE:-{s["n_gpus"]}}}"',
         f'NNODES="${{NNODES:-{s["nnodes"]}}}"',
         f"# fitted to {batch.train_batch_size} prompts x {batch.rollout_n} sample(s) on "
@@ -273,6 +290,13 @@ def launch_script(algo: str, batch: _Batch, s: dict[str, Any], reward_spec: str,
     else:
         lines.append(f"# set {ENV_URL}=http://host:port to score through `pivotrl reward serve` (one encoder per node)")
     lines.append(_SERVER_SNIPPET)
+    return lines
+
+
+def _hydra_overrides(algo: str) -> list[str]:
+    """verl's ``main_ppo`` overrides: data, actor / rollout / reference (and critic for PPO), reward, trainer;
+    values come from the script's variables."""
+    grpo = algo == "grpo"
     args = [
         f"algorithm.adv_estimator={algo}",
         'data.train_files="$TRAIN_FILES"',
@@ -334,8 +358,7 @@ def launch_script(algo: str, batch: _Batch, s: dict[str, Any], reward_spec: str,
         'trainer.total_epochs="$TOTAL_EPOCHS"',
         'trainer.default_local_dir="$CHECKPOINT_DIR"',
     ]
-    body = "python3 -m verl.trainer.main_ppo \\\n" + "".join(f"    {a} \\\n" for a in args) + '    "$@"\n'
-    return "\n".join(line for line in lines if line is not None) + "\n" + body
+    return args
 
 
 # ----------------------------------------------------------------------------------------------- README
