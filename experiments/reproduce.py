@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import json
 import random
 import shutil
@@ -77,6 +78,7 @@ class Study:
     methods: dict[str, dict[str, Any]]  # method -> PipelineConfig fields that make it
     seeds: dict[str, list[int]] = field(default_factory=dict)  # default seeds per method (when no order)
     base_all_langs: bool = True  # the base model in every language of each set (else as the trained runs)
+    answers: bool = False  # commit every evaluation's per-item answers beside the tables (results/<study>/answers)
     audit_n: int = 0  # training problems per language whose sampled base answers the reward audit scores
     audit_temperature: float = 1.0  # the audit's sampling temperature (TRL's default; training may use another)
     # (method, seed) in the order they run when no --seeds is given; () runs every method's first seed, then
@@ -132,6 +134,7 @@ STUDIES: dict[str, Study] = {
                                 offline=dict(RFT_OFFLINE), trl=dict(RFT_TRL), lora=dict(DEMO_LORA)),
         # MSVAMP's held-out split has 208 problems; MGSM is never trained on (any 100 of its 250)
         evals={"msvamp": 200, "mgsm": 100}, all_langs=False, base_all_langs=False, eval_max_new_tokens=256,
+        answers=True,
         # the label-free methods take the reward's default threshold (the hybrid's answer credit; 3/4 of the
         # embedding similarity's top); gold keeps answers whose final number equals the target-language gold
         methods={"rlvr-gold": {"labels": "gold", "reward": "answer"},
@@ -646,14 +649,45 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
     for audit_file in ("audit.md", "audit.png"):  # the reward audit on the base policy's sampled answers
         if (root / "audit" / "hybrid" / audit_file).is_file():
             shutil.copyfile(root / "audit" / "hybrid" / audit_file, out / audit_file)
+    if study.answers:
+        export_answers(found, out / "answers")
     config = study.pipeline
     settings = {"policy": config.model, "pivot": config.pivot, "task": config.task, "langs": config.langs,
-                "steps": config.steps, "pivot_n": config.pivot_n, "pivot_k": config.pivot_k, "trl": config.trl,
+                "algorithm": config.algorithm, "offline": config.offline, "steps": config.steps,
+                "pivot_n": config.pivot_n, "pivot_k": config.pivot_k, "trl": config.trl,
                 "lora": config.lora, "methods": study.methods, "seeds": study.default_seeds(), "evals": study.evals,
                 "eval_all_langs": study.all_langs, "eval_max_new_tokens": study.eval_max_new_tokens,
                 "audit_n": study.audit_n}
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+# What each exported answer keeps: enough to re-score it with another extractor (the text and what pivotrl read
+# from it), without the prompt (the same for every run, rebuilt from the data).
+ANSWER_FIELDS = ("id", "lang", "sample", "response", "gold", "answer_type", "strict", "flexible", "correct_strict",
+                 "correct_flexible", "correct", "detected_lang", "in_language", "n_tokens", "cut")
+
+
+def export_answers(found: dict[str, Any], out: Path) -> list[Path]:
+    """Every finished evaluation's per-item answers as ``<method>-s<seed>-<task>.jsonl.gz`` (``base-<task>``),
+    one JSON object per answer with :data:`ANSWER_FIELDS`; rewritten only when the evaluation is newer."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for task, runs in found["evals"].items():
+        for method, by_seed in runs.items():
+            for seed, folder in by_seed.items():
+                source = folder / "generations.jsonl"
+                target = out / (f"base-{task}.jsonl.gz" if method == "base" else f"{method}-s{seed}-{task}.jsonl.gz")
+                if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
+                    continue
+                lines = (json.loads(line) for line in source.read_text(encoding="utf-8").splitlines() if line.strip())
+                rows = sorted(({k: row.get(k) for k in ANSWER_FIELDS} for row in lines),
+                              key=lambda r: (r["lang"], r["id"], r["sample"]))
+                # mtime 0 in the gzip header: the same answers give the same bytes (a clean git diff)
+                with gzip.GzipFile(target, "wb", mtime=0) as f:
+                    f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
+                written.append(target)
+    return written
 
 
 def _fill_results_page(page: Path, name: str, tables_md: str) -> None:

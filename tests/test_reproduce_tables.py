@@ -135,3 +135,27 @@ def test_against_ceiling_gives_the_share_of_gold_only_when_golds_gain_is_clear(t
     # nothing to compare without a label-free method
     assert reproduce._against_ceiling({"base": {0: base}, "rlvr-gold": {0: gold}}, metrics,
                                       reproduce._correct(base), 0.0, langs) == []
+
+
+def test_answers_are_exported_sorted_reproducibly_and_only_when_newer(tmp_path):
+    import gzip
+    import os
+
+    rows = [{"id": "p2", "lang": "de", "sample": 0, "response": "Die Antwort lautet 8.", "prompt": "long prompt",
+             "gold": "8", "correct": True, "strict": "8", "flexible": "8", "n_tokens": 9, "cut": False},
+            {"id": "p1", "lang": "de", "sample": 0, "response": "7 + 1 = 9", "prompt": "long prompt", "gold": "8",
+             "correct": False, "strict": None, "flexible": "9", "n_tokens": 7, "cut": False}]
+    base = _eval_folder(tmp_path / "base", rows)
+    run = _eval_folder(tmp_path / "run", rows[:1])
+    found = {"evals": {"msvamp": {"base": {0: base}, "pbrlsvr-hybrid": {1: run}}}}
+    written = reproduce.export_answers(found, tmp_path / "answers")
+    assert sorted(p.name for p in written) == ["base-msvamp.jsonl.gz", "pbrlsvr-hybrid-s1-msvamp.jsonl.gz"]
+    with gzip.open(tmp_path / "answers" / "base-msvamp.jsonl.gz", "rt", encoding="utf-8") as f:
+        back = [json.loads(line) for line in f]
+    assert [r["id"] for r in back] == ["p1", "p2"] and "prompt" not in back[0]
+    assert back[0]["flexible"] == "9" and back[0]["correct"] is False and back[1]["response"] == rows[0]["response"]
+    first = (tmp_path / "answers" / "base-msvamp.jsonl.gz").read_bytes()
+    assert reproduce.export_answers(found, tmp_path / "answers") == []  # nothing newer: nothing rewritten
+    os.utime(base / "generations.jsonl", (2e9, 2e9))
+    assert len(reproduce.export_answers(found, tmp_path / "answers")) == 1
+    assert (tmp_path / "answers" / "base-msvamp.jsonl.gz").read_bytes() == first  # same answers, same bytes
