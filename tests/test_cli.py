@@ -296,7 +296,8 @@ def test_pivot_and_eval_share_the_server_options(env, monkeypatch):
                                      "m", "--concurrency", "3"])
         assert result.exit_code == 1 and "stop here" in result.output
         assert seen[-1].endpoint == {"base_url": "http://127.0.0.1:9/v1", "model": "m",
-                                     "api_key_env": "OPENAI_API_KEY", "concurrency": 3}
+                                     "api_key_env": "OPENAI_API_KEY", "concurrency": 3, "timeout": 300.0,
+                                     "deadline": None}
     refused = runner.invoke(app, ["pivot", "--pivot", "endpoint", "--endpoint-model", "m"])
     assert refused.exit_code == 1 and "--pivot endpoint needs --endpoint and --endpoint-model" in refused.output
 

@@ -2,6 +2,7 @@
 schema, generic files with a column mapping, splits, and clear errors for malformed files."""
 
 import json
+import os
 from collections import Counter
 
 import pytest
@@ -255,3 +256,88 @@ def test_parallel_sets_must_line_up(data_dir, tmp_path):
     with pytest.raises(DataError, match=r"MSVAMP files do not line up \(test_English\.json: 1000, "
                                         r"test_Chinese\.json: 997 rows\)"):
         load_problems("msvamp", "zh", data_dir=tmp_path)
+
+
+# --------------------------------------------------------------------------- well-formed but wrong data
+
+
+def test_an_id_used_twice_names_the_file_both_lines_and_the_id(tmp_path):
+    rows = [{"id": "p1", "question": "2+2?", "answer": "4", "lang": "de"},
+            {"id": "p1", "question": "2+2?", "answer": "4", "lang": "fr"},  # the same problem in another language
+            {"id": "p2", "question": "3+3?", "answer": "6", "lang": "de"},
+            {"id": "p1", "question": "5+5?", "answer": "10", "lang": "de"}]  # would never be asked
+    jsonl = tmp_path / "dup.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"dup\.jsonl, line 4: field 'id': id 'p1' \(de\) is already used on "
+                                              r"line 1: lines 1 and 4 have the same id"):
+        load_problems(str(jsonl))
+    csv_file = tmp_path / "dup.csv"  # line numbers count the header line, as a spreadsheet shows them
+    csv_file.write_text("key,question,answer\nx,1+1?,2\ny,2+2?,4\nx,3+3?,6\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"dup\.csv, line 4: field 'key': id 'x' \(de\) is already used on "
+                                              r"line 2: lines 2 and 4"):
+        load_problems(str(csv_file), "de", columns={"id": "key"})
+    rows.pop()
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert [(p.id, p.lang) for p in load_problems(str(jsonl))] == [("p1", "de"), ("p1", "fr"), ("p2", "de")]
+
+
+def test_real_msvamp_queries_equal_the_english_questions(data_dir):
+    # Measured on the real files: all 9 x 1000 `query` fields equal the English file's `m_query` exactly.
+    problems = load_problems("msvamp", data_dir=data_dir)
+    english = {p.id: p.question for p in problems if p.lang == "en"}
+    assert all(p.question_en == english[p.id] for p in problems)
+
+
+def test_swapped_msvamp_lines_are_refused_naming_both_questions(data_dir, tmp_path):
+    folder = _copy_dir(data_dir, tmp_path, "msvamp")
+    path = folder / "test_German.json"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    first, second = json.loads(lines[41])["query"], json.loads(lines[42])["query"]
+    lines[41], lines[42] = lines[42], lines[41]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError) as caught:
+        load_problems("msvamp", "de", data_dir=tmp_path)
+    message = str(caught.value)
+    assert "test_German.json, line 42: field 'query'" in message and "line 42 of test_English.json" in message
+    assert second[:60] in message and first[:60] in message
+    assert "it is the English question of line 43: lines swapped or shifted?" in message
+    load_problems("msvamp", "zh", data_dir=tmp_path)  # the other languages are untouched
+
+
+def test_msvamp_query_white_space_does_not_matter_a_changed_word_does(data_dir, tmp_path):
+    folder = _copy_dir(data_dir, tmp_path, "msvamp")
+    path = folder / "test_Swahili.json"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    row = json.loads(lines[7])
+    row["query"] = "  " + row["query"].replace(" ", "  ") + "\n"
+    lines[7] = json.dumps(row, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(load_problems("msvamp", "sw", data_dir=tmp_path)) == 1000
+    row = json.loads(lines[8])
+    row["query"] = row["query"].replace(" ", " not ", 1)
+    lines[8] = json.dumps(row, ensure_ascii=False)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"test_Swahili\.json, line 9: field 'query'.*a row of another problem"):
+        load_problems("msvamp", "sw", data_dir=tmp_path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_files_that_are_not_regular_files_say_what_they_are(tmp_path):
+    fifo = tmp_path / "problems.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(DataError, match=r"problems\.jsonl is a named pipe \(FIFO\), not a regular file"):
+        load_problems(str(fifo), "en")  # never opened: reading a pipe would wait for a writer
+    if os.path.exists("/dev/zero"):
+        with pytest.raises(DataError, match=r"/dev/zero is a character device, not a regular file"):
+            load_problems("/dev/zero", "en")
+    (tmp_path / "folder.jsonl").mkdir()
+    with pytest.raises(DataError, match=r"folder\.jsonl is a folder, not a regular file"):
+        load_problems(str(tmp_path / "folder.jsonl"), "en")
+    with pytest.raises(DataError, match="no such file"):
+        load_problems(str(tmp_path / "missing.jsonl"), "en")
+    mgsm = tmp_path / "data" / "mgsm"
+    mgsm.mkdir(parents=True)
+    (mgsm / "mgsm_en.tsv").write_text("2+2?\t4\n", encoding="utf-8")
+    os.mkfifo(mgsm / "mgsm_de.tsv")
+    with pytest.raises(DataError, match=r"MGSM file .*mgsm_de\.tsv is a named pipe"):
+        load_problems("mgsm", "de", data_dir=tmp_path / "data")

@@ -341,4 +341,8 @@ def test_a_run_killed_in_sampling_and_in_training_resumes_without_sampling_twice
     assert state["global_step"] == done["steps"] == done["kept"] > 1
     steps = sorted({e["step"] for e in _log(run) if "loss" in e})
     assert steps == list(range(1, done["steps"] + 1))  # every step logged, before and after the kill
+    # ... and once: the lines logged after the checkpoint the run resumed from were cut before it trained again,
+    # and the round's sampling line, kept across both kills, was not written twice
+    assert [e["step"] for e in _log(run) if "loss" in e] == steps
+    assert [e.get("phase") for e in _log(run) if "kept" in e] == ["sampling"]
     assert (run / "final" / "config.json").is_file()

@@ -158,6 +158,8 @@ def test_killed_run_resumes_to_the_same_step_count_and_saves_a_loadable_model(tm
     logged = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     train_steps = sorted({entry["step"] for entry in logged if "loss" in entry})
     assert train_steps == list(range(1, 17))  # every step logged, the ones after the kill by the resumed run
+    # ... once each, in order: the steps logged after checkpoint-2 by the killed run were cut from the log
+    assert [entry["step"] for entry in logged if "loss" in entry] == train_steps
     assert any("eval/non_en_accuracy" in entry for entry in logged)  # the held-out evaluation at the end
     # each step logs, per language, the share of answers cut at the budget and their length (pivotrl's engine
     # sampled them: the default on a CPU); an 8-token budget cuts the random model's rambling answers
@@ -227,3 +229,24 @@ def test_resume_accepts_a_recipe_from_before_a_new_field_only_at_its_default(tmp
     (tmp_path / "recipe.yaml").write_text(yaml.safe_dump(older))
     with pytest.raises(TrainError, match="packed_rollouts"):
         _check_recipe(TrainConfig(output_dir=str(tmp_path), packed_rollouts=False), tmp_path, resume=True)
+
+
+def test_the_log_is_cut_back_to_the_checkpoint_a_run_resumes_from(tmp_path):
+    from pivotrl.train.checkpoints import checkpoint_step, cut_log
+    from pivotrl.train.offline import _logged_before
+
+    log = tmp_path / "log.jsonl"
+    # killed after step 3 with checkpoint-2 saved, the last line torn by the kill
+    log.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (1, 2, 3)) + '{"step": 4, "lo')
+    assert checkpoint_step(tmp_path / "checkpoint-2") == 2 and checkpoint_step(None) == 0
+    assert cut_log(log, lambda e: e["step"] <= 2) == 2
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2]
+    assert cut_log(log, lambda e: e["step"] <= 2) == 0 and not (tmp_path / "log.jsonl.tmp").exists()
+    assert cut_log(tmp_path / "missing.jsonl", lambda e: True) == 0
+    # an offline run resuming round 2 with its trainer at checkpoint 3 (run step 10 + 3): round 1 stays whole,
+    # round 2 keeps its sampling line and its training up to the checkpoint; its evaluation and round 3 go
+    lines = [{"step": 0, "round": 1, "phase": "sampling"}, {"step": 10, "round": 1, "phase": "training"},
+             {"step": 10, "round": 1, "phase": "eval"}, {"step": 10, "round": 2, "phase": "sampling"},
+             {"step": 13, "round": 2, "phase": "training"}, {"step": 14, "round": 2, "phase": "training"},
+             {"step": 14, "round": 2, "phase": "eval"}, {"step": 14, "round": 3, "phase": "sampling"}]
+    assert [_logged_before(e, 2, 13) for e in lines] == [True, True, True, True, True, False, False, False]

@@ -19,7 +19,14 @@ Retry policy
 Timeouts
     ``connect_timeout`` bounds opening the connection (TCP and TLS); ``timeout`` bounds each request as a whole
     (waiting for the answer and reading it, however slowly the server trickles it). A host that drops packets
-    therefore costs ``connect_timeout`` per attempt, not ``timeout``.
+    therefore costs ``connect_timeout`` per attempt, not ``timeout``. ``deadline`` (seconds from the client's
+    creation, default none) bounds everything the client does: no attempt runs and no retry waits past it, and a
+    request then fails with ``kind="deadline"``; a server that accepts connections and never answers costs at most
+    ``min(deadline, (max_retries + 1) * timeout + the waits)``.
+
+Activity
+    :meth:`JSONClient.activity` says how many requests are in flight, how many attempts were retried and why the
+    last one was: what a progress display shows while no answer arrives.
 
 API key
     Sent as ``Authorization: Bearer <key>`` when given. The client never puts it in an exception or a log line, and a
@@ -52,6 +59,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "Activity",
     "HTTPRequestError",
     "JSONClient",
     "JSONResponse",
@@ -105,7 +113,7 @@ class HTTPRequestError(RuntimeError):
     ``server_message`` (the server's own words, cut to 500 characters, an echoed API key removed), ``kind``
     (``"status"``: an error status not retried; ``"exhausted"``: retryable failures until the retries ran out;
     ``"unreachable"``: the host name does not resolve; ``"redirect"``; ``"malformed"``: a 2xx body that is not what
-    was expected; ``"cancelled"``: :attr:`JSONClient.cancel` was set)
+    was expected; ``"cancelled"``: :attr:`JSONClient.cancel` was set; ``"deadline"``: the client's deadline passed)
     and ``seconds`` (from the first attempt to the failure).
     """
 
@@ -123,7 +131,8 @@ class HTTPRequestError(RuntimeError):
         text = f"{subject or f'{method} {url}'} failed"  # subject: what the caller calls the request
         if status is not None:
             text += f" (HTTP {status})"
-        text += f" after {attempts} attempt{'s' if attempts != 1 else ''}"
+        if attempts:
+            text += f" after {attempts} attempt{'s' if attempts != 1 else ''}"
         if kind == "exhausted" and attempts > 1:
             text += f" in {seconds:.1f} s"
         text += f": {reason}"
@@ -148,6 +157,16 @@ class _Retryable(Exception):
 # ------------------------------------------------------------------------------------------------ the client
 
 
+@dataclass(frozen=True)
+class Activity:
+    """What a client is doing: requests ``in_flight`` (in an attempt or waiting to retry), attempts ``retried`` so
+    far, and the reason of the last retry (None before the first)."""
+
+    in_flight: int = 0
+    retried: int = 0
+    last_retry: str | None = None
+
+
 @dataclass
 class JSONResponse:
     """A 2xx answer: its decoded JSON ``data``, the ``raw`` body, and how many ``attempts`` it took."""
@@ -168,7 +187,8 @@ class JSONClient:
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 120.0,
                  connect_timeout: float = 10.0, max_retries: int = 5, backoff: float = 1.0,
                  max_backoff: float = DEFAULT_MAX_BACKOFF, max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
-                 user_agent: str = USER_AGENT, retry_log_level: int = logging.INFO) -> None:
+                 user_agent: str = USER_AGENT, retry_log_level: int = logging.INFO,
+                 deadline: float | None = None) -> None:
         parts = urllib.parse.urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"expected an http(s) URL like 'http://127.0.0.1:8000/v1', got {base_url!r}")
@@ -176,6 +196,8 @@ class JSONClient:
             raise ValueError(f"timeouts must be > 0 seconds, got timeout={timeout}, connect_timeout={connect_timeout}")
         if max_retries < 0 or backoff < 0:
             raise ValueError(f"max_retries and backoff must be >= 0, got {max_retries} and {backoff}")
+        if deadline is not None and not deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds (or None: no deadline), got {deadline}")
         self.base_url = base_url
         self.host = parts.hostname or ""
         self.loopback = is_loopback(self.host)
@@ -186,6 +208,10 @@ class JSONClient:
         self.max_backoff = float(max_backoff)
         self.max_retry_after = float(max_retry_after)
         self.cancel = threading.Event()
+        self.deadline = None if deadline is None else float(deadline)  # seconds, as given
+        self.deadline_at = None if deadline is None else time.monotonic() + float(deadline)  # time.monotonic()
+        self._activity = Activity()
+        self._activity_lock = threading.Lock()
         self.retry_log_level = retry_log_level  # each retry is logged at this level (the final error says it all)
         self._api_key = api_key or None
         self._headers = {"Content-Type": "application/json", "Accept": "application/json", "User-Agent": user_agent}
@@ -210,24 +236,58 @@ class JSONClient:
     def get(self, path: str = "") -> JSONResponse:
         return self.request("GET", path)
 
+    def activity(self) -> Activity:
+        """Requests in flight, attempts retried and the last retry's reason, across every thread."""
+        with self._activity_lock:
+            return self._activity
+
+    def _note(self, in_flight: int = 0, retry: str | None = None) -> None:
+        with self._activity_lock:
+            a = self._activity
+            self._activity = Activity(a.in_flight + in_flight, a.retried + (retry is not None),
+                                      retry if retry is not None else a.last_retry)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (0 when it passed); None without one."""
+        return None if self.deadline_at is None else max(0.0, self.deadline_at - time.monotonic())
+
     def request(self, method: str, path: str = "", body: Any = None) -> JSONResponse:
+        self._note(in_flight=1)
+        try:
+            return self._request(method, path, body)
+        finally:
+            self._note(in_flight=-1)
+
+    def _request(self, method: str, path: str, body: Any) -> JSONResponse:
         url = self.url(path)
         data = None if body is None else _encode(body)
         started = time.monotonic()
         attempts = 0
+        failure: _Retryable | None = None
         while True:
             if self.cancel.is_set():
                 raise HTTPRequestError(url, "cancelled before the request could complete", method=method,
                                        attempts=attempts, kind="cancelled", seconds=time.monotonic() - started)
+            if self.remaining() == 0:
+                last = f" (the last attempt: {failure.reason})" if failure is not None else ""
+                raise HTTPRequestError(url, f"the deadline of {self.deadline:g} s passed{last}", method=method,
+                                       status=failure.status if failure else None, attempts=attempts,
+                                       server_message=failure.server_message if failure else None, kind="deadline",
+                                       seconds=time.monotonic() - started)
             attempts += 1
             try:
                 return self._once(method, url, data, attempts)
-            except _Retryable as failure:
+            except _Retryable as caught:
+                failure = caught
                 if attempts > self.max_retries:
                     raise HTTPRequestError(url, failure.reason, method=method, status=failure.status,
                                            attempts=attempts, server_message=failure.server_message,
                                            kind="exhausted", seconds=time.monotonic() - started) from failure
                 delay = self._delay(attempts, failure)
+                remaining = self.remaining()
+                if remaining is not None:
+                    delay = min(delay, remaining)
+                self._note(retry=failure.reason)
                 logger.log(self.retry_log_level, "%s %s: %s (attempt %d of %d); retrying in %.2f s", method, url,
                            failure.reason, attempts, self.max_retries + 1, delay)
                 if self.cancel.wait(delay):
@@ -244,9 +304,11 @@ class JSONClient:
 
     def _once(self, method: str, url: str, data: bytes | None, attempts: int) -> JSONResponse:
         request = urllib.request.Request(url, data=data, headers=self._headers, method=method)
-        deadline = time.monotonic() + self.timeout
+        remaining = self.remaining()
+        timeout = self.timeout if remaining is None else max(0.01, min(self.timeout, remaining))
+        deadline = time.monotonic() + timeout
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
+            with self._opener.open(request, timeout=timeout) as response:
                 status = response.status
                 raw = _read_until(response, deadline)
         except urllib.error.HTTPError as error:

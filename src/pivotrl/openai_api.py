@@ -18,15 +18,28 @@ The URL rule (:func:`api_root`)
     any other path is kept as it is (hosted APIs have roots such as ``/api/v1`` or ``/v1beta/openai``). To reach a
     server that serves ``/chat/completions`` at the very root, give that full URL (``http://host/chat/completions``).
 
-Retries, timeouts, the API key and the loopback proxy bypass are :class:`pivotrl.http_client.JSONClient`'s
-(connection errors, timeouts, 429 and 5xx are retried with backoff; any other 4xx, a redirect or a malformed
-body fails at once with :class:`~pivotrl.http_client.HTTPRequestError`).
+Retries, timeouts, the deadline, the API key and the loopback proxy bypass are
+:class:`pivotrl.http_client.JSONClient`'s (connection errors, timeouts, 429 and 5xx are retried with backoff; any
+other 4xx, a redirect or a malformed body fails at once with :class:`~pivotrl.http_client.HTTPRequestError`).
+
+Empty answers
+    A choice whose text is null or blank (``content: null``: a reasoning model that spent ``max_tokens`` on hidden
+    reasoning, a refusal, a server glitch) is no answer. With ``empty_retries=k`` it is asked for again, at most k
+    more requests per prompt (each with the next seed); what is still empty then comes back as ``""`` and is
+    counted in :attr:`Completion.empty`, for the caller to leave unstored or to report. With ``k=0`` (the default
+    of :meth:`OpenAICompletions.complete`) it is an empty answer at once.
+
+Waiting
+    :func:`complete_all` shows, on its progress bar, the requests in flight, the attempts retried (and why) and how
+    long no answer has arrived, refreshed while it waits; when the client's deadline passes it stops at once
+    (``kind="deadline"``), the requests in flight abandoned.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +72,7 @@ def connect(url: str, model: str, *, chat: bool = True, api_key: str | None = No
     """An :class:`OpenAICompletions` for the server at ``url`` (see :func:`api_root`) serving ``model``.
 
     ``client_options`` go to :class:`~pivotrl.http_client.JSONClient` (``timeout``, ``connect_timeout``,
-    ``max_retries``, ``backoff``, ``user_agent``, ...)."""
+    ``max_retries``, ``backoff``, ``deadline``, ``user_agent``, ...)."""
     return OpenAICompletions(JSONClient(api_root(url), api_key=api_key, **client_options), model, chat=chat)
 
 
@@ -88,7 +101,8 @@ class Completion:
     log-probabilities when they were asked for and the server returned them, else None. ``prompt_tokens`` /
     ``completion_tokens`` sum the reported usage; ``requests`` counts HTTP attempts (failed ones included),
     ``retries`` the retried ones, ``topup_requests`` the extra requests made because the server returned fewer
-    than ``n`` choices.
+    than ``n`` choices, ``empty_requests`` those made again because choices came back empty, and ``empty`` the
+    texts still empty (``""``) after them.
     """
 
     texts: list[str] = field(default_factory=list)
@@ -100,6 +114,8 @@ class Completion:
     requests: int = 0
     retries: int = 0
     topup_requests: int = 0
+    empty_requests: int = 0
+    empty: int = 0
 
 
 @dataclass
@@ -133,7 +149,7 @@ class OpenAICompletions:
 
     def complete(self, prompt: list[dict] | str, *, n: int = 1, temperature: float = 0.0, top_p: float = 1.0,
                  max_tokens: int = 512, seed: int | None = None, stop: Sequence[str] | None = None,
-                 logprobs: int | None = None) -> Completion:
+                 logprobs: int | None = None, empty_retries: int = 0) -> Completion:
         """``n`` choice texts for one prompt (messages for chat, text otherwise).
 
         Body: ``model, messages|prompt, n, temperature, top_p, max_tokens`` and ``seed`` / ``stop`` when given.
@@ -141,10 +157,15 @@ class OpenAICompletions:
         alternatives (``k=0``: none; chat sends ``logprobs: true, top_logprobs: k``, plain completions
         ``logprobs: k``). Some servers (llama.cpp's server, several hosted APIs) ignore ``n > 1`` and return one
         choice: the missing ones are asked for again, each follow-up with the next seed (``seed + k``), or a
-        sampling server with a fixed seed would return the very same text.
+        sampling server with a fixed seed would return the very same text. ``empty_retries``: how many more
+        requests choices that come back null or blank may take (see the module docstring); the texts still empty
+        after them are ``""``, counted in ``empty``.
         """
+        if empty_retries < 0:
+            raise ValueError(f"empty_retries must be >= 0, got {empty_retries}")
         result = Completion()
         request_number = 0
+        again_for_empty = False
         while len(result.texts) < n:
             body: dict[str, Any] = {"model": self.model, ("messages" if self.chat else "prompt"): prompt,
                                     "n": n - len(result.texts), "temperature": temperature, "top_p": top_p,
@@ -155,7 +176,9 @@ class OpenAICompletions:
                 body["stop"] = list(stop)
             if logprobs is not None:
                 body.update({"logprobs": True, "top_logprobs": logprobs} if self.chat else {"logprobs": logprobs})
-            if request_number > 0:
+            if again_for_empty:
+                result.empty_requests += 1
+            elif request_number > 0:
                 result.topup_requests += 1
             response = self.client.post(self.path, body)
             result.requests += response.attempts
@@ -165,11 +188,17 @@ class OpenAICompletions:
                 raise HTTPRequestError(response.url, "the response has an empty 'choices' list", status=response.status,
                                        attempts=response.attempts, kind="malformed")
             kept = choices[: n - len(result.texts)]
-            result.texts.extend(c.text for c in kept)
-            result.finish_reasons.extend(c.finish_reason for c in kept)
-            result.logprobs.extend(c.logprobs for c in kept)
-            result.tokens.extend(_split_tokens([c.text for c in kept], [c.text for c in choices],
-                                               usage.get("completion_tokens")))
+            counts = _split_tokens([c.text for c in kept], [c.text for c in choices], usage.get("completion_tokens"))
+            pairs = list(zip(kept, counts, strict=True))
+            again_for_empty = result.empty_requests < empty_retries and any(not c.text.strip() for c in kept)
+            if again_for_empty:  # ask again for the empty ones
+                pairs = [(c, count) for c, count in pairs if c.text.strip()]
+            for choice, count in pairs:
+                result.texts.append(choice.text)
+                result.finish_reasons.append(choice.finish_reason)
+                result.logprobs.append(choice.logprobs)
+                result.tokens.append(count)
+                result.empty += not choice.text.strip()
             result.prompt_tokens += usage.get("prompt_tokens", 0)
             result.completion_tokens += usage.get("completion_tokens", 0)
             request_number += 1
@@ -280,6 +309,9 @@ def complete_all(api: OpenAICompletions, prompts: Sequence[list[dict] | str], *,
     is raised at once and abandons the rest: no further prompt is started, and ``api.client.cancel`` is set so
     that requests waiting to retry give up (a client cancelled so stays cancelled: use a new one). The workers are
     daemon threads, so a command ends without waiting for the requests still in flight; their answers are dropped.
+    When the client's deadline passes first, an :class:`HTTPRequestError` with ``kind="deadline"`` is raised the
+    same way, saying how many prompts were answered. While it waits, the bar shows the requests in flight, the
+    attempts retried (the last one's reason) and how long no answer has come.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -310,9 +342,27 @@ def complete_all(api: OpenAICompletions, prompts: Sequence[list[dict] | str], *,
     for number in range(min(concurrency, len(prompts))):
         threading.Thread(target=work, name=f"pivotrl-openai-{number}", daemon=True).start()
     bar = _progress_bar(len(prompts), progress) if progress else None
+    client = api.client
+    last_answer = time.monotonic()
+    shown = None
     try:
-        for _ in range(len(prompts)):
-            index, got, error = arrived.get()
+        for answered in range(len(prompts)):
+            while True:
+                remaining = client.remaining()
+                try:
+                    index, got, error = arrived.get(timeout=_POLL if remaining is None else min(_POLL, remaining))
+                    break
+                except queue.Empty:
+                    pass
+                if client.remaining() == 0:
+                    activity = client.activity()
+                    raise HTTPRequestError(api.url, f"the deadline of {client.deadline:g} s passed with {answered} of "
+                                           f"{len(prompts)} prompts answered ({activity.in_flight} requests in "
+                                           f"flight abandoned, {activity.retried} attempts retried)",
+                                           kind="deadline", attempts=0, seconds=client.deadline or 0.0)
+                if bar is not None:  # something to look at while nothing arrives
+                    shown = _show_waiting(bar, client.activity(), time.monotonic() - last_answer, shown)
+            last_answer = time.monotonic()
             if error is not None:
                 raise error
             results[index] = got
@@ -328,6 +378,23 @@ def complete_all(api: OpenAICompletions, prompts: Sequence[list[dict] | str], *,
         if bar is not None:
             bar.close()
     return results  # type: ignore[return-value]
+
+
+_POLL = 1.0  # seconds between looks at the clock (deadline, progress) while no answer arrives
+
+
+def _show_waiting(bar: Any, activity: Any, idle: float, shown: str | None) -> str:
+    """Put the client's activity on the bar (redrawn only when the text changes: logs that are not terminals get
+    one line per redraw)."""
+    text = f"{activity.in_flight} in flight"
+    if activity.retried:
+        reason = (activity.last_retry or "").split(": ", 1)[0]  # "timed out (...)", "HTTP 503 ...", "connection error"
+        text += f", {activity.retried} retried (last: {reason[:70]}{'…' if len(reason) > 70 else ''})"
+    if idle >= 5:
+        text += f", no answer for {int(idle) // 5 * 5} s"
+    if text != shown:
+        bar.set_postfix_str(text, refresh=True)
+    return text
 
 
 def _progress_bar(total: int, desc: str) -> Any:

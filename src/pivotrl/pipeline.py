@@ -19,8 +19,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from pivotrl.config_fields import DATA_DIR_HELP, at_least, setting
+from pivotrl.config_fields import DATA_DIR_HELP, SEED, check_fields, setting
 from pivotrl.devices import DEVICE_HELP
+from pivotrl.run_folder import open_output, write_figure, write_output
 from pivotrl.train.config import CPU_TRL, DEMO_LORA, LABELS  # the demo's GRPO and LoRA settings
 
 __all__ = ["CPU_TRL", "DEMO_LORA", "PipelineConfig", "eval_stage", "pivot_stage", "run_pipeline", "train_stage"]
@@ -74,9 +75,9 @@ class PipelineConfig:
                                        help="Synthetic set only: difficulty levels, e.g. 1,2.")
     data_dir: str | None = setting(None, help=DATA_DIR_HELP)
     # -- pivot references (verified against the English gold answers; gold solutions where none verifies)
-    pivot_n: int = setting(16, parse=at_least(1), panel=_PIVOT, help="English training problems given to the pivot.")
-    pivot_k: int = setting(2, parse=at_least(1), panel=_PIVOT, help="The pivot's samples per problem.")
-    pivot_max_new_tokens: int = setting(256, parse=at_least(1), panel=_PIVOT,  # as long as the policy's answers
+    pivot_n: int = setting(16, at_least=1, panel=_PIVOT, help="English training problems given to the pivot.")
+    pivot_k: int = setting(2, at_least=1, panel=_PIVOT, help="The pivot's samples per problem.")
+    pivot_max_new_tokens: int = setting(256, at_least=1, panel=_PIVOT,  # as long as the policy's answers
                                         help="The pivot's budget per worked answer, in tokens.")
     # -- training
     reward: Any = setting("hybrid", cli_type=str, panel=_TRAIN, help="Reward preset (hybrid, embedding, translate, "
@@ -84,7 +85,7 @@ class PipelineConfig:
     labels: str = setting("pivot", parse=_labels, panel=_TRAIN, help="pivot: rewarded against the pivot's English "
                           "references (PB-RLSVR); gold: against target-language gold answers (the RLVR baseline).")
     algorithm: str = setting("grpo", cli=False, help="A name of pivotrl.train.algorithms.ALGORITHMS.")
-    steps: int = setting(10, parse=at_least(1), panel=_TRAIN,
+    steps: int = setting(10, at_least=1, panel=_TRAIN,
                          help="GRPO steps (two prompts, 4 sampled answers each).")  # online algorithms: TRL steps
     offline: dict[str, Any] = setting(default_factory=dict, cli=False,
                                       help="Offline algorithms: TrainConfig's round fields.")
@@ -93,11 +94,11 @@ class PipelineConfig:
     lora: dict[str, Any] | None = setting(default_factory=lambda: dict(DEMO_LORA), flags=("--lora-r",), cli_type=int,
                                           cli_default=DEMO_LORA["r"], parse=_lora_of_rank, panel=_TRAIN,
                                           help="LoRA rank on every linear layer; 0 trains every weight.")
-    seed: int = setting(0, help="Seed of sampling and training.")
+    seed: int = setting(0, bounds=SEED, help="Seed of sampling and training.")
     # -- evaluation (held-out split, English plus the target languages)
     eval_task: str | None = setting(None, panel=_EVAL, help="Held-out evaluation set; default: --task.")
-    eval_n: int = setting(32, parse=at_least(1), panel=_EVAL, help="Held-out problems per language.")
-    eval_max_new_tokens: int = setting(256, parse=at_least(1), panel=_EVAL,  # a longer answer is not cut in evaluation
+    eval_n: int = setting(32, at_least=1, panel=_EVAL, help="Held-out problems per language.")
+    eval_max_new_tokens: int = setting(256, at_least=1, panel=_EVAL,  # a longer answer is not cut in evaluation
                                        help="Budget per answer, in tokens (at least training's).")
     # -- where generation-only stages (pivot, evaluation) and the reward's encoder run; TRL places the policy
     device: str = setting("auto", help="Where the pivot, the evaluations and the reward's encoder run: "
@@ -187,6 +188,7 @@ def run_pipeline(config: PipelineConfig, progress: bool = True, console: Any = N
     The run folder is checked and locked first: a second writer gets an error naming the holder."""
     from pivotrl.run_folder import claim
 
+    check_fields(config, "demo")  # each setting within what it takes, before the run folder is made
     with claim(config.out, "demo run folder"):
         return _run_pipeline(config, progress, console, on_stage)
 
@@ -240,8 +242,7 @@ def _run_pipeline(config: PipelineConfig, progress: bool, console: Any,
     _append_training(report, out / "train", summary)
     summary["report"] = str(report)
     summary["seconds"]["total"] = round(time.perf_counter() - started, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n",
-                                      encoding="utf-8")
+    write_output(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
     return summary
 
 
@@ -295,10 +296,7 @@ def training_curve(rows: list[dict[str, Any]], out: Path, title: str) -> Path | 
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4, frameon=False)
     fig.tight_layout()
-    path = out / "training_reward.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return write_figure(fig, out / "training_reward.png")
 
 
 def rollout_table(rows: list[dict[str, Any]]) -> list[str]:
@@ -354,5 +352,5 @@ def _append_training(report: Path, train_dir: Path, summary: dict[str, Any]) -> 
         curve = training_curve(rows, report.parent, "reward during training")
         if curve is not None:
             lines += ["", f"![training reward]({curve.name})"]
-    with report.open("a", encoding="utf-8") as f:
+    with open_output(report, "a") as f:
         f.write("\n".join(lines) + "\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from pivotrl.markdown import pct, table
+from pivotrl.run_folder import OutputPathError, check_output_dir, existing_file, write_figure, write_output
 
 
 class ReportError(Exception):
@@ -20,7 +21,11 @@ class ReportError(Exception):
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
+    try:
+        found = existing_file(path, "metrics file")
+    except OutputPathError as exc:  # a pipe or a device would block the report or never end
+        raise ReportError(str(exc)) from None
+    if not found:
         raise ReportError(f"{run_dir}: no metrics.json (is it a `pivotrl eval` output folder?)")
     try:
         metrics = json.loads(path.read_text(encoding="utf-8"))
@@ -37,13 +42,18 @@ def _label(run_dir: Path, names: list[str]) -> str:
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "pivotrl report") -> Path:
+    """Write ``out/report.md`` and its plots; returns its path. ReportError for runs that cannot be read and an
+    output folder that cannot be written (checked before any plot is drawn); OSError naming the file when a write
+    fails (a full disk)."""
     if not run_dirs:
         raise ReportError("give at least one run folder")
     dirs = [Path(d) for d in run_dirs]
     runs = [load_run(d) for d in dirs]
     names = [_label(d, [x.name for x in dirs]) for d in dirs]
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out = check_output_dir(out, "report folder")
+    except OutputPathError as exc:
+        raise ReportError(str(exc)) from None
     langs: list[str] = []
     for run in runs:
         langs += [code for code in run["languages"] if code not in langs]
@@ -70,9 +80,7 @@ def write_report(run_dirs: list[str | Path], out: str | Path, title: str = "pivo
                      f"{'-' if gap is None else f'{gap:+.1f}'} | {pct(s.get('non_en_fidelity'))} |")
     plots = _plots(runs, names, langs, out)
     lines += ["", "## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plots]
-    report = out / "report.md"
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return report
+    return write_output(out / "report.md", "\n".join(lines) + "\n")
 
 
 def _comparison(runs: list[dict], names: list[str], langs: list[str], key: str) -> str:
@@ -112,9 +120,7 @@ def _plots(runs: list[dict], names: list[str], langs: list[str], out: Path) -> l
         # Below the axes, so the legend never hides a bar
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=min(len(runs), 3), frameon=False)
         fig.tight_layout()
-        fig.savefig(out / fname, dpi=120)
-        plt.close(fig)
-        paths.append(out / fname)
+        paths.append(write_figure(fig, out / fname))
     fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(runs) + 2), 3.5))
     gaps = [run["summary"].get("english_gap_points") or 0.0 for run in runs]
     bars = ax.bar(names, gaps, color=["tab:red" if g > 0 else "tab:green" for g in gaps])
@@ -123,7 +129,5 @@ def _plots(runs: list[dict], names: list[str], langs: list[str], out: Path) -> l
     ax.set_ylabel("English minus non-English mean (points)")
     ax.set_title("English gap per run (lower is better)")
     fig.tight_layout()
-    fig.savefig(out / "english_gap.png", dpi=120)
-    plt.close(fig)
-    paths.append(out / "english_gap.png")
+    paths.append(write_figure(fig, out / "english_gap.png"))
     return paths

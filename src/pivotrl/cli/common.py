@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import inspect
 import types
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.text import Text
 
 from pivotrl import __version__
-from pivotrl.config_fields import DATA_DIR_HELP
+from pivotrl.config_fields import DATA_DIR_HELP, field_problem
 
 app = typer.Typer(
     name="pivotrl",
@@ -39,11 +40,24 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
-def write_failed(exc: OSError, kept: str) -> str:
-    """A disk that filled up or turned read-only mid-run (the paths were checked before the work began)."""
-    where = f" {exc.filename}" if exc.filename else ""
-    return (f"could not write{where}: {exc.strerror or exc}; {kept}. Free some space (or choose another "
-            "--out) and run the same command again to continue")
+def write_failed(exc: OSError, kept: str | None = None, folder: object = None) -> str:
+    """One line for an OSError while writing (a disk that filled up or turned read-only mid-run, a file-size
+    limit; the paths were checked before the work began): the file (:func:`pivotrl.run_folder.writing` names
+    it; else the run ``folder`` it was in), the system's reason, what is ``kept`` and what to do."""
+    named: BaseException | None = exc
+    while named is not None and not (isinstance(named, OSError) and named.filename):
+        named = named.__context__  # a file closed after a named failure fails again, naming nothing
+    filename = named.filename if isinstance(named, OSError) else None
+    where = f" {filename}" if filename else f" a file in {folder}" if folder is not None else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        advice = "Free some space (or choose another --out)"
+    elif exc.errno == errno.EFBIG:
+        advice = "The file system or a file-size limit (ulimit -f) allows no file this large: raise the limit (or " \
+                 "choose another --out)"
+    else:
+        advice = "Choose another --out (or fix the location)"
+    again = "run the same command again to continue" if kept else "run the command again"
+    return f"could not write{where}: {exc.strerror or exc}{f'; {kept}' if kept else ''}. {advice} and {again}"
 
 
 def _version(value: bool) -> None:
@@ -163,7 +177,8 @@ def options_from(cls: type, name: str, *, skip: tuple[str, ...] = ()) -> Callabl
     (one place for a setting); the command's own parameters stay as written. The command receives ``name=cls(...)``.
     Fields in ``skip``, or declared ``cli=False``, keep their dataclass defaults. A field's ``aliases`` become one
     hidden option giving the same value (an old spelling that keeps working). Decorators stack: a command can
-    take several configs.
+    take several configs. A value outside what its field declares it takes (``setting(at_least=...)``) is refused
+    with the option's flag, before the command runs (:func:`pivotrl.config_fields.field_problem`).
     """
     hints = typing.get_type_hints(cls)
     chosen = [f for f in dataclasses.fields(cls) if f.name not in skip and f.metadata.get("cli", True)]
@@ -173,13 +188,16 @@ def options_from(cls: type, name: str, *, skip: tuple[str, ...] = ()) -> Callabl
                            f.metadata.get("help", "")) for f in chosen]
 
         def build(values: dict[str, Any]) -> Any:
-            for o in options:
+            for o, f in zip(options, chosen, strict=True):
                 value = values[o.name]
                 try:
                     values[o.name] = o.parse(value) if o.parse is not None and value is not None else value
                 except (KeyError, ValueError) as exc:  # a bare KeyError quotes its message
                     reason = exc.args[0] if type(exc) is KeyError and exc.args else exc
                     fail(f"{o.flag} {value!r}: {reason}")
+                problem = field_problem(f, values[o.name])  # the values the field declares it takes
+                if problem is not None:
+                    fail(f"{o.flag} {value!r}: {problem}")
             return cls(**values)
 
         return _with_options(func, name, cls, options, build)

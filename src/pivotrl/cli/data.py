@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import DataDir, Split, app, console, fail
+from pivotrl.cli.common import DataDir, Split, app, console, fail, write_failed
 
 data_app = typer.Typer(help="List, show and export problem sets (MGSM, MSVAMP, GSM8K, MMLU-ProX, synthetic, files).",
                        no_args_is_help=True)
@@ -115,7 +115,7 @@ def data_export(
     data_dir: DataDir = None,
 ) -> None:
     """Write problems as JSON Lines, CSV or Parquet (one row per problem and language)."""
-    from pivotrl.run_folder import OutputPathError, check_output_file
+    from pivotrl.run_folder import OutputPathError, check_output_file, open_output, writing
 
     suffix = out.suffix.lower()
     if suffix not in (".jsonl", ".csv", ".parquet"):
@@ -126,24 +126,28 @@ def data_export(
         fail(str(exc))
     problems = _load(name, langs, split, n, data_dir, subset, seed)
     rows = [p.to_dict() for p in problems]
-    if suffix == ".jsonl":
-        with open(out, "w", encoding="utf-8") as f:
-            for row in rows:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    elif suffix in (".csv", ".parquet"):
-        import pyarrow as pa
+    try:
+        if suffix == ".jsonl":
+            with open_output(out) as f:
+                for row in rows:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        elif suffix in (".csv", ".parquet"):
+            import pyarrow as pa
 
-        flat = [{**r, "choices": json.dumps(r["choices"], ensure_ascii=False) if r["choices"] else None,
-                 "meta": json.dumps(r["meta"], ensure_ascii=False)} for r in rows]
-        table = pa.Table.from_pylist(flat)
-        if suffix == ".csv":
-            import pyarrow.csv as pcsv
+            flat = [{**r, "choices": json.dumps(r["choices"], ensure_ascii=False) if r["choices"] else None,
+                     "meta": json.dumps(r["meta"], ensure_ascii=False)} for r in rows]
+            table = pa.Table.from_pylist(flat)
+            with writing(out):
+                if suffix == ".csv":
+                    import pyarrow.csv as pcsv
 
-            pcsv.write_csv(table, out)
-        else:
-            import pyarrow.parquet as pq
+                    pcsv.write_csv(table, out)
+                else:
+                    import pyarrow.parquet as pq
 
-            pq.write_table(table, out)
+                    pq.write_table(table, out)
+    except OSError as exc:
+        fail(write_failed(exc))
     console.print(f"wrote {len(rows)} problems ({len({p.id for p in problems})} ids x "
                   f"{len({p.lang for p in problems})} languages) to {out}")
 

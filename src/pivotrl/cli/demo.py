@@ -50,7 +50,7 @@ def demo(
     except (DataError, EvalError, ModelLoadError, ReportError, TrainConfigError, TrainError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(write_failed(exc, "finished stages and answers are kept"))
+        fail(write_failed(exc, "finished stages and answers are kept", out))
     table = Table(title="held-out accuracy % (fidelity %): before -> after")
     table.add_column("language")
     table.add_column("before")

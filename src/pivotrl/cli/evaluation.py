@@ -42,12 +42,15 @@ def eval_cmd(
     except (DataError, EvalError, ModelLoadError, UnknownLanguageError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(write_failed(exc, "answers written so far are kept"))
+        fail(write_failed(exc, "answers written so far are kept", out))
     console.print((out / "metrics.md").read_text(encoding="utf-8"), highlight=False, markup=False)
     run = metrics["run"]
     rate = run["generated_now"] / run["seconds_now"] if run["seconds_now"] else 0.0
     console.print(f"generated {run['generated_now']} answers in {run['seconds_now']:.1f} s "
                   f"({rate:.2f} items/s); run folder: {out}")
+    if run.get("no_text_now"):  # the server's empty answers are not stored: the metrics leave those problems out
+        console.print(f"{run['no_text_now']} problems got no text from the server and are not in these metrics; "
+                      "run the same command again to ask for them again", highlight=False, markup=False)
 
 
 @app.command("report")
@@ -65,5 +68,7 @@ def report_cmd(
         path = write_report(runs, out, title)
     except ReportError as exc:
         fail(str(exc))
+    except OSError as exc:
+        fail(write_failed(exc))
     console.print(path.read_text(encoding="utf-8"), highlight=False, markup=False)
     console.print(f"report written to {path} (plots beside it)")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.table import Table
@@ -46,17 +47,31 @@ def pivot_cmd(
         if not server.endpoint or not server.endpoint_model:
             fail("--pivot endpoint needs --endpoint and --endpoint-model")
         config.endpoint = {"base_url": server.endpoint, "model": server.endpoint_model,
-                           "api_key_env": server.api_key_env, "concurrency": server.concurrency}
+                           "api_key_env": server.api_key_env, "concurrency": server.concurrency,
+                           "timeout": server.request_timeout, "deadline": server.deadline}
     try:
         summary = run_pivot(config)
     except (DataError, ModelLoadError, ValueError) as exc:
         fail(str(exc))
-    except EndpointError as exc:  # it carries its own clear message (URL, status, attempts)
-        fail(str(exc))
+    except EndpointError as exc:  # it carries its own clear message (URL, status, attempts); and what is kept
+        fail(f"{exc}; {_stored_now(config)}")
     except OSError as exc:
-        fail(write_failed(exc, "references already stored are kept"))
+        fail(write_failed(exc, "references already stored are kept", config.out))
     _print_summary("pivot references", summary)
     console.print(f"store: {Path(config.out) / 'references.jsonl'}")
+
+
+def _stored_now(config: PivotConfig) -> str:
+    """How many references of this pivot and settings the store holds (after a failed run: what it kept)."""
+    from pivotrl.pivot.run import make_backend, settings_key
+    from pivotrl.pivot.store import ReferenceStore
+
+    try:
+        stored = len(ReferenceStore(config.out).done_ids(make_backend(config).name, settings_key(config)))
+    except Exception:  # noqa: BLE001 - only a count for the message
+        return "references stored so far are kept; run the same command again to continue"
+    return (f"{stored} reference{'s' if stored != 1 else ''} of this pivot are stored in "
+            f"{Path(config.out) / 'references.jsonl'} (kept: run the same command again to continue)")
 
 
 def _print_summary(title: str, summary: dict) -> None:
@@ -77,13 +92,43 @@ def pivot_export(
     """Export a reference store (every pivot and settings pair it holds) for other tools."""
     from pivotrl.pivot.store import ReferenceStore, StoreError
     from pivotrl.pivot.train_set import write_rows
+    from pivotrl.run_folder import OutputPathError
 
+    if not refs.is_dir():  # ReferenceStore would create it: a mistyped --refs must not export an empty store
+        fail(f"reference store {refs} {'is a file, not a folder' if refs.exists() else 'does not exist'}: --refs "
+             "takes the --out folder of `pivotrl pivot`")
+    _check_rows_out(out)
     try:
         rows = [r.to_dict() for r in ReferenceStore(refs).read() if with_none or r.status != "none"]
-    except StoreError as exc:
+    except (StoreError, OutputPathError) as exc:
         fail(str(exc))
-    path = write_rows(rows, out)
+    path = _write_rows(write_rows, rows, out)
     console.print(f"wrote {len(rows)} references to {path}")
+
+
+def _check_rows_out(out: Path) -> None:
+    """``--out`` of export and build-train, checked before any work: a .jsonl or .parquet file, else a folder
+    (a Hugging Face datasets dataset), as :func:`pivotrl.pivot.train_set.write_rows` writes them."""
+    from pivotrl.run_folder import OutputPathError, check_output_dir, check_output_file
+
+    try:
+        if out.suffix in (".jsonl", ".parquet"):
+            check_output_file(out, "--out file")
+        else:
+            check_output_dir(out, "--out folder")
+    except OutputPathError as exc:
+        fail(str(exc))
+
+
+def _write_rows(write: Callable[[Any, Path], Path], rows: Any, out: Path) -> Path:
+    """``write(rows, out)``; an OSError while writing (a full disk) is one line naming the file."""
+    from pivotrl.run_folder import writing
+
+    try:
+        with writing(out):
+            return write(rows, out)
+    except OSError as exc:
+        fail(write_failed(exc))
 
 
 @pivot_app.command("build-train")
@@ -108,6 +153,7 @@ def pivot_build_train(
     from pivotrl.languages import UnknownLanguageError, parse_langs
     from pivotrl.pivot.train_set import build_train_set, write_examples
 
+    _check_rows_out(out)  # before the references are read or a translator loads
     try:
         tr = None
         if translator:
@@ -118,6 +164,6 @@ def pivot_build_train(
                                             data_dir=data_dir, translator=tr)
     except (DataError, UnknownLanguageError, ValueError) as exc:
         fail(str(exc))
-    path = write_examples(examples, out)
+    path = _write_rows(write_examples, examples, out)
     _print_summary("training set", summary)
     console.print(f"wrote {len(examples)} examples to {path}")

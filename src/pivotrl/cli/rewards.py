@@ -7,7 +7,7 @@ import json
 import typer
 from rich.table import Table
 
-from pivotrl.cli.common import app, console, fail, options_from
+from pivotrl.cli.common import app, console, fail, options_from, write_failed
 from pivotrl.rewards.command_configs import AuditConfig, RewardChoice, ScoreConfig, ServeConfig
 
 # ----------------------------------------------------------------------------------------------- reward
@@ -99,9 +99,14 @@ def reward_score(config: ScoreConfig = None) -> None:  # type: ignore[assignment
     except (ValueError, KeyError) as exc:
         fail(str(exc))
     if out is not None:
-        with out.open("w", encoding="utf-8") as f:
-            for item, s in zip(items, scored):
-                f.write(json.dumps({**item, **s.to_dict()}, ensure_ascii=False) + "\n")
+        from pivotrl.run_folder import open_output
+
+        try:
+            with open_output(out) as f:
+                for item, s in zip(items, scored):
+                    f.write(json.dumps({**item, **s.to_dict()}, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            fail(write_failed(exc))
         console.print(f"{len(scored)} scores written to {out}")
         return
     names = composed.config.components
@@ -149,7 +154,7 @@ def reward_audit(config: AuditConfig = None) -> None:  # type: ignore[assignment
     answer, an English answer sentence."""
     from pivotrl.data.errors import DataError
     from pivotrl.rewards.audit import audit_main
-    from pivotrl.run_folder import claim
+    from pivotrl.run_folder import WriteError, claim
 
     out = config.out
     try:
@@ -159,6 +164,8 @@ def reward_audit(config: AuditConfig = None) -> None:  # type: ignore[assignment
                                 out_dir=out, n=config.n, data_dir=config.data_dir, refs_dir=config.refs,
                                 gold_task=config.gold_task,
                                 echo=lambda text: console.print(text, highlight=False, markup=False))
+    except WriteError as exc:  # a full disk while the audit is written: the file, named
+        fail(write_failed(exc))
     except (DataError, ValueError, KeyError, OSError) as exc:
         fail(str(exc))
     verdict = "passes" if report.passes(0.99) else "does NOT pass"

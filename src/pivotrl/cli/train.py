@@ -35,12 +35,14 @@ def export_verl_cmd(
     GRPO / PPO launch scripts for Ray, from the same recipe `pivotrl train` uses."""
     from pivotrl.data import load_problems
     from pivotrl.data.errors import DataError
+    from pivotrl.run_folder import WriteError, check_output_dir
     from pivotrl.train.config import TrainConfigError, load_train_config
     from pivotrl.train.run import TrainError, held_out_examples, training_examples
     from pivotrl.train.verl_export import export_verl
 
     try:
         recipe = load_train_config(config, list(set_ or []) + [f"output_dir={out}"])
+        check_output_dir(out, "--out folder")  # before the training set is built
         train, _ = training_examples(recipe, progress=True)
         held = held_out_examples(recipe)
         reward = recipe.reward if isinstance(recipe.reward, str) else "hybrid"
@@ -50,6 +52,8 @@ def export_verl_cmd(
                               reward_url=reward_url, prompt_style=recipe.prompt_style, problems=problems)
     except (TrainConfigError, TrainError, DataError, ValueError) as exc:
         fail(str(exc))
+    except WriteError as exc:
+        fail(write_failed(exc))
     console.print_json(json.dumps(summary, default=str))
     console.print(f"verl export written to {out}: see {out}/README.md")
 
@@ -98,24 +102,28 @@ def train_cmd(
     pairs, RFT on targets, chosen from the policy's own scored answers). Evaluates a held-out slice during
     training, checkpoints, resumes after a kill, and saves a transformers folder that
     `pivotrl eval --model <run>/final` loads. The online algorithms run under `accelerate launch` unchanged."""
-    from pivotrl.data.errors import DataError
-    from pivotrl.evaluation import evaluate_loaded
-    from pivotrl.models import ModelLoadError
     from pivotrl.train.config import TrainConfigError, load_train_config
-    from pivotrl.train.run import TrainError, run_train
 
     overrides = list(set_ or []) + [f"{key}={value}" for key, value in fields.items()]
     if max_steps is not None:
         overrides.append(f"trl.max_steps={max_steps}")
     if device is not None:
         overrides.append(f"reward.device={device}")
-    try:
+    try:  # the recipe is checked before torch and transformers are imported (many seconds on a busy machine)
         recipe = load_train_config(config, overrides)
+    except (TrainConfigError, ValueError) as exc:
+        fail(str(exc))
+    from pivotrl.data.errors import DataError
+    from pivotrl.evaluation import evaluate_loaded
+    from pivotrl.models import ModelLoadError
+    from pivotrl.train.run import TrainError, run_train
+
+    try:
         summary = run_train(recipe, resume=resume, progress=progress, evaluate=evaluate_loaded)
     except (TrainConfigError, TrainError, DataError, ModelLoadError, ValueError) as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(write_failed(exc, "the last complete checkpoint is kept; continue with --resume"))
+        fail(write_failed(exc, "the last complete checkpoint is kept; continue with --resume", recipe.output_dir))
     console.print(f"trained {summary['steps']} steps in {summary['seconds']:.0f} s; final model: {summary['final']}")
     for entry in summary.get("rounds", []):
         kept = ", ".join(f"{code} {s['kept']}/{s['prompts']}" for code, s in entry["selection"].items())

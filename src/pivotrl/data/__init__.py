@@ -93,7 +93,7 @@ def load_problems(
         raise DataError(f"n must be at least 1, got {n}")
     if name not in PROBLEM_SETS:
         path = Path(name)
-        if path.suffix.lower() in SUFFIXES or path.is_file():
+        if path.suffix.lower() in SUFFIXES or path.exists() or path.is_symlink():  # load_file says what is wrong
             lang_list = parse_langs(langs)
             if len(lang_list) > 1:
                 raise DataError("a file's language comes from its 'lang' column or one --lang value")

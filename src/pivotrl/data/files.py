@@ -3,8 +3,9 @@
 Columns default to the :class:`~pivotrl.records.Problem` field names (``id``, ``lang``, ``question``,
 ``answer``, ``question_en``, ``solution``, ``choices``); map other names with ``columns={"question":
 "prompt", "answer": "gold"}``. ``question`` and ``answer`` are required; ``lang`` comes from a column or the
-``lang`` argument; a missing ``id`` becomes ``{file stem}-{row number}``. Answers must be numbers, or choice
-letters when ``answer_type="choice"``.
+``lang`` argument; a missing ``id`` becomes ``{file stem}-{row number}``; an id appears once per language (two
+rows with one id would be one problem: an error names both lines). Answers must be numbers, or choice letters
+when ``answer_type="choice"``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from pivotrl.answers import CHOICE_LETTERS, canonical_number, parse_exact_number
-from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.errors import DataError, DataFormatError, check_data_file
 from pivotrl.languages import UnknownLanguageError, get_language
 from pivotrl.records import Problem
-from pivotrl.text_files import read_text, text_lines
+from pivotrl.text_files import json_value, read_text, text_lines
 
 FIELDS = ("id", "lang", "question", "answer", "question_en", "solution", "choices")
 SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -46,7 +47,7 @@ def iter_json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            row = json.loads(line)
+            row = json_value(line)  # a too-deeply nested line is a JSONDecodeError too
         except json.JSONDecodeError as exc:
             raise DataFormatError(path, lineno, None, f"not valid JSON ({exc.msg})") from None
         if not isinstance(row, dict):
@@ -69,7 +70,7 @@ def _rows(path: Path) -> Iterator[tuple[int, Any]]:
         text = read_text(path) if suffix == ".json" else ""
         if text.lstrip().startswith("["):
             try:
-                rows = json.loads(text)
+                rows = json_value(text)
             except json.JSONDecodeError as exc:
                 raise DataFormatError(path, exc.lineno, None, f"not valid JSON ({exc.msg})") from None
             yield from enumerate(rows, start=1)
@@ -98,13 +99,12 @@ def _cell(row: dict[str, Any], column: str, field: str, required: bool, path: Pa
 
 def load_file(path: str | Path, *, lang: str | None = None, columns: dict[str, str] | None = None,
               answer_type: str = "number", source: str | None = None) -> list[Problem]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"no such file: {path}")
+    path = check_data_file(path)
     col = {f: f for f in FIELDS} | (columns or {})
     default_lang = get_language(lang).code if lang else None
     source = source or path.stem
     problems = []
+    first_line: dict[tuple[str, str], int] = {}  # (id, language) -> the line that used it first
     for lineno, row in _rows(path):
         if not isinstance(row, dict):
             raise DataFormatError(path, lineno, None, "expected an object / a row with named columns")
@@ -122,7 +122,7 @@ def load_file(path: str | Path, *, lang: str | None = None, columns: dict[str, s
         choices = row.get(col["choices"])
         if answer_type == "choice":
             if isinstance(choices, str):
-                choices = json.loads(choices) if choices.strip().startswith("[") else choices.split("|")
+                choices = json_value(choices) if choices.strip().startswith("[") else choices.split("|")
             if not isinstance(choices, list | tuple) or len(choices) < 2:
                 raise DataFormatError(path, lineno, col["choices"], "expected a list of at least 2 options")
             answer = answer.upper()
@@ -134,8 +134,14 @@ def load_file(path: str | Path, *, lang: str | None = None, columns: dict[str, s
             if value is None:
                 raise DataFormatError(path, lineno, col["answer"], f"expected a number, found {answer!r}")
             answer, choices = canonical_number(value), None
+        problem_id = text("id") or f"{source}-{lineno}"
+        earlier = first_line.setdefault((problem_id, row_lang), lineno)
+        if earlier != lineno:  # the later one would silently never be asked (answers are kept by id and language)
+            raise DataFormatError(path, lineno, col["id"], f"id {problem_id!r} ({row_lang}) is already used on line "
+                                  f"{earlier}: lines {earlier} and {lineno} have the same id; every problem needs "
+                                  "its own id in each language")
         problems.append(Problem(
-            id=text("id") or f"{source}-{lineno}", lang=row_lang, question=question, answer=answer,
+            id=problem_id, lang=row_lang, question=question, answer=answer,
             source=source, answer_type="choice" if answer_type == "choice" else "number",
             question_en=text("question_en") or (question if row_lang == "en" else None),
             solution=text("solution"), choices=tuple(map(str, choices)) if choices else None,

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 from pivotrl.answers import canonical_number, parse_exact_number
-from pivotrl.data.errors import DataError, DataFormatError
+from pivotrl.data.errors import DataError, DataFormatError, check_data_file
 from pivotrl.data.files import iter_json_lines, require_text
 from pivotrl.data.locate import find_local
 from pivotrl.languages import get_language
@@ -59,9 +59,9 @@ def load_gsm8k(langs: list[str], data_dir: Path | None, part: str = "train") -> 
     folder = find_local(data_dir, "gsm8k", "*.jsonl")
     if folder is not None:
         path = folder / f"{part}.jsonl"
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"GSM8K: no {path.name} in {folder}")
-        return read_gsm8k_jsonl(path, part)
+        return read_gsm8k_jsonl(check_data_file(path, "GSM8K file"), part)
     if data_dir is not None:
         raise DataError(f"no GSM8K files (train.jsonl / test.jsonl) in {data_dir} or {data_dir / 'gsm8k'}")
     import datasets

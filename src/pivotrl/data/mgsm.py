@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 
 from pivotrl.answers import canonical_number, parse_exact_number
-from pivotrl.data.errors import DataError, DataFormatError, check_aligned
+from pivotrl.data.errors import DataError, DataFormatError, check_aligned, check_data_file
 from pivotrl.data.locate import find_local, hub_file
 from pivotrl.languages import MGSM_LANGS
 from pivotrl.records import Problem
@@ -50,9 +50,9 @@ def _file(data_dir: Path | None, lang: str) -> Path:
     folder = find_local(data_dir, "mgsm", "mgsm_*.tsv")
     if folder is not None:
         path = folder / f"mgsm_{lang}.tsv"
-        if not path.is_file():
+        if not path.exists():
             raise DataError(f"MGSM has no file for language {lang!r} in {folder} (expected {path.name})")
-        return path
+        return check_data_file(path, "MGSM file")
     if data_dir is not None:
         raise DataError(f"no MGSM files (mgsm_*.tsv) in {data_dir} or {data_dir / 'mgsm'}")
     return hub_file(HUB_ID, f"mgsm_{lang}.tsv")

@@ -35,6 +35,23 @@ Failures
     seconds); other 4xx stop the run at once with the server's message. Answers already written are kept; running
     the command again continues. The API key is read from the environment variable ``api_key_env``
     (``OPENAI_API_KEY`` by default) and sent as a Bearer token; it never appears in messages.
+
+Waiting
+    ``request_timeout`` (default 300 s: a long answer from a busy server that queues requests first) bounds each
+    attempt; a server that accepts the connection and never answers is retried like any timeout, so it costs up to
+    6 attempts of it. ``deadline`` (default none: a large evaluation may rightly take hours) bounds the whole
+    generation: when it passes the run stops with an error naming the endpoint and the answers written (kept;
+    running again continues). The progress bar shows the requests in flight, the retries and how long no answer
+    has come.
+
+Empty answers
+    A choice with no text (``content: null`` or blank) is asked for again, at most :data:`EMPTY_RETRIES` more
+    requests per problem. What is still empty is *not stored*: an empty answer is a server's failure to answer as
+    often as a model's (a reasoning model that spent ``max_tokens`` on hidden reasoning, a refusal, an overloaded
+    server), and stored it would be scored wrong for good, since a re-run only asks for problems without answers.
+    Left out, the problem stays pending: a warning names the problems (and the likely cause when the server said
+    ``finish_reason: "length"``), the metrics count only answered problems (``run.no_text_now`` says how many were
+    left out) and running the command again asks for them again.
 """
 
 from __future__ import annotations
@@ -53,10 +70,10 @@ __all__ = ["check_settings", "generate_answers"]
 
 logger = logging.getLogger(__name__)
 
-REQUEST_TIMEOUT = 600.0  # seconds per request: a busy server queues requests before it generates 256+ tokens
 CONNECT_TIMEOUT = 10.0  # seconds to open a connection: a host that drops packets fails fast
 MAX_RETRIES = 5
 BACKOFF = 1.0  # seconds before the first retry, doubled each time (with jitter, at most 30 s)
+EMPTY_RETRIES = 2  # more requests for a problem whose answer came back without text
 
 
 def check_settings(config: Any) -> None:
@@ -77,33 +94,45 @@ def check_settings(config: Any) -> None:
 
 
 def generate_answers(config: Any, pending: list[Problem], prompts: list[str], stops: list[tuple[str, ...]],
-                     done: dict[tuple[str, str], list[Generation]], path: Any, progress: bool, desc: str) -> int:
+                     done: dict[tuple[str, str], list[Generation]], path: Any, progress: bool,
+                     desc: str) -> tuple[int, list[str]]:
     """Ask the server for every pending problem's answers (``prompts[i]``, the native prompt of ``pending[i]``,
     ended by ``stops[i]``), write each problem's answers to ``path`` (appended, fsync'ed) as they arrive, add them
-    to ``done``; returns the number of new tokens. EvalError when the server fails for good (answers written until
-    then are kept)."""
+    to ``done``; returns the number of new tokens and the problems ("id (lang)") left without an answer because the
+    server's came back empty (not stored; a warning names them). EvalError when the server fails for good, or the
+    deadline passes (answers written until then are kept)."""
     key = os.environ.get(config.api_key_env) if config.api_key_env else None
     chat = config.chat is not False
-    api = connect(config.endpoint, config.endpoint_model, chat=chat, api_key=key, timeout=REQUEST_TIMEOUT,
+    api = connect(config.endpoint, config.endpoint_model, chat=chat, api_key=key, timeout=config.request_timeout,
                   connect_timeout=CONNECT_TIMEOUT, max_retries=MAX_RETRIES, backoff=BACKOFF,
-                  user_agent="pivotrl-eval/1")
+                  deadline=config.deadline, user_agent="pivotrl-eval/1")
     temperature = config.resolved_temperature()
     choices = config.samples if temperature > 0 else 1  # greedy: one answer, repeated for every sample
     new_tokens = 0
     estimated = 0
+    written = 0
+    no_text: list[str] = []  # "id (lang)" of problems left with fewer answers than asked: the server's were empty
+    no_text_reasons: set[str | None] = set()
 
     with open(path, "a", encoding="utf-8") as f:
         def write(index: int, got: Completion) -> None:
-            nonlocal new_tokens, estimated
+            nonlocal new_tokens, estimated, written
             p, stop = pending[index], stops[index]
             texts = [cut_at_stop(t, stop) for t in got.texts]  # a server that keeps the stop string
             # Cut by the budget: the server says "length" and no stop string ended the text before it.
             cut = [None if r is None else (r == "length" and k == t)
                    for r, k, t in zip(got.finish_reasons, texts, got.texts, strict=True)]
             tokens = got.tokens
+            answered = [i for i, t in enumerate(got.texts) if t.strip()]  # empty ones stay unanswered
+            if len(answered) < len(texts):
+                no_text.append(f"{p.id} ({p.lang})")
+                no_text_reasons.update(r for i, r in enumerate(got.finish_reasons) if i not in answered)
+                texts, tokens, cut = ([x[i] for i in answered] for x in (texts, tokens, cut))
             if choices == 1:
                 texts, tokens, cut = texts * config.samples, tokens * config.samples, cut * config.samples
-            estimated += sum(count is None for count in tokens[len(done.get((p.id, p.lang), [])):])
+            have = len(done.get((p.id, p.lang), []))
+            estimated += sum(count is None for count in tokens[have:])
+            written += max(0, len(texts) - have)
             counts = [_estimate_tokens(r) if c is None else c for r, c in zip(texts, tokens, strict=True)]
             new_tokens += append_answers(f, p, prompts[index], texts, done, token_counts=counts, cut=cut)
 
@@ -111,13 +140,27 @@ def generate_answers(config: Any, pending: list[Problem], prompts: list[str], st
             complete_all(api, [[{"role": "user", "content": t}] if chat else t for t in prompts], stops=stops,
                          concurrency=config.concurrency, on_result=write, progress=desc if progress else None,
                          n=choices, temperature=temperature, top_p=config.top_p, max_tokens=config.max_new_tokens,
-                         seed=config.seed)
+                         seed=config.seed, empty_retries=EMPTY_RETRIES)
         except HTTPRequestError as error:
-            raise EvalError(_explain(error, config)) from None
+            raise EvalError(_explain(error, config, written)) from None
     if estimated:
         logger.warning("the server at %s reported no token usage: n_tokens of %d answers are estimated as "
                        "characters / 4", config.endpoint, estimated)
-    return new_tokens
+    if no_text:
+        logger.warning("%s", _no_text_warning(config, no_text, no_text_reasons))
+    return new_tokens, no_text
+
+
+def _no_text_warning(config: Any, no_text: list[str], reasons: set[str | None]) -> str:
+    shown = ", ".join(no_text[:5]) + (f" and {len(no_text) - 5} more" if len(no_text) > 5 else "")
+    text = (f"warning: the server at {config.endpoint} answered no text (content null or blank) for "
+            f"{len(no_text)} problem{'s' if len(no_text) != 1 else ''}, {1 + EMPTY_RETRIES} requests each: {shown}. "
+            "Those answers are not stored (the metrics leave them out); run the same command again to ask again")
+    if "length" in reasons:
+        text += (f". The server said finish_reason 'length': the answer hit --max-new-tokens "
+                 f"({config.max_new_tokens}) before any text (a reasoning model's hidden reasoning?); a larger "
+                 "--max-new-tokens may help")
+    return text
 
 
 def _models_url(endpoint: str) -> str:
@@ -128,9 +171,13 @@ def _models_url(endpoint: str) -> str:
         return endpoint.rstrip("/") + "/models"
 
 
-def _explain(error: HTTPRequestError, config: Any) -> str:
-    """A message that says which URL failed, what was tried, and what to do."""
-    kept = "answers written so far are kept; run the same command again to continue"
+def _explain(error: HTTPRequestError, config: Any, written: int = 0) -> str:
+    """A message that says which URL failed, what was tried, what was kept and what to do."""
+    kept = (f"the {written} answer{'s' if written != 1 else ''} written in this run (and any before it) are kept; run "
+            "the same command again to continue")
+    if error.kind == "deadline":
+        return (f"the deadline (--deadline {config.deadline:g} s) passed before the server at {error.url} answered "
+                f"every request: {error.reason}; {kept} (with a larger --deadline, or none)")
     if error.status in (401, 403):
         env = config.api_key_env
         where = (f"${env} is {'set' if os.environ.get(env) else 'not set'}" if env else "no API key variable is set")
@@ -142,6 +189,10 @@ def _explain(error: HTTPRequestError, config: Any) -> str:
         return (f"{error.url} answered HTTP 404: {error.server_message or error.reason}. Check --endpoint (the API "
                 f"root, e.g. http://127.0.0.1:8000/v1) and --endpoint-model {config.endpoint_model!r} "
                 f"(GET {_models_url(config.endpoint)} lists the names the server serves); {kept}")
+    if error.status is None and error.kind == "exhausted" and error.reason.startswith("timed out"):
+        return (f"the server at {error.url} did not answer within --request-timeout {config.request_timeout:g} s "
+                f"(tried {error.attempts} times in {error.seconds:.1f} s): it accepts connections but sends no "
+                f"answer: is it stuck, or overloaded (then lower --concurrency or raise --request-timeout)? {kept}")
     if error.status is None and error.kind in ("exhausted", "unreachable"):  # no answer at all
         tries = f"{error.attempts} times" if error.attempts != 1 else "once"
         return (f"cannot reach the server at {error.url}: {error.reason}; tried {tries} in "

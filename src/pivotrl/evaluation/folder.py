@@ -14,6 +14,7 @@ from pivotrl.answers import answers_match, extract_answer
 from pivotrl.fidelity import detect_language
 from pivotrl.languages import LANGUAGES
 from pivotrl.records import Generation, Problem
+from pivotrl.run_folder import existing_file, writing
 
 GENERATIONS = "generations.jsonl"
 
@@ -24,15 +25,16 @@ class EvalError(Exception):
 
 def read_done(path: Path) -> dict[tuple[str, str], list[Generation]]:
     """Generations already in the run folder, by (problem id, language). A line cut by a kill is dropped
-    (and cut from the file, so appending continues on a clean line)."""
+    (and cut from the file, so appending continues on a clean line). Anything but a regular file there (a pipe, a
+    link to /dev/zero) is an OutputPathError naming it, before it is opened."""
     done: dict[tuple[str, str], list[Generation]] = {}
-    if not path.exists():
+    if not existing_file(path, "generations file"):
         return done
     raw = path.read_bytes()
     if raw and not raw.endswith(b"\n"):
         keep = raw[: raw.rfind(b"\n") + 1]
-        with open(path, "wb") as f:
-            f.write(keep)
+        with writing(path), open(path, "r+b") as f:
+            f.truncate(len(keep))
         raw = keep
     for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
         if not line.strip():
@@ -54,6 +56,7 @@ def append_answers(f: Any, problem: Problem, prompt: str, responses: list[str],
     new-token budget. Returns the new tokens written."""
     have = len(done.get((problem.id, problem.lang), []))
     added = 0
+    lines = []
     for sample, response in enumerate(responses):
         if sample < have:
             continue
@@ -62,9 +65,11 @@ def append_answers(f: Any, problem: Problem, prompt: str, responses: list[str],
                       cut=cut[sample] if cut is not None else None)
         added += g.n_tokens
         done.setdefault((problem.id, problem.lang), []).append(g)
-        f.write(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
-    f.flush()
-    os.fsync(f.fileno())
+        lines.append(json.dumps(g.to_dict(), ensure_ascii=False) + "\n")
+    with writing(f.name):  # a full disk: an error naming the generations file
+        f.write("".join(lines))
+        f.flush()
+        os.fsync(f.fileno())
     return added
 
 

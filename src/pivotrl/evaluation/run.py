@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pivotrl.config_fields import DATA_DIR_HELP, ServerFields, setting
+from pivotrl.config_fields import DATA_DIR_HELP, SEED, ServerFields, SettingError, check_fields, setting
 from pivotrl.data import load_problems, resolve_data_dir
 from pivotrl.devices import DEVICE_HELP, DTYPE_HELP
 from pivotrl.evaluation.endpoint import check_settings, generate_answers
@@ -24,11 +24,13 @@ from pivotrl.evaluation.metrics import compute_metrics, metrics_markdown
 from pivotrl.languages import get_language
 from pivotrl.prompts import STYLES, native_prompt
 from pivotrl.records import Generation, Problem
+from pivotrl.run_folder import write_output
 
 __all__ = ["EvalConfig", "EvalError", "evaluate_loaded", "run_eval"]
 # Settings that change the answers: a run folder only ever holds generations made with one value of each.
 IDENTITY = ("model", "task", "subset", "split", "shots", "prompt", "chat", "max_new_tokens", "samples",
             "temperature", "top_p", "seed", "stop", "dtype", "backend")
+MGSM_EXEMPLARS = 8  # MGSM's hand-translated few-shot exemplars per language (pivotrl.data.mgsm.load_exemplars)
 
 
 def _comma_langs(value: str) -> list[str] | None:
@@ -53,26 +55,28 @@ class EvalConfig(ServerFields):
     langs: list[str] | None = setting(None, flags=("--langs", "--lang", "-l"), parse=_comma_langs, cli_type=str,
                                       help="Comma-separated codes; default: all of the task.")
     split: str = setting("all", help="all | train | held-out (deterministic by problem id).")
-    n: int | None = setting(None, flags=("-n",), help="First n problems per language.")
+    n: int | None = setting(None, flags=("-n",), at_least=1, help="First n problems per language.")
     subset: str | None = setting(None, help="GSM8K train|test; MMLU-ProX test|validation.")
     levels: list[int] | None = setting(None, cli=False, help="Synthetic set only: keep these difficulty levels.")
-    shots: int = setting(0, help="Few-shot MGSM exemplars in the question's language.")
+    shots: int = setting(0, at_least=0, at_most=MGSM_EXEMPLARS,
+                         expected=f"between 0 and {MGSM_EXEMPLARS} (MGSM has {MGSM_EXEMPLARS} few-shot exemplars in "
+                         "each language)", help="Few-shot MGSM exemplars in the question's language.")
     prompt: str = setting("instruction", help="instruction: question + native step-by-step instruction; "
                                               "mgsm: lm-evaluation-harness native CoT ('Frage: ...').")
     chat: bool | None = setting(None, flags=("--chat/--no-chat",), help="Apply the chat template (default: when "
                                 "the tokenizer has one; with --endpoint: yes, sending /chat/completions, the server "
                                 "applying its own template; --no-chat sends /completions with the raw prompt).")
-    max_new_tokens: int = setting(256, help="Generation budget per answer.")
+    max_new_tokens: int = setting(256, at_least=1, help="Generation budget per answer.")
     # Qwen2.5-0.5B on 2 cores: 43 tokens/s at 16 prompts, 60 at 32 (docs/BENCHMARKS.md).
-    batch_size: int = setting(32, help="Prompts decoded together (continuous batching: a finished answer's place "
-                                       "goes to the next prompt).")
+    batch_size: int = setting(32, at_least=1, help="Prompts decoded together (continuous batching: a finished "
+                                                   "answer's place goes to the next prompt).")
     dtype: str = setting("auto", help="Generation precision: " + DTYPE_HELP + ".")
     device: str = setting("auto", help="Where the models run: " + DEVICE_HELP + ".")
-    samples: int = setting(1, help="Samples per problem (>1: pass@k and majority vote).")
-    temperature: float | None = setting(None, help="Sampling temperature; default greedy for one sample, 0.7 for "
-                                        "several.")
-    top_p: float = setting(1.0, help="Nucleus sampling.")
-    seed: int = setting(0, help="Sampling seed.")
+    samples: int = setting(1, at_least=1, help="Samples per problem (>1: pass@k and majority vote).")
+    temperature: float | None = setting(None, at_least=0, expected="at least 0 (0: greedy)",
+                                        help="Sampling temperature; default greedy for one sample, 0.7 for several.")
+    top_p: float = setting(1.0, above=0, at_most=1, help="Nucleus sampling.")
+    seed: int = setting(0, bounds=SEED, help="Sampling seed.")
     stop: list[str] | None = setting(None, help="Stop string (repeatable); default: the question label of the "
                                      "language for --prompt mgsm.")
     data_dir: str | None = setting(None, help=DATA_DIR_HELP)
@@ -105,6 +109,22 @@ def _dtype_name(config: EvalConfig, loaded=None) -> str:
     return str(generation_dtype(config.dtype, resolve_device(config.device))).removeprefix("torch.")
 
 
+def _saved_config(path: Path) -> dict[str, Any]:
+    """A run folder's config.json; an EvalError naming the file when it is not what this module writes."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        problem = f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    except (UnicodeDecodeError, RecursionError):
+        problem = "not UTF-8 JSON text"
+    else:
+        if isinstance(saved, dict) and isinstance(saved.get("identity", {}), dict):
+            return saved
+        problem = "not a run's settings (expected an object with 'identity')"
+    raise EvalError(f"{path}: {problem}. It records the settings of the answers in this run folder: restore it, or "
+                    "use another --out folder")
+
+
 def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str | None) -> None:
     # An endpoint run records the served model's name as its model, and no dtype (the server's own business).
     backend = {"backend": "endpoint", "model": config.endpoint_model} if config.endpoint else {"backend": "local"}
@@ -112,7 +132,7 @@ def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str | None) 
         "chat": chat, "dtype": dtype, "temperature": config.resolved_temperature()}
     path = out / "config.json"
     if path.exists():
-        saved = json.loads(path.read_text(encoding="utf-8"))
+        saved = _saved_config(path)
         saved.setdefault("identity", {}).setdefault("dtype", "float32")  # folders from before dtype was recorded
         saved["identity"].setdefault("backend", "local")  # folders from before endpoint runs
         changed = [k for k in IDENTITY if saved["identity"].get(k) != identity[k]]
@@ -121,7 +141,7 @@ def _check_config(out: Path, config: EvalConfig, chat: bool, dtype: str | None) 
             mixed = " (answers of a local model and of a server never share a folder)" if "backend" in changed else ""
             raise EvalError(f"{out} holds a run with other settings ({details}){mixed}; use another --out folder")
     record = {"identity": identity, "config": asdict(config)}
-    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_output(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
 
 
 def evaluate_loaded(settings: dict[str, Any], loaded: Any) -> dict[str, Any]:
@@ -140,6 +160,10 @@ def run_eval(config: EvalConfig, loaded=None, progress: bool = True) -> dict[str
     """
     from pivotrl.run_folder import claim
 
+    try:  # each setting within what it takes (the command line has named its option already)
+        check_fields(config, "evaluation")
+    except SettingError as exc:
+        raise EvalError(str(exc)) from None
     if config.endpoint is not None or config.endpoint_model is not None:
         check_settings(config)  # before the run folder is made
     with claim(config.out, "evaluation run folder"):
@@ -171,9 +195,10 @@ def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
     desc = f"eval {config.task} ({', '.join(langs)})"
     started = time.perf_counter()
     new_tokens = 0
+    no_text: list[str] = []  # problems whose server answers came back empty: not stored, asked again next run
     if pending and config.endpoint:
-        new_tokens = generate_answers(config, pending, prompts, stops, done, out / GENERATIONS, progress,
-                                      f"{desc} via {config.endpoint}")
+        new_tokens, no_text = generate_answers(config, pending, prompts, stops, done, out / GENERATIONS, progress,
+                                               f"{desc} via {config.endpoint}")
     elif pending:
         new_tokens = _generate_locally(config, loaded, chat, pending, prompts, stops, done, out / GENERATIONS,
                                        _progress_bar(len(pending), progress, desc))
@@ -181,7 +206,8 @@ def _run_eval(config: EvalConfig, loaded, progress: bool) -> dict[str, Any]:
 
     wanted = [g for p in problems for g in done.get((p.id, p.lang), [])[: config.samples]]
     return _write_metrics(out, config, compute_metrics(wanted, langs), chat, dtype, run={
-        "generated_now": len(pending), "seconds_now": round(seconds, 2), "new_tokens_now": new_tokens})
+        "generated_now": len(pending) - len(no_text), "seconds_now": round(seconds, 2), "new_tokens_now": new_tokens,
+        **({"no_text_now": len(no_text)} if no_text else {})})
 
 
 def _load_problems(config: EvalConfig) -> tuple[list[Problem], dict[str, list[tuple[str, str]]]]:
@@ -193,8 +219,11 @@ def _load_problems(config: EvalConfig) -> tuple[list[Problem], dict[str, list[tu
         from pivotrl.data.mgsm import load_exemplars
 
         folder = resolve_data_dir(config.data_dir)
-        exemplars = {lang: load_exemplars(lang, folder)[: config.shots]
-                     for lang in dict.fromkeys(p.lang for p in problems)}
+        for lang in dict.fromkeys(p.lang for p in problems):
+            exemplars[lang] = load_exemplars(lang, folder)[: config.shots]
+            if len(exemplars[lang]) < config.shots:  # a data folder's exemplars.json may hold fewer
+                raise EvalError(f"shots {config.shots}: only {len(exemplars[lang])} MGSM exemplars exist in "
+                                f"{lang}; ask for at most that many")
     return problems, exemplars
 
 
@@ -209,7 +238,7 @@ def _resolve_chat(config: EvalConfig, loaded: Any, out: Path) -> bool:
     if loaded is not None and chat is None:
         chat = has_chat_template(loaded.tokenizer)
     if chat is None:  # nothing to generate and no model: keep what the folder says
-        saved = json.loads((out / "config.json").read_text(encoding="utf-8")) if (out / "config.json").exists() else {}
+        saved = _saved_config(out / "config.json") if (out / "config.json").exists() else {}
         chat = saved.get("identity", {}).get("chat", False)
     return bool(chat)
 
@@ -257,10 +286,10 @@ def _write_metrics(out: Path, config: EvalConfig, metrics: dict[str, Any], chat:
                       "shots": config.shots, "samples": config.samples, "temperature": temperature, **run}
     if config.endpoint:  # the served model's name, and where it was served
         metrics["run"].update(model=config.endpoint_model, endpoint=config.endpoint)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_output(out / "metrics.json", json.dumps(metrics, indent=2, ensure_ascii=False) + "\n")
     title = f"{config.task}: {metrics['run']['model']} ({config.prompt} prompt, {config.shots}-shot, " \
             f"{'chat' if chat else 'no chat'}, {'greedy' if temperature == 0 else f'T={temperature}'})"
-    (out / "metrics.md").write_text(metrics_markdown(metrics, title), encoding="utf-8")
+    write_output(out / "metrics.md", metrics_markdown(metrics, title))
     return metrics
 
 

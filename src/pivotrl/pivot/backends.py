@@ -7,11 +7,14 @@ Prompts are English: the question followed by the registry's step-by-step instru
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pivotrl.records import Problem
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,8 +87,14 @@ class EndpointPivot:
                                                 temperature=s.temperature if s.k > 1 else 0.0,
                                                 top_p=s.top_p if s.k > 1 else 1.0, max_tokens=s.max_new_tokens,
                                                 seed=s.seed)
+        unanswered = [i for i, samples in enumerate(texts) if not any(t.strip() for t in samples)]
         for i, samples in enumerate(texts) if on_result is not None else ():
-            on_result(i, samples)
+            if i not in unanswered:  # a problem the server gave no text for is left for the next run to ask again
+                on_result(i, samples)
+        if unanswered:
+            logger.warning("warning: the server at %s answered no text (content null or blank) for any sample of %d "
+                           "problem(s), %d requests each; they are not stored: run the pivot again to ask again",
+                           self.config.base_url, len(unanswered), 1 + self.config.empty_retries)
         return texts, int(usage.get("completion_tokens", 0))
 
 

@@ -12,14 +12,22 @@ connection errors, timeouts, HTTP 429 and HTTP 5xx are retried up to ``max_retri
 and jitter (``backoff * 2**attempt * uniform(0.5, 1.5)``, capped at 30 s), or after the delay a ``Retry-After``
 header asks for (capped at 120 s); a connection refused by a loopback host is retried after at most 0.5 s. Any other
 4xx, a redirect, or a malformed 2xx body raises :class:`EndpointError` at once: retrying a bad request only wastes
-time.
+time. ``timeout`` bounds each attempt (a server that accepts the connection and never answers is retried like any
+timeout); ``deadline`` bounds all the requests made with one :class:`EndpointConfig` (a whole ``pivotrl pivot`` run),
+counted from its first request: past it, :class:`EndpointError` with ``kind == "deadline"``.
+
+A sample that comes back without text (``content: null`` or blank) is asked for again, ``empty_retries`` more
+requests per conversation at most; what is still empty is returned as ``""`` (a failed sample: verification finds
+no answer in it). The pivot backend does not store a problem all of whose
+samples are empty, so that running the pivot again asks for it again.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pivotrl.http_client import HTTPRequestError
@@ -39,7 +47,9 @@ class EndpointConfig:
     environment variable named ``api_key_env`` at call time and sent as ``Authorization: Bearer <key>`` when that
     variable is set and non-empty; it never appears in error messages.
     ``timeout`` bounds each request (connection, waiting for the answer and reading it); ``concurrency`` bounds the
-    number of requests in flight.
+    number of requests in flight; ``deadline`` (seconds, None: none) bounds everything asked with this config,
+    from its first request; ``empty_retries`` is how many more requests a conversation whose samples came back
+    empty may take.
     """
 
     base_url: str
@@ -47,8 +57,11 @@ class EndpointConfig:
     api_key_env: str | None = "OPENAI_API_KEY"
     concurrency: int = 8
     max_retries: int = 5
-    timeout: float = 120.0
+    timeout: float = 300.0
     backoff: float = 1.0
+    deadline: float | None = None
+    empty_retries: int = 2
+    _started: float | None = field(default=None, init=False, repr=False, compare=False)  # time.monotonic()
 
     def __post_init__(self) -> None:
         try:
@@ -66,6 +79,10 @@ class EndpointConfig:
             raise ValueError(f"timeout must be > 0 seconds, got {self.timeout}")
         if self.backoff < 0:
             raise ValueError(f"backoff must be >= 0 seconds, got {self.backoff}")
+        if self.deadline is not None and not self.deadline > 0:
+            raise ValueError(f"deadline must be > 0 seconds (or None: no deadline), got {self.deadline}")
+        if self.empty_retries < 0:
+            raise ValueError(f"empty_retries must be >= 0, got {self.empty_retries}")
 
     @property
     def url(self) -> str:
@@ -81,9 +98,9 @@ class EndpointError(HTTPRequestError):
     """
 
     def __init__(self, url: str, reason: str, *, status: int | None = None, attempts: int = 1,
-                 server_message: str | None = None) -> None:
+                 server_message: str | None = None, kind: str = "status") -> None:
         super().__init__(url, reason, status=status, attempts=attempts, server_message=server_message,
-                         subject=f"chat-completions request to {url}")
+                         subject=f"chat-completions request to {url}", kind=kind)
 
 
 # ------------------------------------------------------------------------------------------------ public functions
@@ -117,7 +134,8 @@ def chat_complete_with_usage(
     The usage dict has ``prompt_tokens`` and ``completion_tokens`` (summed over the ``usage`` objects the server
     reported; 0 when it reports none), ``requests`` (HTTP requests sent, failed attempts included), ``retries``
     (attempts that were retried) and ``topup_requests`` (extra requests made because the server returned fewer than
-    ``n`` choices).
+    ``n`` choices). Requests made again for samples that came back empty are counted in ``requests``; samples still
+    empty after them are returned as ``""``.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -133,15 +151,27 @@ def chat_complete_with_usage(
     if not messages_list:
         return [], usage
     key = os.environ.get(config.api_key_env) if config.api_key_env else None
+    remaining = None
+    if config.deadline is not None:  # one deadline for every call made with this config: a whole pivot run
+        if config._started is None:
+            config._started = time.monotonic()
+        remaining = config.deadline - (time.monotonic() - config._started)
+        if remaining <= 0:
+            raise EndpointError(api_root(config.base_url) + "/chat/completions",
+                                f"the deadline of {config.deadline:g} s passed", attempts=0, kind="deadline")
     api = connect(config.base_url, config.model, chat=True, api_key=key, timeout=config.timeout,
-                  max_retries=config.max_retries, backoff=config.backoff, user_agent=_USER_AGENT)
+                  max_retries=config.max_retries, backoff=config.backoff, user_agent=_USER_AGENT,
+                  deadline=remaining)
     try:
         got = complete_all(api, messages_list, concurrency=config.concurrency, stops=[stop] * len(messages_list),
                            progress=f"pivot {config.model}" if progress else None, n=n, temperature=temperature,
-                           top_p=top_p, max_tokens=max_tokens, seed=seed)
+                           top_p=top_p, max_tokens=max_tokens, seed=seed, empty_retries=config.empty_retries)
     except HTTPRequestError as error:
-        raise EndpointError(api.url, error.reason, status=error.status, attempts=error.attempts,
-                            server_message=error.server_message) from None
+        reason = error.reason
+        if error.kind == "deadline":
+            reason = reason.replace(f"deadline of {api.client.deadline:g} s", f"deadline of {config.deadline:g} s")
+        raise EndpointError(api.url, reason, status=error.status, attempts=error.attempts,
+                            server_message=error.server_message, kind=error.kind) from None
     for completion in got:
         for name in usage:
             usage[name] += getattr(completion, name)

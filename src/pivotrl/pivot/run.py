@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from pivotrl.config_fields import DATA_DIR_HELP, setting
+from pivotrl.config_fields import DATA_DIR_HELP, SEED, check_fields, setting
 from pivotrl.data import load_problems
 from pivotrl.devices import DEVICE_HELP, DTYPE_HELP
 from pivotrl.pivot.backends import EndpointPivot, GoldPivot, LocalPivot, Sampling
@@ -17,6 +17,7 @@ from pivotrl.pivot.store import ReferenceStore
 from pivotrl.pivot.verify import verify_samples
 from pivotrl.prompts import native_prompt
 from pivotrl.records import Problem, Reference
+from pivotrl.run_folder import write_output
 
 
 @dataclass
@@ -27,18 +28,20 @@ class PivotConfig:
                                          "worked solutions) or 'endpoint' (the server of --endpoint).")
     task: str = setting("msvamp", help="Problem set (its English side is used).")
     split: str = setting("train", help="all | train | held-out (deterministic by problem id).")
-    n: int | None = setting(None, flags=("-n",), help="First n problems.")
+    n: int | None = setting(None, flags=("-n",), at_least=1, help="First n problems.")
     subset: str | None = setting(None, help="GSM8K train|test.")
     levels: list[int] | None = setting(None, cli=False, help="Synthetic set only: keep these difficulty levels.")
     data_dir: str | None = setting(None, help=DATA_DIR_HELP)
     out: str = setting("runs/pivot", flags=("--out", "-o"), help="Reference store folder (re-running resumes).")
-    k: int = setting(4, help="Samples per problem.")
-    temperature: float = setting(0.7, help="Sampling temperature (k > 1).")
-    top_p: float = setting(0.95, help="Nucleus sampling (k > 1).")
-    max_new_tokens: int = setting(384, help="Budget per sample.")
-    seed: int = setting(0, help="Sampling seed.")
-    batch_size: int = setting(8, help="Problems per batch (each expands to k rows).")
-    min_agreement: float = setting(0.5, help="Without a gold answer: majority share needed.")
+    k: int = setting(4, at_least=1, help="Samples per problem.")
+    temperature: float = setting(0.7, at_least=0, help="Sampling temperature (k > 1).")
+    top_p: float = setting(0.95, above=0, at_most=1, help="Nucleus sampling (k > 1).")
+    max_new_tokens: int = setting(384, at_least=1, help="Budget per sample.")
+    seed: int = setting(0, bounds=SEED, help="Sampling seed.")
+    batch_size: int = setting(8, at_least=1, help="Problems per batch (each expands to k rows).")
+    # a share of the k samples: 2 (twice all of them) could never be reached, and nothing would be kept
+    min_agreement: float = setting(0.5, at_least=0, at_most=1, expected="a share of the k samples, between 0 and 1",
+                                   help="Without a gold answer: majority share needed.")
     fallback_gold: bool = setting(False, help="Use the gold worked solution where the pivot finds no reference "
                                               "(counted in the summary).")
     # `pivotrl pivot` fills it from its ServerFields options (pivotrl.config_fields: --endpoint, --endpoint-model, ...)
@@ -84,6 +87,7 @@ def run_pivot(config: PivotConfig, loaded: Any = None, progress: bool = True) ->
     The store folder is checked and locked first: a second writer gets an error naming the holder."""
     from pivotrl.run_folder import claim
 
+    check_fields(config, "pivot")  # each setting within what it takes, before anything loads
     problems = english_problems(config)
     with claim(config.out, "reference store"):
         return _run_pivot(config, problems, loaded, progress)
@@ -93,8 +97,8 @@ def _run_pivot(config: PivotConfig, problems: list[Problem], loaded: Any, progre
     backend = make_backend(config, loaded)
     store = ReferenceStore(config.out)
     settings = settings_key(config)
-    (Path(config.out) / f"config-{settings}.json").write_text(
-        json.dumps({"pivot": backend.name, "settings": settings, "config": asdict(config)}, indent=2) + "\n")
+    write_output(Path(config.out) / f"config-{settings}.json",
+                 json.dumps({"pivot": backend.name, "settings": settings, "config": asdict(config)}, indent=2) + "\n")
     done = store.done_ids(backend.name, settings)
     pending = [p for p in problems if p.id not in done]
     sampling = Sampling(k=config.k, temperature=config.temperature, top_p=config.top_p,

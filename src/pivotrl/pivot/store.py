@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pivotrl.records import Reference
+from pivotrl.run_folder import existing_file, open_output, writing
 
 FILE = "references.jsonl"
 
@@ -32,17 +33,18 @@ class ReferenceStore:
         self._repair()
 
     def _repair(self) -> None:
-        """Cut a last line left incomplete by a kill, so appends start on a clean line."""
-        if not self.path.exists():
+        """Cut a last line left incomplete by a kill, so appends start on a clean line. Anything but a regular
+        file (a pipe, a link to /dev/zero) is an OutputPathError naming it, before it is opened."""
+        if not existing_file(self.path, "reference store file"):
             return
         raw = self.path.read_bytes()
         if raw and not raw.endswith(b"\n"):
-            with open(self.path, "r+b") as f:
+            with writing(self.path), open(self.path, "r+b") as f:
                 f.truncate(raw.rfind(b"\n") + 1)
 
     def read(self, pivot: str | None = None, settings: str | None = None) -> list[Reference]:
         """References of one (pivot, settings) pair (or all), first occurrence of each key, in file order."""
-        if not self.path.exists():
+        if not existing_file(self.path, "reference store file"):
             return []
         seen: set[tuple[str, str, str]] = set()
         out = []
@@ -66,7 +68,7 @@ class ReferenceStore:
         return {r.problem_id for r in self.read(pivot, settings)}
 
     def append(self, refs: Iterable[Reference]) -> None:
-        with open(self.path, "a", encoding="utf-8") as f:
+        with open_output(self.path, "a") as f:  # a full disk: an error naming the file
             for ref in refs:
                 f.write(json.dumps(ref.to_dict(), ensure_ascii=False) + "\n")
             f.flush()

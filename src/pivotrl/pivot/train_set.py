@@ -16,6 +16,7 @@ from typing import Any
 
 from pivotrl.data import PROBLEM_SETS, load_problems, split_of
 from pivotrl.data.errors import DataError
+from pivotrl.pivot.store import FILE as STORE_FILE
 from pivotrl.pivot.store import ReferenceStore
 from pivotrl.records import Problem, Reference
 
@@ -37,8 +38,26 @@ class TrainExample:
 def build_train_set(refs_dir: str | Path, task: str, langs: list[str], *, pivot: str | None = None,
                     settings: str | None = None, data_dir: str | None = None, subset: str | None = None,
                     translator: Any = None, held_out: float = 0.2) -> tuple[list[TrainExample], dict[str, Any]]:
+    folder = Path(refs_dir)
+    if not folder.is_dir():  # ReferenceStore would create it: a mistyped --refs must not look like an empty store
+        what = "is a file, not a folder" if folder.exists() else "does not exist"
+        raise DataError(f"reference store {folder} {what}: --refs takes the --out folder of `pivotrl pivot`")
+    if not (folder / STORE_FILE).is_file():
+        raise DataError(f"reference store {folder} holds no {STORE_FILE}: --refs takes the --out folder of "
+                        "`pivotrl pivot`")
+    if not langs:
+        raise DataError("no target languages: pass --langs, e.g. --langs de,zh")
+    available = set(PROBLEM_SETS[task].langs) if task in PROBLEM_SETS else set()
+    lacking = [code for code in langs if code not in available]
+    if lacking and translator is None:
+        has = f"it has {', '.join(PROBLEM_SETS[task].langs)}" if task in PROBLEM_SETS else "it is not a parallel set"
+        raise DataError(f"{task} has no questions in {', '.join(lacking)} ({has}): pick languages the set has, or "
+                        "translate the English questions (`pivotrl pivot build-train --translator seq2seq:MODEL` or "
+                        "llm:MODEL)")
     store = ReferenceStore(refs_dir)
     pairs = store.pairs()
+    if not pairs:
+        raise DataError(f"reference store {folder} holds no references yet: run `pivotrl pivot --out {folder}` first")
     if pivot is None or settings is None:
         candidates = [(p, s) for p, s, _ in pairs
                       if (pivot is None or p == pivot) and (settings is None or s == settings)]
@@ -49,7 +68,6 @@ def build_train_set(refs_dir: str | Path, task: str, langs: list[str], *, pivot:
     refs = [r for r in store.read(pivot, settings) if r.status != "none"]
     leaked = [r.problem_id for r in refs if split_of(r.problem_id, held_out) == "held-out"]
     refs = [r for r in refs if r.problem_id not in set(leaked)]
-    available = set(PROBLEM_SETS[task].langs) if task in PROBLEM_SETS else set()
     parallel_langs = [code for code in langs if code in available]
     by_key: dict[tuple[str, str], Problem] = {}
     if parallel_langs:
@@ -70,6 +88,14 @@ def build_train_set(refs_dir: str | Path, task: str, langs: list[str], *, pivot:
             examples += [_example(r, code, q, f"translated:{translator.name}") for r, q in zip(todo, translated)]
         else:
             missing += len(todo)
+    if not examples:  # an empty training file is never what was asked for
+        if not refs:
+            why = (f"it holds no usable reference of {pivot} / {settings} ({len(leaked)} of those with a reference "
+                   "are on the held-out side, every other problem has none)")
+        else:
+            why = (f"none of its {len(refs)} references (ids like {refs[0].problem_id!r}) is a problem of {task} in "
+                   f"{', '.join(langs)}: --task must be the set the references were made from")
+        raise DataError(f"no training examples from {folder}: {why}")
     summary = {"references": len(refs), "held_out_dropped": len(leaked), "languages": langs,
                "examples": len(examples), "missing_without_translator": missing,
                "by_source": dict(Counter(e.prompt_source for e in examples)),

@@ -49,16 +49,18 @@ class ServeConfig(RewardChoice):
     """``pivotrl reward serve``: where the reward server listens and the limits it keeps."""
 
     host: str = setting("127.0.0.1", help="Address to listen on (0.0.0.0 for other machines).")
-    port: int = setting(8000, help="Port (0 picks a free one).")
-    max_batch: int = setting(DEFAULT_MAX_BATCH, help="Most items scored in one batch.")
-    max_wait_ms: float = setting(DEFAULT_MAX_WAIT_MS, help="How long a batch waits for more requests after the "
-                                                           "first.")
-    max_body_bytes: int = setting(DEFAULT_MAX_BODY_BYTES, help="Largest request body accepted (413 above).")
-    max_items: int = setting(DEFAULT_MAX_ITEMS, help="Most items in one request (413 above).")
-    max_item_chars: int = setting(DEFAULT_MAX_ITEM_CHARS, help="Longest response or reference accepted, in "
-                                  "characters (413 above): a huge text would hold the scoring thread for every "
-                                  "client.")
-    cache_size: int = setting(DEFAULT_CACHE_SIZE, help="Identical items remembered (0: no result cache).")
+    port: int = setting(8000, at_least=0, at_most=65535, help="Port (0 picks a free one).")
+    max_batch: int = setting(DEFAULT_MAX_BATCH, at_least=1, help="Most items scored in one batch.")
+    max_wait_ms: float = setting(DEFAULT_MAX_WAIT_MS, at_least=0, help="How long a batch waits for more requests "
+                                                                       "after the first.")
+    max_body_bytes: int = setting(DEFAULT_MAX_BODY_BYTES, at_least=1, help="Largest request body accepted (413 "
+                                                                           "above).")
+    max_items: int = setting(DEFAULT_MAX_ITEMS, at_least=1, help="Most items in one request (413 above).")
+    max_item_chars: int = setting(DEFAULT_MAX_ITEM_CHARS, at_least=1, help="Longest response or reference "
+                                  "accepted, in characters (413 above): a huge text would hold the scoring thread "
+                                  "for every client.")
+    cache_size: int = setting(DEFAULT_CACHE_SIZE, at_least=0, help="Identical items remembered (0: no result "
+                                                                   "cache).")
     api_key: str | None = setting(None, envvar=ENV_API_KEY, help="Key clients must send ('Authorization: Bearer "
                                   "KEY'); required when --host is not a loopback address.")
 
@@ -72,7 +74,7 @@ class AuditConfig(RewardChoice):
                                 "set's worked solutions), or a generations.jsonl / eval run folder (needs --refs or "
                                 "--gold-task). Repeatable.")
     langs: str | None = setting(None, help="Comma-separated languages (default: every language of each source).")
-    n: int = setting(40, flags=("-n",), help="Synthetic problems per language.")
+    n: int = setting(40, flags=("-n",), at_least=1, help="Synthetic problems per language.")
     refs: str | None = setting(None, help="A `pivotrl pivot` folder: references for generations.")
     gold_task: str | None = setting(None, help="A problem set whose English gold solutions serve as references for "
                                                "generations.")

@@ -117,6 +117,10 @@ class RewardConfig:
             raise ValueError(f"reward config {self.name!r}: plugins must be a list of module names, "
                              f"got {self.plugins!r}")
         known = ", ".join(RANGES)
+        for key in ("weights", "thresholds"):  # YAML can give a list or a number where a mapping belongs
+            if not isinstance(getattr(self, key), Mapping):
+                raise ValueError(f"reward config {self.name!r}: {key} must be a mapping of component name -> number "
+                                 f"(e.g. answer_agreement: 1.0), got {getattr(self, key)!r}")
         if not self.weights:
             raise ValueError(f"reward config {self.name!r}: 'weights' is empty; name at least one of: {known}")
         for name, weight in self.weights.items():
@@ -132,6 +136,12 @@ class RewardConfig:
                 raise ValueError(f"reward config {self.name!r}: weights.{name} = {weight!r}: {name} is {kind} in "
                                  f"[{low:g}, {high:g}]) and needs a weight >= 0; a negative weight would reward "
                                  "what it is meant to discourage")
+        if all(weight == 0 for weight in self.weights.values()):  # every total 0: nothing to learn or to rank
+            raise ValueError(f"reward config {self.name!r}: every weight is 0, so every answer would get a total of "
+                             "0; give at least one component a weight above 0 (a weight of 0 only logs a component)")
+        if not isinstance(self.gated, (list, tuple)):
+            raise ValueError(f"reward config {self.name!r}: gated must be a list of component names, got "
+                             f"{self.gated!r}")
         for name in self.gated:
             if name not in RANGES:
                 raise ValueError(f"reward config {self.name!r}: gated: unknown component {name!r}; known: {known}")
@@ -238,7 +248,7 @@ def load_reward_config(source: str | Path | Mapping[str, Any] | RewardConfig | N
         if preset not in PRESETS:
             raise ValueError(f"unknown reward preset {preset!r}; expected one of: {', '.join(PRESETS)}")
         base = {"name": preset, **{k: (dict(v) if isinstance(v, dict) else v) for k, v in PRESETS[preset].items()}}
-    if "weights" in data and "weights" in base:
+    if "weights" in data and "weights" in base and isinstance(data["weights"], Mapping):  # else validate says so
         data["weights"] = {**base["weights"], **dict(data["weights"])}
     merged = {**base, **data}
     plugins = merged.get("plugins")

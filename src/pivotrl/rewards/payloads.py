@@ -4,12 +4,12 @@ field that is wrong."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pivotrl.records import RewardInput, RewardInputError, json_type
 from pivotrl.rewards.batching import RequestError
+from pivotrl.text_files import json_value
 
 __all__ = ["check_count", "check_lengths", "openrlhf_request", "parse_item", "score_request"]
 
@@ -79,8 +79,8 @@ def openrlhf_request(body: Any, max_items: int) -> list[RewardInput]:
             raise RequestError(400, f"prompts[{i}]: expected a string, got {json_type(prompt)}")
         if isinstance(label, str):
             try:
-                label = json.loads(label)
-            except (ValueError, RecursionError) as exc:
+                label = json_value(label)
+            except ValueError as exc:  # not JSON, or nested too deeply
                 raise RequestError(400, f"labels[{i}]: not JSON ({exc}); expected a JSON object string with "
                                         "reference, lang and optionally reference_answer, answer_type") from None
         if not isinstance(label, Mapping):

@@ -77,6 +77,7 @@ from pivotrl.rewards.client import ENV_API_KEY
 from pivotrl.rewards.batching import Batcher, RequestError, score_items
 from pivotrl.rewards.compose import ComposedReward, RewardConfig, build_reward
 from pivotrl.rewards.payloads import check_lengths, openrlhf_request, parse_item, score_request
+from pivotrl.text_files import json_value
 
 __all__ = [
     "DEFAULT_MAX_BATCH",
@@ -248,8 +249,8 @@ class _Handler(BaseHTTPRequestHandler):
         if len(raw) < length:
             raise RequestError(400, f"body ended after {len(raw)} of {length} bytes")
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return json_value(raw)  # a too-deeply nested body is a JSONDecodeError too
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise RequestError(400, f"body is not valid JSON: {exc}") from None
 
     def _discard(self, length: int) -> None:
@@ -323,6 +324,8 @@ class RewardServer:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
         if int(max_items) < 1 or int(max_body_bytes) < 1 or int(max_item_chars) < 1:
             raise ValueError("max_items, max_item_chars and max_body_bytes must be positive")
+        if not 0 <= int(port) <= 65535:  # a TCP port (0: a free one); socket's OverflowError says less
+            raise ValueError(f"port must be between 0 and 65535, got {port}")
         self.host = host
         self.requested_port = int(port)
         self.max_items = int(max_items)

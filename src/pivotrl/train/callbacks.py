@@ -13,6 +13,7 @@ from typing import Any
 from transformers import TrainerCallback
 from transformers.trainer_callback import ProgressCallback
 
+from pivotrl.run_folder import open_output
 from pivotrl.train.config import TrainConfig
 
 __all__ = ["EvaluateFn", "LogFile", "MultilingualEval", "RewardProgress"]
@@ -34,7 +35,7 @@ class LogFile(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if state.is_world_process_zero and logs:
             entry = {"step": state.global_step + self.step_offset, **self.extra, **logs}
-            with self.path.open("a", encoding="utf-8") as f:
+            with open_output(self.path, "a") as f:  # a full disk: an error naming the log
                 f.write(json.dumps(entry, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())

@@ -1,16 +1,19 @@
-"""Checkpoints and saved models of a training run: which checkpoint a resume continues from, and the model
-folders a run leaves (``final/``, an offline round's ``model/``) that ``pivotrl eval --model`` loads."""
+"""Checkpoints and saved models of a training run: which checkpoint a resume continues from, the training log cut
+back to it, and the model folders a run leaves (``final/``, an offline round's ``model/``) that
+``pivotrl eval --model`` loads."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-__all__ = ["checkpoints", "last_checkpoint", "save_model_folder"]
+__all__ = ["checkpoint_step", "checkpoints", "cut_log", "last_checkpoint", "save_model_folder"]
 
 
 def checkpoints(output_dir: Path) -> list[Path]:
@@ -45,6 +48,42 @@ def last_checkpoint(output_dir: Path) -> Path | None:
         log.warning("%s was not saved completely (killed while saving?); resuming from an older checkpoint",
                     checkpoint)
     return None
+
+
+def checkpoint_step(checkpoint: Path | None) -> int:
+    """The training step a checkpoint was saved at (0 for None: a run starting over)."""
+    return 0 if checkpoint is None else int(checkpoint.name.rpartition("-")[2])
+
+
+def cut_log(path: Path, keep: Callable[[dict[str, Any]], bool]) -> int:
+    """Rewrite the training log ``path`` with only the lines ``keep`` accepts (and without a line torn by a
+    kill); returns how many lines were dropped. A resumed run calls it before training again, so that the
+    steps logged after the checkpoint it resumes from, which it is about to repeat, are not counted twice.
+    The new file replaces the old one in one rename: a kill meanwhile leaves one or the other whole."""
+    if not path.is_file():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a line torn by a kill, or garbage: not a logged step
+            dropped += 1
+            continue
+        if isinstance(entry, dict) and keep(entry):
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        tmp = path.with_name(path.name + ".tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in kept))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        log.info("%s: dropped %d line(s) logged after the point this run resumes from", path, dropped)
+    return dropped
 
 
 def save_model_folder(model: Any, tokenizer: Any, folder: Path, info: dict[str, Any]) -> None:

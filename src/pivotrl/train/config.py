@@ -18,6 +18,7 @@ import collections.abc
 import dataclasses
 import difflib
 import enum
+import os
 import re
 import types
 import typing
@@ -27,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from pivotrl.config_fields import setting
+from pivotrl.config_fields import SEED, Bounds, SettingError, check_fields, setting
 from pivotrl.train.algorithms import (
     ALGORITHMS,
     COMMON_TRL,
@@ -36,7 +37,7 @@ from pivotrl.train.algorithms import (
     cpu_has_native_bf16,
     trl_classes,
 )
-from pivotrl.yaml_files import read_yaml_mapping
+from pivotrl.yaml_files import DuplicateKeyError, read_yaml_mapping, yaml_value
 
 __all__ = ["TrainConfig", "TrainConfigError", "apply_overrides", "load_train_config", "trl_args"]
 
@@ -88,7 +89,7 @@ class TrainConfig:
                                           "worked solutions as the pivot.")
     labels: str = setting("pivot", help="pivot: English references (PB-RLSVR); gold: target-language gold answers "
                                         "(the RLVR baseline).")
-    n_train: int | None = setting(None, help="First n training problems (each in every language).")
+    n_train: int | None = setting(None, at_least=1, help="First n training problems (each in every language).")
     levels: list[int] | None = setting(None, help="Synthetic set only: keep these difficulty levels.")
     prompt_style: str = setting("instruction", help="instruction | mgsm (pivotrl.prompts).")
     # -- reward
@@ -106,12 +107,15 @@ class TrainConfig:
     # (trl.bf16=true adds mixed-precision compute on top).
     dtype: str = setting("float32", help="The policy's weights: float32, or bfloat16 with LoRA only.")
     # -- multilingual evaluation during training (held-out split)
-    eval_every: int = setting(0, help="Steps between held-out evaluations; 0: only at the end.")
-    eval_n: int = setting(8, help="Held-out problems per language in those evaluations (0: none).")
+    eval_every: int = setting(0, at_least=0, expected="a non-negative integer",
+                              help="Steps between held-out evaluations; 0: only at the end.")
+    eval_n: int = setting(8, at_least=0, expected="a non-negative integer",
+                          help="Held-out problems per language in those evaluations (0: none).")
     eval_langs: list[str] | None = setting(None, help="Their languages (default: langs plus English).")
     eval_task: str | None = setting(None, help="Their problem set (default: task).")
-    eval_max_new_tokens: int = setting(192, help="Their generation budget per answer.")
-    seed: int = setting(0, help="Seed of data order, sampling and initialisation.")
+    eval_max_new_tokens: int = setting(192, at_least=1, expected="a positive integer",
+                                       help="Their generation budget per answer.")
+    seed: int = setting(0, bounds=SEED, help="Seed of data order, sampling and initialisation.")
     # Rollout sampling is most of a CPU step; packed weights change only the order of additions inside each dot
     # product (pivotrl.packed_linear), so the samples are the same up to float32 rounding.
     packed_rollouts: bool = setting(True, help="On a CPU, sample each step's rollouts with oneDNN-packed copies "
@@ -123,17 +127,22 @@ class TrainConfig:
                                          "CPU without vLLM, else trl).")
 
     # -- offline algorithms (dpo, rft): each round samples, scores and selects, then trains; null: the default
-    rounds: int | None = setting(None, help="dpo, rft: rounds of sample -> score -> train, each sampling from the "
-                                            "policy the previous round trained (default 1).")
-    samples_per_prompt: int | None = setting(None, help="dpo, rft: answers sampled per prompt each round, k "
-                                                        "(default 4; dpo needs 2 or more).")
-    prompts_per_round: int | None = setting(None, help="dpo, rft: training rows sampled per round, the next ones "
-                                                       "in a seeded order each round (default: all of them).")
-    sample_temperature: float | None = setting(None, help="dpo, rft: sampling temperature (default 0.8, MAPO's).")
-    sample_max_new_tokens: int | None = setting(None, help="dpo, rft: sampling budget per answer in tokens "
-                                                           "(default 256); a cut answer is never trained on.")
-    pair_margin: float | None = setting(None, help="dpo: the least reward difference between chosen and "
-                                                   "rejected for a pair to be kept (default 0.25).")
+    rounds: int | None = setting(None, at_least=1, expected="a positive integer",
+                                 help="dpo, rft: rounds of sample -> score -> train, each sampling from the policy the "
+                                      "previous round trained (default 1).")
+    samples_per_prompt: int | None = setting(None, at_least=1, expected="a positive integer",
+                                             help="dpo, rft: answers sampled per prompt each round, k (default 4; "
+                                                  "dpo needs 2 or more).")
+    prompts_per_round: int | None = setting(None, at_least=1, expected="a positive integer",
+                                            help="dpo, rft: training rows sampled per round, the next ones in a "
+                                                 "seeded order each round (default: all of them).")
+    sample_temperature: float | None = setting(None, above=0, expected="above 0 (answers are sampled)",
+                                               help="dpo, rft: sampling temperature (default 0.8, MAPO's).")
+    sample_max_new_tokens: int | None = setting(None, at_least=1, expected="a positive integer",
+                                                help="dpo, rft: sampling budget per answer in tokens (default 256); "
+                                                     "a cut answer is never trained on.")
+    pair_margin: float | None = setting(None, at_least=0, help="dpo: the least reward difference between chosen "
+                                                               "and rejected for a pair to be kept (default 0.25).")
     min_reward: float | None = setting(None, help="rft: the least reward of a fine-tuning target (default: the "
                                                   "reward's answer-agreement credit, else 3/4 of its top); dpo: of "
                                                   "a chosen answer (default: none).")
@@ -152,12 +161,14 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if not _matches(value, hints[f.name]):
-                raise TrainConfigError(f"{source}: {f.name} must be {_describe(hints[f.name])}, got {value!r} "
+                shown = repr(value) if len(repr(value)) <= 200 else repr(value)[:200] + "..."
+                raise TrainConfigError(f"{source}: {f.name} must be {_describe(hints[f.name])}, got {shown} "
                                        f"({type(value).__name__})")
         try:
+            check_fields(self, source)  # each field within the values its setting declares
             row = algorithm(self.algorithm)
-        except ValueError as exc:
-            raise TrainConfigError(f"{source}: {exc}") from None
+        except ValueError as exc:  # SettingError is one
+            raise TrainConfigError(str(exc) if isinstance(exc, SettingError) else f"{source}: {exc}") from None
         if self.labels not in LABELS:
             raise TrainConfigError(f"{source}: labels must be one of {', '.join(LABELS)}, got {self.labels!r}")
         if not self.langs:
@@ -172,10 +183,10 @@ class TrainConfig:
         if not isinstance(self.trl, dict):
             raise TrainConfigError(
                 f"{source}: trl must be a mapping of TRL config fields, got {type(self.trl).__name__}")
-        for key in ("eval_every", "eval_n", "eval_max_new_tokens"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or value < 0:
-                raise TrainConfigError(f"{source}: {key} must be a non-negative integer, got {value!r}")
+        if self.eval_every and not self.eval_n:
+            raise TrainConfigError(f"{source}: eval_every {self.eval_every} evaluates every {self.eval_every} steps, "
+                                   "but eval_n 0 asks for no evaluations; set eval_n (problems per language) or "
+                                   "eval_every: 0")
         if self.lora is not None and not isinstance(self.lora, dict):
             raise TrainConfigError(f"{source}: lora must be a mapping of peft LoraConfig fields or null")
         if self.rollouts not in ROLLOUTS:
@@ -222,8 +233,10 @@ def _numbers_in_exponent_form(value: Any) -> Any:
 
 def _parse_value(text: str) -> Any:
     try:
-        return _numbers_in_exponent_form(yaml.safe_load(text))
-    except yaml.YAMLError:
+        return _numbers_in_exponent_form(yaml_value(text))
+    except DuplicateKeyError:
+        raise
+    except yaml.YAMLError:  # not YAML (or nested too deeply): the text itself
         return text
 
 
@@ -244,7 +257,10 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str = "-
             if not isinstance(nested, dict):
                 raise TrainConfigError(f"{source} {item!r}: {part!r} is not a mapping")
             target = nested
-        parsed = _parse_value(value)
+        try:
+            parsed = _parse_value(value)
+        except DuplicateKeyError as exc:
+            raise TrainConfigError(f"{source} {item!r}: {exc}") from None
         if parts[-1] in ("langs", "eval_langs") and isinstance(parsed, str):
             parsed = [x.strip() for x in parsed.split(",") if x.strip()]
         target[parts[-1]] = parsed
@@ -286,25 +302,95 @@ def _describe(annotation: Any) -> str:
     return {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}.get(text, text)
 
 
-def _check_trl_fields(trl: dict[str, Any], algorithm: str, source: str) -> None:
-    """Every ``trl:`` field must be a field of TRL's config class for the algorithm, with a value of its type
-    (checked here, before a model loads, rather than deep inside transformers minutes later)."""
+# The values of TRL fields where one outside them crashes or hangs a run only after the policy has loaded (TRL checks
+# a few in its config class, with a ZeroDivisionError for num_generations 0; a sampling temperature of 0 divides the
+# logits by 0): checked with the recipe, as pivotrl's own fields are (pivotrl.config_fields.Bounds), before TRL is
+# even imported (many seconds on a busy machine). Each with the algorithms whose TRL config class has the field.
+_ONLINE, _EVERY = ("grpo", "rloo"), tuple(ALGORITHMS)  # every class: transformers' TrainingArguments fields
+TRL_BOUNDS: dict[str, tuple[tuple[str, ...], Bounds]] = {
+    "num_generations": (_ONLINE, Bounds(at_least=2, expected="at least 2 (the answers to one prompt are compared)")),
+    "temperature": (_ONLINE, Bounds(above=0, expected="above 0 (answers are sampled)")),
+    "top_p": (_ONLINE, Bounds(above=0, at_most=1)),
+    "steps_per_generation": (_ONLINE, Bounds(at_least=1)),
+    "generation_batch_size": (_ONLINE, Bounds(at_least=1)),
+    "max_completion_length": (_ONLINE, Bounds(at_least=1)),
+    "beta": (("grpo", "rloo", "dpo"), Bounds(at_least=0)),
+    "learning_rate": (_EVERY, Bounds(above=0)),
+    "per_device_train_batch_size": (_EVERY, Bounds(at_least=1)),
+    "gradient_accumulation_steps": (_EVERY, Bounds(at_least=1)),
+    "num_train_epochs": (_EVERY, Bounds(above=0)),
+}
+
+
+def _check_trl_bounds(trl: dict[str, Any], keys: Any, class_name: str, source: str) -> None:
+    for key in keys:
+        problem = TRL_BOUNDS[key][1].problem(trl[key]) if key in TRL_BOUNDS else None
+        if problem is not None:
+            raise TrainConfigError(f"{source}: trl.{key} {problem} ({class_name}), got {trl[key]!r}")
+
+
+def _check_trl_fields(trl: dict[str, Any], name: str, source: str) -> None:
+    """Every ``trl:`` field must be a field of TRL's config class for the algorithm ``name``, with a value of its
+    type and within :data:`TRL_BOUNDS`; an online algorithm needs a step count and whole prompt groups per
+    generation batch (checked here, before a model loads, rather than deep inside transformers minutes later)."""
+    row = algorithm(name)
+    _check_online_steps(trl, row, source)
+    _check_trl_bounds(trl, [k for k in trl if k in TRL_BOUNDS and name in TRL_BOUNDS[k][0]], row.config_class, source)
+    _check_prompt_groups(trl, row, source)
     if not trl:
         return
-    cls = trl_classes(algorithm)[0]
+    cls = trl_classes(name)[0]
     hints = typing.get_type_hints(cls)
     for key, value in trl.items():
         if key not in hints:
             close = difflib.get_close_matches(str(key), hints, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
-            owners = [name for name in ALGORITHMS if name != algorithm
-                      and key in trl_classes(name)[0].__dataclass_fields__]
+            owners = [other for other in ALGORITHMS if other != name
+                      and key in trl_classes(other)[0].__dataclass_fields__]
             if owners and not close:
-                hint = f"; it is a field of {', '.join(owners)} (algorithm: {algorithm})"
+                hint = f"; it is a field of {', '.join(owners)} (algorithm: {name})"
             raise TrainConfigError(f"{source}: trl.{key} is not a field of TRL's {cls.__name__}{hint}")
         if not _matches(value, hints[key]):
             raise TrainConfigError(f"{source}: trl.{key} must be {_describe(hints[key])} ({cls.__name__}), got "
                                    f"{value!r} ({type(value).__name__})")
+
+
+def _check_online_steps(trl: dict[str, Any], row: Any, source: str) -> None:
+    """An online algorithm trains ``max_steps`` steps: TRL reads 0 or -1 (its default) as "num_train_epochs passes
+    over the training set", and with every prompt in every language sampled k times a step that is a run of hours
+    to days nobody asked for; refused, with what to write instead."""
+    steps = {**COMMON_TRL, **row.trl_defaults, **trl}.get("max_steps", -1)
+    if row.online and isinstance(steps, int) and not isinstance(steps, bool) and steps < 1:
+        raise TrainConfigError(f"{source}: trl.max_steps must be at least 1 for {row.name}, got {steps}: TRL reads "
+                               f"{steps} as whole epochs over the training set, an open-ended run when answers are "
+                               "sampled at every step; give the number of steps (trl.max_steps=30, or --max-steps 30)")
+
+
+def _check_prompt_groups(trl: dict[str, Any], row: Any, source: str) -> None:
+    """GRPO and RLOO sample ``num_generations`` answers per prompt into a generation batch that must hold whole
+    groups (TRL's rule, from its config class; WORLD_SIZE processes under accelerate launch)."""
+    merged = {**COMMON_TRL, **row.trl_defaults, **trl}
+    k = merged.get("num_generations")
+    sizes = [merged.get(key) for key in ("per_device_train_batch_size", "gradient_accumulation_steps",
+                                         "steps_per_generation", "generation_batch_size")]
+    if (not row.online or not isinstance(k, int) or k < 1
+            or not all(v is None or (isinstance(v, int) and v >= 1) for v in sizes)
+            or ("generation_batch_size" in trl and "steps_per_generation" in trl)):
+        return  # not an online algorithm, or a type error or TRL's own error says what is wrong
+    try:
+        world = max(1, int(os.environ.get("WORLD_SIZE") or 1))
+    except ValueError:
+        world = 1
+    per_device = merged.get("per_device_train_batch_size") or 8
+    steps_key = "steps_per_generation" if merged.get("steps_per_generation") else "gradient_accumulation_steps"
+    steps = merged.get(steps_key) or 1
+    batch = merged.get("generation_batch_size") or per_device * world * steps
+    if batch % k:
+        how = ("generation_batch_size" if merged.get("generation_batch_size") else
+               f"per_device_train_batch_size {per_device} x {world} process(es) x {steps_key} {steps}")
+        raise TrainConfigError(f"{source}: trl.num_generations {k} must divide the generation batch of {batch} "
+                               f"answers ({how}): each prompt's {k} answers are sampled in one batch (TRL's rule); "
+                               f"set num_generations to a divisor of {batch} or change the batch")
 
 
 def _check_offline_fields(config: TrainConfig, row: Any, reward: Any, source: str) -> None:
@@ -317,10 +403,6 @@ def _check_offline_fields(config: TrainConfig, row: Any, reward: Any, source: st
                                    "or change the algorithm")
     if row.online:
         return
-    for name in ("rounds", "samples_per_prompt", "prompts_per_round", "sample_max_new_tokens"):
-        value = config.offline(name)
-        if value is not None and value < 1:
-            raise TrainConfigError(f"{source}: {name} must be a positive integer, got {value!r}")
     if config.offline("rounds") > 1 and config.dtype == "bfloat16":
         raise TrainConfigError(f"{source}: rounds above 1 merge each round's adapter into the policy's weights, "
                                "where bfloat16 would round small updates away; use dtype float32")
@@ -328,9 +410,6 @@ def _check_offline_fields(config: TrainConfig, row: Any, reward: Any, source: st
     if row.name == "dpo" and k < 2:
         raise TrainConfigError(f"{source}: samples_per_prompt must be 2 or more for dpo (a pair compares two "
                                f"answers to the same prompt), got {k}")
-    if config.offline("sample_temperature") <= 0:
-        raise TrainConfigError(f"{source}: sample_temperature must be above 0 (answers are sampled), got "
-                               f"{config.sample_temperature!r}")
     low, high = reward.total_range()
     margin = config.offline("pair_margin")
     if margin is not None and not 0 <= margin <= high - low:
@@ -355,6 +434,9 @@ def load_train_config(path: str | Path | None = None, overrides: list[str] | Non
             data = read_yaml_mapping(path, "recipe fields")
         except ValueError as exc:
             raise TrainConfigError(str(exc)) from exc
+        if not data:  # an empty or all-comment file: a wrong path or a lost edit, not a wish for every default
+            raise TrainConfigError(f"recipe {path} is empty (no fields); write the fields to change (see recipes/), "
+                                   "or leave out --config to train with the defaults")
     data = apply_overrides(_numbers_in_exponent_form(data), overrides or [])
     allowed = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(data) - allowed)

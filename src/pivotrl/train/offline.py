@@ -277,6 +277,26 @@ def _append_log(path: Path, entry: dict[str, Any]) -> None:
         os.fsync(f.fileno())
 
 
+def _logged_before(entry: dict[str, Any], round_no: int, resumed_at: int) -> bool:
+    """Whether a log line stays when round ``round_no`` (re)starts with its trainer at step ``resumed_at`` of
+    the run: earlier rounds' lines, this round's sampling line (its samples are kept, so it would be the same)
+    and its training lines up to the checkpoint; its later training lines and its evaluation are redone."""
+    logged_round = entry.get("round")
+    if not isinstance(logged_round, int) or logged_round < round_no:
+        return True
+    if logged_round > round_no:
+        return False
+    return entry.get("phase") == "sampling" or (entry.get("phase") == "training"
+                                                and int(entry.get("step", 0)) <= resumed_at)
+
+
+def _sampling_logged(path: Path, round_no: int) -> bool:
+    if not path.is_file():
+        return False
+    return any(e.get("round") == round_no and e.get("phase") == "sampling"
+               for e in (json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()))
+
+
 def _round_done(round_dir: Path) -> dict[str, Any] | None:
     try:
         return json.loads((round_dir / "done.json").read_text(encoding="utf-8"))
@@ -338,7 +358,7 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
 
     from pivotrl.rewards.compose import build_reward
     from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
-    from pivotrl.train.checkpoints import last_checkpoint, save_model_folder
+    from pivotrl.train.checkpoints import checkpoint_step, cut_log, last_checkpoint, save_model_folder
 
     reward = build_reward(config.reward)
     min_reward = config.offline("min_reward")
@@ -358,6 +378,8 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
             loaded = None  # a later round loads the policy with this round merged in
             continue
         round_dir.mkdir(parents=True, exist_ok=True)
+        resumed_at = steps + checkpoint_step(last_checkpoint(round_dir / "trainer"))
+        cut_log(out / "log.jsonl", lambda e, r=round_no, at=resumed_at: _logged_before(e, r, at))
         if loaded is None:
             loaded = policy_after(config, out, round_no - 1)
         model, tokenizer = loaded.model, loaded.tokenizer
@@ -375,14 +397,16 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
                 f.write(json.dumps(r, ensure_ascii=False) + "\n")
         for message in nothing_kept(selection, config.algorithm):
             log.warning("round %d: %s", round_no, message)
-        _append_log(out / "log.jsonl", {"step": steps, "round": round_no, **selection_log(selection, records),
-                                        "sample_seconds": round(sample_seconds, 1)})
+        if not _sampling_logged(out / "log.jsonl", round_no):  # a resumed round kept its line (same samples)
+            _append_log(out / "log.jsonl", {"step": steps, "round": round_no, "phase": "sampling",
+                                            **selection_log(selection, records),
+                                            "sample_seconds": round(sample_seconds, 1)})
         train_started = time.perf_counter()
         round_steps = 0
         if train_rows:
             trainer = build_offline_trainer(config, model, tokenizer, train_rows, round_dir / "trainer",
                                             callbacks=[LogFile(out / "log.jsonl", step_offset=steps,
-                                                               extra={"round": round_no})])
+                                                               extra={"round": round_no, "phase": "training"})])
             trainer.remove_callback(ProgressCallback)
             if progress:
                 trainer.add_callback(RewardProgress())
@@ -404,7 +428,7 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
         if evaluate is not None and config.eval_n and round_steps:
             logged = MultilingualEval(config, tokenizer, evaluate).evaluate(steps, loaded.model)
             if logged:
-                _append_log(out / "log.jsonl", {"step": steps, "round": round_no, **logged})
+                _append_log(out / "log.jsonl", {"step": steps, "round": round_no, "phase": "eval", **logged})
                 entry["eval"] = logged
         _write_json(round_dir / "done.json", entry)
         report.append(entry)

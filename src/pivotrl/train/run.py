@@ -29,8 +29,9 @@ import yaml
 
 from pivotrl.pivot.train_set import TrainExample
 from pivotrl.records import Problem
+from pivotrl.run_folder import open_output, write_output
 from pivotrl.train.algorithms import algorithm
-from pivotrl.train.checkpoints import checkpoints, last_checkpoint, save_model_folder
+from pivotrl.train.checkpoints import checkpoint_step, checkpoints, cut_log, last_checkpoint, save_model_folder
 from pivotrl.train.config import TrainConfig, TrainConfigError, trl_args
 
 log = logging.getLogger(__name__)
@@ -224,7 +225,7 @@ def _check_recipe(config: TrainConfig, out: Path, resume: bool) -> None:
             changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             raise TrainError(f"{out} was trained with a different recipe (fields {', '.join(changed)} differ); "
                              "resume with the same recipe or use another --out")
-    path.write_text(current, encoding="utf-8")
+    write_output(path, current)
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -257,7 +258,7 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any)
     _check_recipe(config, out, resume)
 
     rows, data_summary = build_rows(config, progress=progress)
-    with (out / "train_set.jsonl").open("w", encoding="utf-8") as f:
+    with open_output(out / "train_set.jsonl") as f:
         for r in rows:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
     if evaluate is None and config.eval_n:
@@ -269,7 +270,7 @@ def _run_train(config: TrainConfig, resume: bool, progress: bool, evaluate: Any)
 
         summary = run_rounds(config, rows, out, progress=progress, evaluate=evaluate)
     summary["data"] = data_summary
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
+    write_output(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False, default=str) + "\n")
     return summary
 
 
@@ -284,6 +285,9 @@ def _train_online(config: TrainConfig, out: Path, rows: list[dict[str, Any]], re
     last = last_checkpoint(out) if resume else None
     if resume and last is None:
         log.warning("--resume: no checkpoint in %s yet; starting from the beginning", out)
+    # the steps logged after that checkpoint (every line, starting over) are trained and logged again
+    resumed_at = checkpoint_step(last)
+    cut_log(out / "log.jsonl", lambda entry: last is not None and int(entry.get("step", 0)) <= resumed_at)
     loaded = load_model(config.model, dtype=config.dtype)
     callbacks: list[Any] = [LogFile(out / "log.jsonl")]
     evaluator = MultilingualEval(config, loaded.tokenizer, evaluate) if evaluate is not None else None

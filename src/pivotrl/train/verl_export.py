@@ -49,6 +49,7 @@ from pivotrl.pivot.train_set import TrainExample
 from pivotrl.prompts import STYLES, native_prompt
 from pivotrl.records import Problem
 from pivotrl.rewards.verl import ENV_CONFIG, ENV_URL
+from pivotrl.run_folder import write_output, writing
 from pivotrl.train.verl_launch import VERL_VERSION, VerlLaunch, batch_sizes, launch_script, readme, \
     reward_module, script_word
 
@@ -144,8 +145,8 @@ def export_verl(examples: list[TrainExample], out_dir: str | Path, *, held_out: 
     _write_splits(written, out, paths)
     reward_spec = _write_reward(reward, reward_path, url, out, paths)
     for name, algo, batch in (("run_grpo", "grpo", grpo), ("run_ppo", "gae", ppo)):
-        paths[name].write_text(launch_script(algo, batch, settings, reward_spec, reward_path is not None, url,
-                                             has_test="test" in written), encoding="utf-8")
+        write_output(paths[name], launch_script(algo, batch, settings, reward_spec, reward_path is not None, url,
+                                                has_test="test" in written))
         mode = paths[name].stat().st_mode
         paths[name].chmod(mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
@@ -162,8 +163,8 @@ def export_verl(examples: list[TrainExample], out_dir: str | Path, *, held_out: 
         **settings,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    paths["readme"].write_text(readme(summary), encoding="utf-8")
-    paths["summary"].write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_output(paths["readme"], readme(summary))
+    write_output(paths["summary"], json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     return summary
 
 
@@ -208,10 +209,11 @@ def _write_reward(reward: Any, reward_path: Path | None, url: str | None, out: P
     if reward_path is not None:
         paths["reward_config"] = out / "reward.yaml"
         if reward_path.resolve() != paths["reward_config"]:
-            shutil.copyfile(reward_path, paths["reward_config"])
+            with writing(paths["reward_config"]):
+                shutil.copyfile(reward_path, paths["reward_config"])
         reward_file = paths["reward_config"].name
     reward_spec = reward_file or str(reward)
-    paths["reward"].write_text(reward_module(reward_spec, reward_file is not None, url), encoding="utf-8")
+    write_output(paths["reward"], reward_module(reward_spec, reward_file is not None, url))
     return reward_spec
 
 
@@ -310,7 +312,8 @@ def _write_parquet(rows: list[dict[str, Any]], path: Path) -> None:
 
     table = pa.Table.from_pylist(rows, schema=parquet_schema())
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
+    with writing(tmp):
+        pq.write_table(table, tmp)
     tmp.replace(path)
 
 

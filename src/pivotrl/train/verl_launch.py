@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pivotrl.config_fields import setting
+from pivotrl.config_fields import check_fields, setting
 from pivotrl.rewards.verl import ENV_CONFIG, ENV_URL
 
 __all__ = ["VERL_VERSION", "VerlLaunch", "batch_sizes", "launch_script", "readme", "reward_module", "script_word"]
@@ -20,27 +20,41 @@ __all__ = ["VERL_VERSION", "VerlLaunch", "batch_sizes", "launch_script", "readme
 VERL_VERSION = "0.5.0"
 
 
+_POSITIVE = "a positive integer"
+
+
+def _every_n_steps(value: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and (value == -1 or value >= 1)
+
+
 @dataclass
 class VerlLaunch:
     """The launch settings of an exported verl job (defaults: one 8-GPU node, a 7B policy)."""
 
     model: str = setting("Qwen/Qwen2.5-7B-Instruct", help="The policy verl trains (hub id or path on the cluster).")
-    n_gpus: int = setting(8, help="GPUs per node.")
-    nnodes: int = setting(1, help="Nodes.")
+    n_gpus: int = setting(8, at_least=1, expected=_POSITIVE, help="GPUs per node.")
+    nnodes: int = setting(1, at_least=1, expected=_POSITIVE, help="Nodes.")
     critic_model: str | None = setting(None, help="PPO's critic (default: the policy's model).")
-    rollout_n: int = setting(8, help="GRPO samples per prompt (PPO uses one).")
-    train_batch_size: int = setting(256, help="Prompts per step (fitted down to the data and GPU count).")
-    ppo_mini_batch_size: int = setting(64, help="Prompts per optimiser update (fitted to divide the batch).")
-    max_prompt_length: int = setting(1024, help="Prompt tokens (longer prompts are dropped).")
-    max_response_length: int = setting(1024, help="Response tokens.")
-    rollout_tp: int = setting(2, help="vLLM tensor parallelism of the rollout (divides --n-gpus).")
-    gpu_memory_utilization: float = setting(0.6, help="vLLM's share of GPU memory, in (0, 1].")
-    actor_lr: float = setting(1e-6, help="Policy learning rate.")
-    critic_lr: float = setting(1e-5, help="PPO critic learning rate.")
-    kl_loss_coef: float = setting(0.001, help="GRPO KL loss coefficient (low_var_kl).")
-    total_epochs: int = setting(15, help="Passes over the training set.")
-    test_freq: int = setting(5, help="Validate every N steps (-1 when no held-out split is exported).")
-    save_freq: int = setting(-1, help="Checkpoint every N steps (-1: only at the end).")
+    rollout_n: int = setting(8, at_least=2, expected="at least 2 (GRPO's advantage is relative to the group)",
+                             help="GRPO samples per prompt (PPO uses one).")
+    train_batch_size: int = setting(256, at_least=1, expected=_POSITIVE,
+                                    help="Prompts per step (fitted down to the data and GPU count).")
+    ppo_mini_batch_size: int = setting(64, at_least=1, expected=_POSITIVE,
+                                       help="Prompts per optimiser update (fitted to divide the batch).")
+    max_prompt_length: int = setting(1024, at_least=1, expected=_POSITIVE,
+                                     help="Prompt tokens (longer prompts are dropped).")
+    max_response_length: int = setting(1024, at_least=1, expected=_POSITIVE, help="Response tokens.")
+    rollout_tp: int = setting(2, at_least=1, expected=_POSITIVE,
+                              help="vLLM tensor parallelism of the rollout (divides --n-gpus).")
+    gpu_memory_utilization: float = setting(0.6, above=0, at_most=1, help="vLLM's share of GPU memory, in (0, 1].")
+    actor_lr: float = setting(1e-6, above=0, help="Policy learning rate.")
+    critic_lr: float = setting(1e-5, above=0, help="PPO critic learning rate.")
+    kl_loss_coef: float = setting(0.001, at_least=0, help="GRPO KL loss coefficient (low_var_kl).")
+    total_epochs: int = setting(15, at_least=1, expected=_POSITIVE, help="Passes over the training set.")
+    test_freq: int = setting(5, check=_every_n_steps, expected="-1 or a positive integer",
+                             help="Validate every N steps (-1 when no held-out split is exported).")
+    save_freq: int = setting(-1, check=_every_n_steps, expected="-1 or a positive integer",
+                             help="Checkpoint every N steps (-1: only at the end).")
     logger: list[str] = setting(default_factory=lambda: ["console"],
                                 help="verl loggers (repeatable): console, wandb, tensorboard, ...")
     project_name: str = setting("pivotrl", help="trainer.project_name.")
@@ -48,18 +62,15 @@ class VerlLaunch:
 
     def check(self) -> None:
         """Refuse settings verl would reject later on the cluster, naming the field."""
+        check_fields(self)  # each field within the values its setting declares (SettingError, a ValueError)
         for name in ("n_gpus", "nnodes", "rollout_n", "train_batch_size", "ppo_mini_batch_size", "max_prompt_length",
                      "max_response_length", "rollout_tp", "total_epochs"):
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool):
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if self.rollout_n < 2:
-            raise ValueError("GRPO needs rollout_n >= 2 samples per prompt (its advantage is relative to the group)")
         if self.n_gpus % self.rollout_tp:
             raise ValueError(f"rollout_tp={self.rollout_tp} must divide n_gpus={self.n_gpus} "
                              "(vLLM tensor parallelism per node)")
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise ValueError(f"gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
         loggers = self.loggers()
         if not loggers or not all(isinstance(x, str) and x.strip() and "," not in x for x in loggers):
             raise ValueError(f"logger must name at least one verl logger (console, wandb, tensorboard, ...): "

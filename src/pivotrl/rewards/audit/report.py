@@ -21,6 +21,7 @@ from pivotrl.rewards.audit.cases import (
 )
 from pivotrl.rewards.audit.probes import PROBES
 from pivotrl.rewards.audit.scoring import AuditReport, json_default, run_audit
+from pivotrl.run_folder import open_output, write_figure, write_output
 
 # -------------------------------------------------------------------------------------------- markdown
 
@@ -183,8 +184,7 @@ def _plot(report: AuditReport, path: Path) -> None:
     ax.set_title(f"honest > probe (% of cases), reward {report.reward}")
     fig.colorbar(im, ax=ax, fraction=0.03)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    write_figure(fig, path)
 
 
 def write_audit(report: AuditReport, out_dir: str | Path) -> dict[str, Path]:
@@ -193,9 +193,9 @@ def write_audit(report: AuditReport, out_dir: str | Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {"markdown": out / "audit.md", "json": out / "audit.json", "cases": out / "audit_cases.jsonl",
              "plot": out / "audit.png"}
-    paths["markdown"].write_text(audit_markdown(report), encoding="utf-8")
-    paths["json"].write_text(report.to_json(), encoding="utf-8")
-    with open(paths["cases"], "w", encoding="utf-8") as f:
+    write_output(paths["markdown"], audit_markdown(report))
+    write_output(paths["json"], report.to_json())
+    with open_output(paths["cases"]) as f:
         for row in report.details:
             f.write(json.dumps(row, ensure_ascii=False, default=json_default) + "\n")
     _plot(report, paths["plot"])
