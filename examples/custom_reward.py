@@ -37,4 +37,4 @@ def shows_work(completions: list[Any], *, steps_for_full_credit: int = 3, **_: A
 register_component("shows_work", fn=shows_work, range=(0.0, 1.0), role="credit",
                    summary="arithmetic steps written out (three for full credit)", replace=True,
                    settings={"steps_for_full_credit": Setting(
-                       3, "written-out steps that earn full credit", check=lambda v: v >= 1, expected=">= 1")})
+                       3, "written-out steps that earn full credit", at_least=1)})

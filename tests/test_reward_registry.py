@@ -140,8 +140,7 @@ def counts_sevens(completions, *, sevens_needed=2, **columns):
 
 
 register_component("counts_sevens", fn=counts_sevens, range=(0.0, 1.0), role="credit",
-                   settings={"sevens_needed": Setting(2, "sevens for full credit", check=lambda v: v >= 1,
-                                                      expected=">= 1")})
+                   settings={"sevens_needed": Setting(2, "sevens for full credit", at_least=1)})
 '''
 
 
@@ -159,7 +158,7 @@ def test_a_plugin_component_has_its_own_setting(clean_registry, tmp_path, monkey
     assert seen and all("length_tolerance" not in s and "tolerance" not in s and "min_share" not in s for s in seen)
     # a config round-trips through its dict (run folders store it)
     assert load_reward_config(four.to_dict()).sevens_needed == 4
-    with pytest.raises(ValueError, match=r"sevens_needed must be >= 1, got 0 \(a setting of counts_sevens\)"):
+    with pytest.raises(ValueError, match=r"sevens_needed must be at least 1, got 0 \(a setting of counts_sevens\)"):
         load_reward_config({**base, "sevens_needed": 0})
     with pytest.raises(ValueError, match="unknown reward config field.*sevens_wanted.*sevens_needed"):
         load_reward_config({**base, "sevens_wanted": 3})

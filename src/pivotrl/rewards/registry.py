@@ -28,7 +28,7 @@ component only. Register your own from your module::
     register_component("shows_work", fn=shows_work, range=(0.0, 1.0), role="credit",
                        summary="arithmetic steps written out",
                        settings={"steps_for_full_credit": Setting(3, "steps for full credit",
-                                                                  check=lambda v: v >= 1, expected=">= 1")})
+                                                                  at_least=1)})
 
 and name the module in the reward config's ``plugins`` (``plugins: [my_rewards]``) so that ``pivotrl train``,
 ``reward score`` and the reward server import it before they read the weights (examples/custom_reward.py).
@@ -43,6 +43,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from pivotrl.config_fields import Bounds
+
 __all__ = ["REGISTRY", "Component", "RewardFunc", "Setting", "default_gated", "import_plugins", "plain_functions",
            "register_component", "score_ranges", "setting_owners"]
 
@@ -52,28 +54,29 @@ ROLES = ("credit", "penalty", "gate")
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting of a component: its default, a line of help, and what a value must be.
-
-    ``check`` returns True for an acceptable value (it is only called on numbers when the default is a number;
-    a bool is never a number here); ``expected`` says what it wants, for the error (``"> 0"``, ``"in [0, 1)"``).
+    """One setting of a component: its default, a line of help, and the values it takes, declared as every
+    config setting declares them (:class:`pivotrl.config_fields.Bounds`: ``Setting(2.0, "...", above=0)``).
     ``argument`` is the keyword the component's function takes, when it differs from the setting's name.
     """
 
     default: Any
     help: str
+    at_least: float | None = None
+    at_most: float | None = None
+    above: float | None = None
     check: Callable[[Any], bool] | None = None
     expected: str = ""
     argument: str | None = None
 
     def problem(self, value: Any) -> str | None:
-        """What is wrong with ``value`` (None when it is fine)."""
+        """What is wrong with ``value`` (None when it is fine): ``must be ..., got VALUE``."""
+        bounds = Bounds(self.at_least, self.at_most, self.above, self.check, self.expected)
         numeric = isinstance(self.default, (int, float)) and not isinstance(self.default, bool)
-        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
-            wanted = f"a number {self.expected}" if self.expected.startswith((">", "<")) else self.expected
-            return f"must be {wanted or 'a number'}, got {value!r}"
-        if self.check is not None and not self.check(value):
-            return f"must be {self.expected or 'valid'}, got {value!r}"
-        return None
+        if value is None or (numeric and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                          or not math.isfinite(value))):
+            return f"must be {bounds.describe()} (a number), got {value!r}"
+        problem = bounds.problem(value)
+        return None if problem is None else f"{problem}, got {value!r}"
 
 
 def _resolve(ref: Callable[..., Any] | str) -> Callable[..., Any]:
@@ -217,8 +220,7 @@ register_component("answer_format", fn=f"{_COMPONENTS}:answer_format", range=(0.
 register_component("length_guard", fn=f"{_COMPONENTS}:length_guard", range=(-1.0, 0.0), role="penalty",
                    summary="completions much longer than the reference",
                    settings={"length_tolerance": Setting(
-                       2.0, "allowed length as a multiple of the reference's", check=lambda v: v > 0,
-                       expected="> 0", argument="tolerance")})
+                       2.0, "allowed length as a multiple of the reference's", above=0, argument="tolerance")})
 register_component("brevity_guard", fn=f"{_COMPONENTS}:brevity_guard", range=(-1.0, 0.0), role="penalty",
                    summary="completions much shorter than the reference (a bare answer)",
                    settings={"min_length_share": Setting(
