@@ -18,6 +18,7 @@ body, in arrival order).
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -182,6 +183,75 @@ def _handler(server: OpenAIServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(data)))
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+class ScriptedServer:
+    """A loopback server that answers every POST with ``respond(path, body) -> (status, payload)``, or never
+    answers it when ``respond`` returns None (a stuck server: the client's timeout must end the wait); records
+    the requests (``{"path", "body"}``) and the most that were in flight at once; ``delay`` (low, high) seconds
+    before each answer. The shape of a server's answer is the test's: no model behind it."""
+
+    def __init__(self, respond: Any) -> None:
+        self.lock = threading.Lock()
+        self.requests: list[dict[str, Any]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.delay: tuple[float, float] | None = None
+        self.respond = respond
+        self.closing = threading.Event()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _scripted_handler(self))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    @property
+    def host(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        return self.host + "/v1"
+
+    def close(self) -> None:
+        self.closing.set()  # requests left unanswered end now
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+def _scripted_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8"))
+            with server.lock:
+                server.requests.append({"path": self.path, "body": body})
+                server.in_flight += 1
+                server.max_in_flight = max(server.max_in_flight, server.in_flight)
+            try:
+                if server.delay is not None:
+                    time.sleep(random.uniform(*server.delay))
+                answer = server.respond(self.path, body)
+                if answer is None:
+                    server.closing.wait(30)
+                    return
+            finally:
+                with server.lock:
+                    server.in_flight -= 1
+            status, payload = answer
+            data = json.dumps(payload).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 

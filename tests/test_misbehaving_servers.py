@@ -11,10 +11,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from openai_server import ScriptedServer
 
 import pivotrl.models  # noqa: F401 - run_eval imports it (transformers): loaded here, the timings measure waiting
 from pivotrl.data import load_problems
@@ -56,65 +56,30 @@ class SilentServer:
             conn.close()
 
 
-class ScriptedServer:
+class ChatScript(ScriptedServer):
     """Chat completions whose content is ``content(prompt, nth request of that prompt)``: a string, or None
     (``content: null`` with ``finish_reason: "length"``); ``hang(prompt)`` True: that request never gets an answer."""
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: list[dict] = []
         self.content: Callable[[str, int], str | None] = lambda prompt, nth: "The answer is 7."
         self.hang: Callable[[str], bool] = lambda prompt: False
-        self.stop = threading.Event()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        super().__init__(self._chat)
 
     def prompts(self) -> list[str]:
         with self.lock:
-            return [r["messages"][-1]["content"] for r in self.requests]
+            return [r["body"]["messages"][-1]["content"] for r in self.requests]
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                prompt = body["messages"][-1]["content"]
-                with server.lock:
-                    server.requests.append(body)
-                    nth = sum(r["messages"][-1]["content"] == prompt for r in server.requests)
-                if server.hang(prompt):
-                    server.stop.wait(30)
-                    return
-                choices = []
-                for i in range(int(body.get("n", 1))):
-                    text = server.content(prompt, nth)
-                    choices.append({"index": i, "message": {"role": "assistant", "content": text},
-                                    "finish_reason": "length" if text is None else "stop"})
-                data = json.dumps({"choices": choices, "usage": {"prompt_tokens": 3, "completion_tokens": 4}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
-
-    def close(self) -> None:
-        self.stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def _chat(self, path: str, body: dict) -> tuple[int, dict] | None:
+        prompt = body["messages"][-1]["content"]
+        nth = self.prompts().count(prompt)  # this request is recorded already
+        if self.hang(prompt):
+            return None
+        choices = []
+        for i in range(int(body.get("n", 1))):
+            text = self.content(prompt, nth)
+            choices.append({"index": i, "message": {"role": "assistant", "content": text},
+                            "finish_reason": "length" if text is None else "stop"})
+        return 200, {"choices": choices, "usage": {"prompt_tokens": 3, "completion_tokens": 4}}
 
 
 @pytest.fixture
@@ -125,8 +90,8 @@ def silent() -> Iterator[SilentServer]:
 
 
 @pytest.fixture
-def scripted() -> Iterator[ScriptedServer]:
-    server = ScriptedServer()
+def scripted() -> Iterator[ChatScript]:
+    server = ChatScript()
     yield server
     server.close()
 
@@ -229,7 +194,7 @@ def test_an_empty_choice_is_asked_for_again_with_the_next_seed(scripted):
     api = connect(scripted.base_url, "m", max_retries=0)
     got = api.complete([{"role": "user", "content": "q"}], seed=5, empty_retries=2)
     assert got.texts == ["text 2"] and got.empty_requests == 1 and got.empty == 0 and got.requests == 2
-    assert [r["seed"] for r in scripted.requests] == [5, 6]
+    assert [r["body"]["seed"] for r in scripted.requests] == [5, 6]
 
     scripted.content = lambda prompt, nth: None
     got = api.complete([{"role": "user", "content": "never"}], n=2, temperature=0.7, empty_retries=2)
@@ -245,7 +210,7 @@ def test_a_sampled_request_asks_again_only_for_its_empty_choices(scripted):
     got = connect(scripted.base_url, "m").complete([{"role": "user", "content": "q"}], n=3, temperature=0.7,
                                                    empty_retries=1)
     assert got.texts == ["first", "third", "again"] and got.empty_requests == 1
-    assert [r["n"] for r in scripted.requests] == [3, 1]
+    assert [r["body"]["n"] for r in scripted.requests] == [3, 1]
 
 
 def test_eval_leaves_empty_answers_unstored_warns_and_a_rerun_asks_again(scripted, tmp_path, caplog):

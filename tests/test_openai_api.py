@@ -3,70 +3,15 @@ bounded concurrency with answers in input order, failing fast, and token log-pro
 
 from __future__ import annotations
 
-import json
-import random
 import threading
 import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
+from openai_server import ScriptedServer
 
 from pivotrl.http_client import HTTPRequestError
 from pivotrl.openai_api import Completion, TokenLogprob, api_root, complete_all, connect
-
-
-class Server:
-    """A loopback server that answers every POST with ``respond(path, body) -> (status, payload)`` (by default an
-    echo of the prompt) and records the requests and how many were in flight at once."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.requests: list[dict[str, Any]] = []
-        self.in_flight = 0
-        self.max_in_flight = 0
-        self.delay: tuple[float, float] | None = None
-        self.respond: Callable[[str, dict], tuple[int, dict]] = echo
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    @property
-    def host(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode("utf-8"))
-                with server.lock:
-                    server.requests.append({"path": self.path, "body": body})
-                    server.in_flight += 1
-                    server.max_in_flight = max(server.max_in_flight, server.in_flight)
-                try:
-                    if server.delay is not None:
-                        time.sleep(random.uniform(*server.delay))
-                    status, payload = server.respond(self.path, body)
-                finally:
-                    with server.lock:
-                        server.in_flight -= 1
-                data = json.dumps(payload).encode("utf-8")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        return Handler
 
 
 def prompt_of(body: dict) -> str:
@@ -83,15 +28,12 @@ def echo(path: str, body: dict) -> tuple[int, dict]:
 
 
 @pytest.fixture
-def server() -> Iterator[Server]:
-    srv = Server()
-    srv.thread.start()
+def server() -> Iterator[ScriptedServer]:
+    srv = ScriptedServer(echo)  # by default an echo of the prompt
     try:
         yield srv
     finally:
-        srv.httpd.shutdown()
-        srv.httpd.server_close()
-        srv.thread.join(timeout=5)
+        srv.close()
 
 
 def user(text: str) -> list[dict]:
