@@ -275,6 +275,8 @@ def run_states(study: Study, root: Path, methods: list[str], seeds: list[int] | 
             state = "done"
         elif (train / "final").is_dir():
             state = f"trained; evaluated on {', '.join(evals) or 'nothing yet'} of {', '.join(study.evals)}"
+        elif study.pipeline.algorithm != "grpo" and (train / "round-1").is_dir():
+            state = _round_state(train)
         elif (train / "log.jsonl").is_file():
             steps = [r["step"] for r in read_log(train) if "reward" in r]
             saved = sorted(int(c.name.rsplit("-", 1)[1]) for c in train.glob("checkpoint-*")
@@ -286,6 +288,23 @@ def run_states(study: Study, root: Path, methods: list[str], seeds: list[int] | 
         holder = lock_holder(run_dir)
         lines.append(f"{method} seed {seed}: {state}" + (f" [running: {holder}]" if holder else ""))
     return lines
+
+
+def _round_state(train: Path) -> str:
+    """Where an offline run stands: the round it is in, the prompts sampled so far, the trainer's checkpoint."""
+    rounds = sorted(train.glob("round-*"), key=lambda p: int(p.name.rsplit("-", 1)[1]))
+    last = rounds[-1]
+    if (last / "done.json").is_file():
+        return f"round {last.name.rsplit('-', 1)[1]} done, final model not saved yet"
+    def lines(path: Path) -> int:
+        return path.read_text(encoding="utf-8").count("\n") if path.is_file() else 0
+
+    sampled, prompts = lines(last / "samples.jsonl"), lines(train / "train_set.jsonl")
+    saved = sorted(int(c.name.rsplit("-", 1)[1]) for c in (last / "trainer").glob("checkpoint-*")
+                   if c.name.rsplit("-", 1)[1].isdigit())
+    if (last / "train.jsonl").is_file():
+        return f"{last.name}: training, {f'checkpoint {saved[-1]}' if saved else 'no checkpoint yet'}"
+    return f"{last.name}: sampling, {sampled} of {prompts or '?'} prompts sampled"
 
 
 # ------------------------------------------------------------------------------------------ tables, plots

@@ -159,3 +159,17 @@ def test_answers_are_exported_sorted_reproducibly_and_only_when_newer(tmp_path):
     os.utime(base / "generations.jsonl", (2e9, 2e9))
     assert len(reproduce.export_answers(found, tmp_path / "answers")) == 1
     assert (tmp_path / "answers" / "base-msvamp.jsonl.gz").read_bytes() == first  # same answers, same bytes
+
+
+def test_an_offline_run_reports_its_round_and_progress(tmp_path):
+    train = tmp_path / "train"
+    (train / "round-1").mkdir(parents=True)
+    (train / "train_set.jsonl").write_text("{}\n" * 600)
+    (train / "round-1" / "samples.jsonl").write_text("{}\n" * 48)
+    assert reproduce._round_state(train) == "round-1: sampling, 48 of 600 prompts sampled"
+    (train / "round-1" / "train.jsonl").write_text("{}\n")
+    assert reproduce._round_state(train) == "round-1: training, no checkpoint yet"
+    (train / "round-1" / "trainer" / "checkpoint-10").mkdir(parents=True)
+    assert reproduce._round_state(train) == "round-1: training, checkpoint 10"
+    (train / "round-1" / "done.json").write_text("{}")
+    assert reproduce._round_state(train) == "round 1 done, final model not saved yet"
