@@ -79,6 +79,9 @@ class Study:
     seeds: dict[str, list[int]] = field(default_factory=dict)  # default seeds per method (when no order)
     base_all_langs: bool = True  # the base model in every language of each set (else as the trained runs)
     answers: bool = False  # commit every evaluation's per-item answers beside the tables (results/<study>/answers)
+    # evaluation set -> the split its problems come from (default held-out); a set never trained on may use "all"
+    # (MGSM's held-out side is 57 of its 250 problems)
+    eval_splits: dict[str, str] = field(default_factory=dict)
     audit_n: int = 0  # training problems per language whose sampled base answers the reward audit scores
     audit_temperature: float = 1.0  # the audit's sampling temperature (TRL's default; training may use another)
     # (method, seed) in the order they run when no --seeds is given; () runs every method's first seed, then
@@ -132,9 +135,9 @@ STUDIES: dict[str, Study] = {
         pipeline=PipelineConfig(model="qwen0.5b", pivot="qwen1.5b", task="msvamp", levels=None, langs=RFT_LANGS,
                                 pivot_n=120, pivot_k=4, pivot_max_new_tokens=384, algorithm="rft",
                                 offline=dict(RFT_OFFLINE), trl=dict(RFT_TRL), lora=dict(DEMO_LORA)),
-        # MSVAMP's held-out split has 208 problems; MGSM is never trained on (any 100 of its 250)
+        # MSVAMP's held-out split has 208 problems; MGSM is never trained on: the first 100 of all its 250
         evals={"msvamp": 200, "mgsm": 100}, all_langs=False, base_all_langs=False, eval_max_new_tokens=256,
-        answers=True,
+        answers=True, eval_splits={"mgsm": "all"},
         # the label-free methods take the reward's default threshold (the hybrid's answer credit; 3/4 of the
         # embedding similarity's top); gold keeps answers whose final number equals the target-language gold
         methods={"rlvr-gold": {"labels": "gold", "reward": "answer"},
@@ -177,7 +180,10 @@ def evaluate(study: Study, model: str, out: Path, task: str, all_langs: bool = F
     config = study.pipeline
     langs = None if all_langs or study.all_langs else ["en", *config.langs]
     levels = config.levels if task == "synthetic" else None
-    eval_config = EvalConfig(model=model, task=task, langs=langs, split="held-out", n=study.evals[task],
+    split = study.eval_splits.get(task, "held-out")
+    if split != "held-out" and task == config.task:
+        raise ValueError(f"{task} is the training set: its evaluation must use the held-out split, not {split!r}")
+    eval_config = EvalConfig(model=model, task=task, langs=langs, split=split, n=study.evals[task],
                              levels=levels, max_new_tokens=study.eval_max_new_tokens, data_dir=config.data_dir,
                              out=str(out))
     return run_eval(eval_config)
@@ -461,7 +467,8 @@ def tables(study: Study, found: dict[str, Any]) -> str:
         scored = [c for c in langs if c != "en" and c in config.langs]
         base_correct = _correct(runs["base"][0])
         n = base["languages"][langs[0]]["problems"]
-        lines += [f"### Evaluated on {task} held-out ({n} problems per language, greedy)", "",
+        split = "held-out" if study.eval_splits.get(task, "held-out") == "held-out" else "test (never trained on)"
+        lines += [f"### Evaluated on {task} {split} ({n} problems per language, greedy)", "",
                   f"Mean ± spread across seeds. One answer moves a language by {100 / n:.1f} points and the "
                   f"non-English mean of the {len(scored)} trained languages by {100 / (n * len(scored)):.2f}."]
         metrics = {m: {s: _metrics(p) for s, p in by_seed.items()} for m, by_seed in runs.items()}
@@ -675,7 +682,8 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
                 "algorithm": config.algorithm, "offline": config.offline, "steps": config.steps,
                 "pivot_n": config.pivot_n, "pivot_k": config.pivot_k, "trl": config.trl,
                 "lora": config.lora, "methods": study.methods, "seeds": study.default_seeds(), "evals": study.evals,
-                "eval_all_langs": study.all_langs, "eval_max_new_tokens": study.eval_max_new_tokens,
+                "eval_all_langs": study.all_langs, "eval_splits": study.eval_splits,
+                "eval_max_new_tokens": study.eval_max_new_tokens,
                 "audit_n": study.audit_n}
     (out / "settings.json").write_text(json.dumps(settings, indent=2) + "\n", encoding="utf-8")
     return path
