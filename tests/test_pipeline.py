@@ -90,3 +90,18 @@ def test_demo_flags_switch_to_msvamp_training_and_mgsm_evaluation(tmp_path, tiny
     assert {r["problem_id"].split("-")[0] for r in rows} == {"msvamp"} and {r["lang"] for r in rows} == {"de", "zh"}
     metrics = json.loads((run / "eval" / "trained" / "metrics.json").read_text())
     assert metrics["run"]["task"] == "mgsm" and list(metrics["languages"]) == ["en", "de", "zh"]
+
+
+def test_the_pipeline_builds_an_offline_recipe_without_grpo_settings(tmp_path):
+    from pathlib import Path
+
+    from pivotrl.pipeline import PipelineConfig, train_config
+
+    online = train_config(PipelineConfig(steps=7), tmp_path / "grpo", None)
+    assert online.algorithm == "grpo" and online.trl["max_steps"] == 7 and "num_generations" in online.trl
+    offline = train_config(PipelineConfig(algorithm="rft", offline={"rounds": 2, "samples_per_prompt": 3},
+                                          trl={"learning_rate": 5e-5}, labels="gold", reward="answer"),
+                           tmp_path / "rft", None)
+    # the round fields reach the recipe, and GRPO's TRL defaults (CPU_TRL, steps) do not leak into SFT's config
+    assert offline.algorithm == "rft" and offline.offline("rounds") == 2 and offline.offline("samples_per_prompt") == 3
+    assert offline.trl == {"learning_rate": 5e-5} and Path(offline.output_dir) == tmp_path / "rft"
