@@ -403,23 +403,14 @@ def _decode_with_generate(model: PreTrainedModel, tokenizer: PreTrainedTokenizer
     return batches
 
 
-def generate(
-    loaded_or_model_and_tokenizer: ModelAndTokenizer,
-    prompts: list[str],
-    config: GenerationConfig,
-    *,
-    progress: bool = False,
-    stops: list[tuple[str, ...]] | None = None,
-    on_result: Callable[[int, list[str], list[bool]], None] | None = None,
-) -> list[list[str]]:
+def generate(loaded_or_model_and_tokenizer: ModelAndTokenizer, prompts: list[str], config: GenerationConfig,
+             **options: Any) -> list[list[str]]:
     """Complete each prompt: per prompt, in input order, ``config.num_samples`` completion strings.
 
     A completion is the decoded new tokens only (special tokens skipped), cut before the first stop string.
     Prompts are decoded with continuous batching (``config.engine``), longest first, under
     ``torch.inference_mode()``. Greedy unless ``config.do_sample``; with ``config.seed`` the same call gives
     the same samples (a sample can still change if the other prompts change, since they share the random
-    stream).
+    stream). ``options`` (``progress``, ``stops``, ``on_result``) are :func:`generate_with_stats`'s.
     """
-    texts, _ = generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, progress=progress, stops=stops,
-                                   on_result=on_result)
-    return texts
+    return generate_with_stats(loaded_or_model_and_tokenizer, prompts, config, **options)[0]

@@ -24,15 +24,18 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import stat
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
 
 __all__ = ["FolderBusyError", "OutputPathError", "RunLock", "WriteError", "check_output_dir", "check_output_file",
            "claim", "existing_file", "open_output", "write_figure", "write_output", "writing"]
@@ -279,3 +282,29 @@ def lock_holder(folder: str | Path) -> str | None:
 def claim(path: str | Path, what: str = "run folder") -> RunLock:
     """Check ``path`` as an output folder and lock it; use as ``with claim(out): ...``."""
     return RunLock(check_output_dir(path, what), what)
+
+
+def cut_torn_line(path: Path) -> bytes:
+    """The bytes of an append-only run file up to its last whole line. A last line torn by a kill is cut from the
+    file itself, so that appending continues on a clean line (what it held was never finished)."""
+    raw = path.read_bytes()
+    if raw and not raw.endswith(b"\n"):
+        raw = raw[: raw.rfind(b"\n") + 1]
+        with writing(path), open(path, "r+b") as f:
+            f.truncate(len(raw))
+    return raw
+
+
+def read_records(path: Path, text: str, parse: Callable[[Any], T], what: str,
+                 error: type[Exception]) -> Iterator[T]:
+    """``parse`` of each JSON line of a run file's ``text`` (blank lines skipped); a line that is no ``what``
+    record is an ``error`` naming the file and the line."""
+    # split at newlines only: str.splitlines would also split inside a record at U+2028 and the like
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = parse(json.loads(line))
+        except (json.JSONDecodeError, TypeError) as exc:
+            raise error(f"{path}, line {lineno}: not a {what} record ({exc})") from None
+        yield record

@@ -14,7 +14,7 @@ from pivotrl.answers import answers_match, extract_answer
 from pivotrl.fidelity import detect_language
 from pivotrl.languages import LANGUAGES
 from pivotrl.records import Generation, Problem
-from pivotrl.run_folder import existing_file, writing
+from pivotrl.run_folder import cut_torn_line, existing_file, read_records, writing
 
 GENERATIONS = "generations.jsonl"
 
@@ -30,19 +30,8 @@ def read_done(path: Path) -> dict[tuple[str, str], list[Generation]]:
     done: dict[tuple[str, str], list[Generation]] = {}
     if not existing_file(path, "generations file"):
         return done
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        keep = raw[: raw.rfind(b"\n") + 1]
-        with writing(path), open(path, "r+b") as f:
-            f.truncate(len(keep))
-        raw = keep
-    for lineno, line in enumerate(raw.decode("utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            g = Generation.from_dict(json.loads(line))
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise EvalError(f"{path}, line {lineno}: not a generation record ({exc})") from None
+    text = cut_torn_line(path).decode("utf-8")
+    for g in read_records(path, text, Generation.from_dict, "generation", EvalError):
         done.setdefault((g.id, g.lang), []).append(g)
     return done
 

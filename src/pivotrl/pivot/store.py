@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pivotrl.records import Reference
-from pivotrl.run_folder import existing_file, open_output, writing
+from pivotrl.run_folder import cut_torn_line, existing_file, open_output, read_records
 
 FILE = "references.jsonl"
 
@@ -35,12 +35,8 @@ class ReferenceStore:
     def _repair(self) -> None:
         """Cut a last line left incomplete by a kill, so appends start on a clean line. Anything but a regular
         file (a pipe, a link to /dev/zero) is an OutputPathError naming it, before it is opened."""
-        if not existing_file(self.path, "reference store file"):
-            return
-        raw = self.path.read_bytes()
-        if raw and not raw.endswith(b"\n"):
-            with writing(self.path), open(self.path, "r+b") as f:
-                f.truncate(raw.rfind(b"\n") + 1)
+        if existing_file(self.path, "reference store file"):
+            cut_torn_line(self.path)
 
     def read(self, pivot: str | None = None, settings: str | None = None) -> list[Reference]:
         """References of one (pivot, settings) pair (or all), first occurrence of each key, in file order."""
@@ -48,20 +44,14 @@ class ReferenceStore:
             return []
         seen: set[tuple[str, str, str]] = set()
         out = []
-        with open(self.path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    ref = Reference.from_dict(json.loads(line))
-                except (json.JSONDecodeError, TypeError) as exc:
-                    raise StoreError(f"{self.path}, line {lineno}: not a reference record ({exc})") from None
-                key = (ref.problem_id, ref.pivot, ref.settings)
-                if key in seen or (pivot is not None and ref.pivot != pivot) or (
-                        settings is not None and ref.settings != settings):
-                    continue
-                seen.add(key)
-                out.append(ref)
+        text = self.path.read_text(encoding="utf-8")
+        for ref in read_records(self.path, text, Reference.from_dict, "reference", StoreError):
+            key = (ref.problem_id, ref.pivot, ref.settings)
+            if key in seen or (pivot is not None and ref.pivot != pivot) or (
+                    settings is not None and ref.settings != settings):
+                continue
+            seen.add(key)
+            out.append(ref)
         return out
 
     def done_ids(self, pivot: str, settings: str) -> set[str]:
