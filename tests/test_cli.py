@@ -317,3 +317,26 @@ def test_reward_commands_take_their_options_from_their_configs(env):
     assert "PIVOTRL_REWARD_API_KEY" in _help("reward", "serve")
     refused = runner.invoke(app, ["reward", "score", "--response", "Die Antwort lautet 5.", "-r", "answer"])
     assert refused.exit_code == 1 and "--response needs --reference" in refused.output
+
+
+def test_reward_score_passes_each_line_question_to_the_reward(env, tmp_path):
+    import yaml
+    from question_recorder import recording_questions
+
+    item = {"response": "Die Antwort lautet 4.", "reference": "2 + 2 = 4. The answer is 4.", "lang": "de"}
+    lines = tmp_path / "items.jsonl"
+    lines.write_text(json.dumps({**item, "question": "Was ist 2 + 2?"}) + "\n" + json.dumps(item) + "\n",
+                     encoding="utf-8")
+    with recording_questions() as rec:
+        config = tmp_path / "records.yaml"
+        config.write_text(yaml.safe_dump(rec.config(answer_agreement=1.0)), encoding="utf-8")
+        out = tmp_path / "scores.jsonl"
+        result = runner.invoke(app, ["reward", "score", "-i", str(lines), "-o", str(out), "-r", str(config)])
+        assert result.exit_code == 0, result.output
+        assert rec.seen[-1] == ["Was ist 2 + 2?", None]
+        rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        assert [r.get("question") for r in rows] == ["Was ist 2 + 2?", None] and rows[0]["score"] == 1.0
+        lines.write_text(json.dumps(item) + "\n" + json.dumps({**item, "question": 4}) + "\n", encoding="utf-8")
+        refused = runner.invoke(app, ["reward", "score", "-i", str(lines), "-r", str(config)])
+        assert refused.exit_code == 1 and "line 2.question: expected a string or null" in " ".join(
+            refused.output.split())

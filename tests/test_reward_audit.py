@@ -32,12 +32,14 @@ from pivotrl.rewards.audit import (
     cases_from_exemplars,
     cases_from_generations,
     cases_from_synthetic,
+    questions_from_run,
     references_from_gold,
     references_from_store,
     run_audit,
     strip_label,
     write_audit,
 )
+from pivotrl.rewards.audit.cases import strip_question_label
 from pivotrl.rewards.audit.probes import _render_like
 
 EXEMPLAR_LANGS = ("bn", "de", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
@@ -364,3 +366,110 @@ def test_audit_main(tmp_path, data_dir):
         audit_main("answer", [str(_write(tmp_path / "g.jsonl", [_gen()]))], echo=None)
     with pytest.raises(ValueError, match="unknown probe"):
         audit_main("answer", ["exemplars"], "de", data_dir=data_dir, probes=["nope"], echo=None)
+
+
+# ------------------------------------------------------------------------------------ the question asked
+
+
+def test_cases_carry_the_question_in_their_language(exemplar_cases, synthetic_cases, data_dir):
+    from pivotrl.data import load_problems
+    from pivotrl.data.mgsm import load_exemplars
+
+    assert strip_question_label("Frage: Roger hat 5 Tennisbälle.", "de") == "Roger hat 5 Tennisbälle."
+    assert strip_question_label("问题：罗杰有 5 个网球。", "zh") == "罗杰有 5 个网球。"
+    assert strip_question_label("Question : Roger a 5 balles.", "fr") == "Roger a 5 balles."
+    assert strip_question_label("Roger hat 5 Tennisbälle.", "de") == "Roger hat 5 Tennisbälle."
+    for lang in EXEMPLAR_LANGS:
+        native = load_exemplars(lang, data_dir)
+        cases = [c for c in exemplar_cases if c.lang == lang]
+        label = get_language(lang).question_label
+        for (question, _), case in zip(native, cases, strict=True):
+            assert case.question and not case.question.startswith(label.rstrip(" :："))
+            assert question.rstrip().endswith(case.question) and len(case.question) > len(question) // 2
+    de = next(c for c in exemplar_cases if c.lang == "de")
+    assert de.question.startswith("Roger hat 5 Tennisbälle")
+    native = {(p.id, p.lang): p.question for p in load_problems("synthetic", SYNTHETIC_LANGS, n=N_SYNTHETIC)}
+    assert all(c.question and c.question == native[(c.id, c.lang)] for c in synthetic_cases)
+
+
+def test_cases_from_generations_take_the_question_from_the_row_or_the_mapping(tmp_path):
+    path = _write(tmp_path / "generations.jsonl", [
+        _gen(), _gen(id="p2", question="Was ist 3 + 4?", gold="7"), _gen(id="p1", lang="fr", sample=1),
+    ])
+    questions = {("p1", "de"): "Was ist 5 + 6?", ("p2", "de"): "not this one", ("p1", "es"): "¿?"}
+    cases = cases_from_generations(path, REFS, questions=questions)
+    assert [(c.id, c.lang, c.question) for c in cases] == [("p1", "de", "Was ist 5 + 6?"),
+                                                           ("p2", "de", "Was ist 3 + 4?"), ("p1", "fr", "")]
+    assert [c.question for c in cases_from_generations(path, REFS)] == ["", "Was ist 3 + 4?", ""]
+    assert cases[0].key == f"{tmp_path.name}|de|p1|0"  # the key does not change with the question
+    with pytest.raises(DataFormatError, match="question"):
+        cases_from_generations(_write(tmp_path / "bad.jsonl", [_gen(question=7)]), REFS)
+
+
+def test_every_scored_text_gets_its_case_question(exemplar_cases, synthetic_cases):
+    """Honest answers, probes and the wrong_number negatives are all scored with their own case's question
+    (a probe changes the response only); a case without a question gives None."""
+    from question_recorder import recording_questions
+
+    from pivotrl.rewards.compose import build_reward
+
+    blank = AuditCase("q0", "de", "5 + 6 = 11. Die Antwort lautet 11.", "5 + 6 = 11. The answer is 11.", "11",
+                      source="plain")
+    cases = [c for c in exemplar_cases if c.lang in ("de", "zh")] + \
+        [c for c in synthetic_cases if c.lang == "de"][:3] + [blank]
+    with recording_questions() as rec:
+        report = run_audit(cases, build_reward(rec.config(answer_agreement=1.0)))
+    asked = {(c.source, c.lang, c.id, c.sample): c.question or None for c in cases}
+    assert len(rec.pairs) == len(report.details) == report.n_scored > len(cases)
+    kinds = set()
+    for detail, (text, question) in zip(report.details, rec.pairs, strict=True):
+        assert text == detail["text"]
+        assert question == asked[(detail["source"], detail["lang"], detail["id"], detail["sample"])], detail
+        kinds.add(detail["kind"])
+    assert {"honest", "unrelated", "english_copy", "wrong_number"} <= kinds
+    assert sum(q is None for _, q in rec.pairs) >= 2  # the blank case: honest and probes, no question
+
+
+def _eval_run(folder: Path, config: dict | None, rows: list[str]) -> Path:
+    folder.mkdir()
+    _write(folder / "generations.jsonl", rows)
+    if config is not None:
+        (folder / "config.json").write_text(json.dumps({"identity": {"task": config.get("task")},
+                                                        "config": config}), encoding="utf-8")
+    return folder
+
+
+def test_audit_main_reads_the_questions_of_an_eval_run(tmp_path, data_dir, caplog):
+    from question_recorder import recording_questions
+
+    from pivotrl.data import load_problems
+    from pivotrl.rewards.compose import build_reward
+
+    mgsm = {p.id: p for p in load_problems("mgsm", ["de"], n=2, data_dir=data_dir)}
+    rows = [_gen(id=pid, response=f"Die Antwort lautet {p.answer}.", gold=p.answer) for pid, p in mgsm.items()]
+    # the recorded data folder does not exist here: the data_dir given to the audit wins
+    config = {"task": "mgsm", "langs": ["de"], "split": "all", "n": 2, "subset": None,
+              "data_dir": str(tmp_path / "gone"), "levels": None}
+    run = _eval_run(tmp_path / "run", config, rows)
+    assert questions_from_run(run / "generations.jsonl", data_dir)[("mgsm-001", "de")] == mgsm["mgsm-001"].question
+    with recording_questions() as rec:
+        reward = build_reward(rec.config(answer_agreement=1.0))
+        report = audit_main(reward, [str(run)], "de", gold_task="mgsm", data_dir=data_dir,
+                            probes=["wrong_number", "bare_answer"], echo=None)
+        by_text = dict(rec.pairs)
+        assert {by_text[f"Die Antwort lautet {p.answer}."] for p in mgsm.values()} == \
+            {p.question for p in mgsm.values()}
+        assert {q for _, q in rec.pairs} == {p.question for p in mgsm.values()}  # probes too
+        assert report.langs["de"].n_cases == 2
+
+        # no config.json, or a set that cannot be loaded: one warning each, the audit runs without questions
+        for name, broken in (("no-config", None), ("bad-set", {**config, "task": "no_such_set"})):
+            rec.pairs.clear()
+            caplog.clear()
+            with caplog.at_level("WARNING", logger="pivotrl.rewards.audit.report"):
+                audit_main(build_reward(rec.config(answer_agreement=1.0)),  # a fresh reward: no memo
+                           [str(_eval_run(tmp_path / name, broken, rows))], "de", gold_task="mgsm",
+                           data_dir=data_dir, probes=["wrong_number"], echo=None)
+            warnings = [r for r in caplog.records if "no questions for the audit" in r.getMessage()]
+            assert len(warnings) == 1 and "config.json" in warnings[0].getMessage()
+            assert rec.pairs and all(q is None for _, q in rec.pairs)

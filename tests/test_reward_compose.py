@@ -534,3 +534,47 @@ def test_reward_input_from_mapping_names_the_place_and_field():
                           "answer_type: expected \"number\", \"choice\" or null")]:
         with pytest.raises(RewardInputError, match=message.replace(".", "\\.").replace("(", "\\(")):
             RewardInput.from_mapping(row, "f.jsonl, line 3")
+
+
+# ------------------------------------------------------------------------------ the question, optional
+
+
+def test_reward_input_question_is_optional_and_checked():
+    from pivotrl.records import RewardInput, RewardInputError
+
+    old = RewardInput.from_mapping({"response": "r", "reference": "x", "lang": "de"})
+    assert old.question is None and old == RewardInput("r", "x", "de")  # positional construction unchanged
+    asked = RewardInput.from_mapping({"response": "r", "reference": "x", "lang": "de", "question": "Wie viele?"})
+    assert asked.question == "Wie viele?" and asked == RewardInput("r", "x", "de", None, None, "Wie viele?")
+    assert RewardInput.from_mapping({"response": "r", "reference": "x", "lang": "de", "question": None}) == old
+    for bad, got in ((7, "a number"), (["q"], "a list"), ({"q": 1}, "an object")):
+        with pytest.raises(RewardInputError, match=rf"f\.jsonl, line 3\.question: expected a string or null, "
+                                                   rf"got {got}"):
+            RewardInput.from_mapping({"response": "r", "reference": "x", "lang": "de", "question": bad},
+                                     "f.jsonl, line 3")
+
+
+def test_question_column_reaches_every_component():
+    from question_recorder import recording_questions
+
+    from pivotrl.records import RewardInput
+    from pivotrl.rewards.compose import score_inputs
+
+    with recording_questions() as rec:
+        # a built-in component beside it: the extra column is accepted (and ignored) by every built-in
+        reward = build_reward(rec.config(answer_agreement=1.0, length_guard=0.5))
+        totals = reward([DE[0], DE[1]], reference=EN[:2], lang="de", question=["Frage 0?", "Frage 1?"])  # as TRL
+        assert rec.seen[-1] == ["Frage 0?", "Frage 1?"]
+        assert totals[0] == pytest.approx(1.0)  # answer agreement still scores the right answer
+        reward([DE[0], DE[1]], reference=EN[:2], lang="de", question=["Frage 0?", "andere Frage?"])
+        assert rec.seen[-1] == ["Frage 0?", "andere Frage?"]  # another question is another batch, not the memo
+        reward([DE[0], DE[1]], reference=EN[:2], lang="de", question="Eine Frage?")
+        assert rec.seen[-1] == ["Eine Frage?", "Eine Frage?"]  # a scalar is broadcast like the other columns
+        reward([DE[0], DE[1]], reference=EN[:2], lang="de")
+        assert rec.seen[-1] == [None, None]  # absent: None for every completion
+        with pytest.raises(ValueError, match="column 'question' has 1 values for 2 completions"):
+            reward([DE[0], DE[1]], reference=EN[:2], lang="de", question=["only one"])
+        calls = len(rec.seen)
+        score_inputs(reward, [RewardInput(DE[2], EN[2], "de", question="Wie viele Bücher?"),
+                              RewardInput(DE[3], EN[3], "de")])
+        assert len(rec.seen) == calls + 1 and rec.seen[-1] == ["Wie viele Bücher?", None]

@@ -169,6 +169,39 @@ def test_get_reward_openrlhf_contract(server, expected):
     assert status == 400 and "labels[0].lang" in answer["error"]
 
 
+# ------------------------------------------------------------------------------------------ the question
+
+
+def test_the_question_reaches_the_reward_over_http():
+    """A question in a /score item, an OpenRLHF label or the client's call reaches every component; items that
+    differ only in their question are not answered from the result cache; a question counts against
+    --max-item-chars; items without one still get None."""
+    from question_recorder import recording_questions
+
+    with recording_questions() as rec:
+        srv = RewardServer(rec.config(answer_agreement=1.0), port=0, warmup=False, max_item_chars=50)
+        srv.start()
+        try:
+            status, body = _request(srv.url + "/score", body={"items": [
+                {**GOOD, "question": "Was ist 2 + 2?"}, {**GOOD, "response": "Die Antwort lautet 5."}]})
+            assert status == 200 and [s["components"]["answer_agreement"] for s in body["scores"]] == [1.0, 0.0]
+            assert rec.questions == ["Was ist 2 + 2?", None]
+            status, _ = _request(srv.url + "/score", body={**GOOD, "question": "Wie viel ist 2 + 2?"})
+            assert status == 200 and rec.seen[-1] == ["Wie viel ist 2 + 2?"]  # scored again: not the cached item
+            labels = [json.dumps({"reference": GOOD["reference"], "lang": "de", "question": "Frage vier?"})]
+            status, body = _request(srv.url + "/get_reward", body={
+                "query": ["P: " + GOOD["response"]], "prompts": ["P: "], "labels": labels})
+            assert status == 200 and body["rewards"] == [1.0] and rec.seen[-1] == ["Frage vier?"]
+            RewardClient(srv.url).score([GOOD["response"]], GOOD["reference"], langs="de", questions="Vier?")
+            assert rec.seen[-1] == ["Vier?"]
+            calls = len(rec.seen)
+            status, body = _request(srv.url + "/score", body={"items": [GOOD, {**GOOD, "question": "?" * 51}]})
+            assert status == 413 and "item 1: question has 51 characters" in body["error"]
+            assert len(rec.seen) == calls  # refused before scoring
+        finally:
+            srv.stop()
+
+
 # ------------------------------------------------------------------------------------------ health, errors
 
 
@@ -199,6 +232,7 @@ GOOD = {"response": "Die Antwort lautet 4.", "reference": "2 + 2 = 4. The answer
     ({"items": [{**GOOD, "reference": ["x"]}]}, None, 400, "items[0].reference: expected a string"),
     ({"items": [{**GOOD, "answer_type": "essay"}]}, None, 400, "items[0].answer_type"),
     ({"items": [{**GOOD, "reference_answer": {"a": 1}}]}, None, 400, "items[0].reference_answer"),
+    ({"items": [GOOD, {**GOOD, "question": 5}]}, None, 400, "items[1].question: expected a string or null"),
     ({"items": [GOOD, "oops"]}, None, 400, "items[1]: expected an object"),
     ({"items": [GOOD, {**GOOD, "lang": "klingon"}]}, None, 400, "unknown language 'klingon'"),
     ({"items": [GOOD] * 4097}, None, 413, "limit of 4096"),

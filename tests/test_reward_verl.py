@@ -166,3 +166,42 @@ def test_bad_calls(local_env):
     with pytest.raises(ValueError, match="extra_infos has 1 values for 2"):
         verl.compute_score(solution_strs=["a", "b"], ground_truths=["1", "2"],
                            extra_infos=[{"reference": "r", "lang": "de"}])
+
+
+def test_the_question_in_extra_info_reaches_the_reward(tmp_path, monkeypatch):
+    """extra_info["question"] reaches every component, locally and through a reward server, in both calling
+    forms; rows without one still score (None); a question that is not a string is an error naming the row."""
+    import yaml
+    from question_recorder import recording_questions
+
+    info = {"reference": "2 + 2 = 4. The answer is 4.", "lang": "de"}
+    with recording_questions() as rec:
+        config = tmp_path / "records_question.yaml"
+        config.write_text(yaml.safe_dump(rec.config(answer_agreement=1.0)), encoding="utf-8")
+        monkeypatch.delenv(verl.ENV_URL, raising=False)
+        monkeypatch.setenv(verl.ENV_CONFIG, str(config))
+        verl.reset_cache()
+        result = verl.compute_score(data_source="x", solution_str="Die Antwort lautet 4.", ground_truth="4",
+                                    extra_info={**info, "question": "Was ist 2 + 2?"})
+        assert result["score"] == 1.0 and rec.seen[-1] == ["Was ist 2 + 2?"]
+        batch = verl.compute_score(data_sources=["x", "x"], solution_strs=["Die Antwort lautet 4."] * 2,
+                                   ground_truths=np.array(["4", "4"], dtype=object),
+                                   extra_infos=np.array([{**info, "question": "Wie viel?"}, info], dtype=object))
+        assert len(batch) == 2 and rec.seen[-1] == ["Wie viel?", None]
+        with pytest.raises(ValueError, match=r"extra_infos\[1\]\['question'\] must be a string"):
+            verl.compute_score(solution_strs=["a", "b"], ground_truths=["4", "4"],
+                               extra_infos=[info, {**info, "question": 12}])
+
+        srv = RewardServer(rec.config(answer_agreement=1.0), port=0, warmup=False)
+        srv.start()
+        try:
+            monkeypatch.setenv(verl.ENV_URL, srv.url)
+            verl.reset_cache()
+            remote = verl.compute_score(solution_strs=["Die Antwort lautet 4.", "Die Antwort lautet 5."],
+                                        ground_truths=["4", "4"],
+                                        extra_infos=[{**info, "question": "Fern?"}, info])
+            assert [r["score"] for r in remote] == [1.0, 0.0] and rec.seen[-1] == ["Fern?", None]
+            assert srv.health()["served"] == 2  # really scored by the server
+        finally:
+            srv.stop()
+            verl.reset_cache()

@@ -128,8 +128,10 @@ def test_parquet_matches_verl_layout(exported, train_examples, held_out):
             assert row["prompt"] == [{"role": "user", "content": native_prompt(native, "instruction")}]
             assert native.question in row["prompt"][0]["content"]
             assert row["extra_info"] == {"split": split, "index": i, "problem_id": e.id, "lang": e.lang,
-                                         "reference": e.reference, "question_en": e.question_en,
-                                         "answer_type": "number", "prompt_source": "parallel:synthetic"}
+                                         "reference": e.reference, "question": e.question,
+                                         "question_en": e.question_en, "answer_type": "number",
+                                         "prompt_source": "parallel:synthetic"}
+            assert row["extra_info"]["question"] == native.question  # the target-language question asked
 
     # verl's RLHFDataset reads the files with datasets.load_dataset("parquet", ...): same rows, plain dicts
     import datasets
@@ -199,6 +201,26 @@ def test_reward_yaml_is_copied_into_the_export(tmp_path, train_examples, clean_e
     assert '${PIVOTRL_REWARD_CONFIG:-$EXPORT_DIR/reward.yaml}' in (out / "run_grpo.sh").read_text()
     with pytest.raises(ValueError, match="reward"):
         export_verl(train_examples, tmp_path / "missing", reward=tmp_path / "nope.yaml")
+
+
+def test_exported_question_reaches_the_reward(tmp_path, train_examples, clean_env):
+    """The question an exported row carries in extra_info is the column every reward component receives."""
+    import yaml
+    from question_recorder import recording_questions
+
+    with recording_questions() as rec:
+        config = tmp_path / "records.yaml"
+        config.write_text(yaml.safe_dump(rec.config(answer_agreement=1.0)), encoding="utf-8")
+        export_verl(train_examples, tmp_path / "export", reward=config)
+        module = _load_reward_module(tmp_path / "export" / "reward.py")
+        rows = pq.read_table(tmp_path / "export" / "train.parquet").to_pylist()[:3]
+        natives = [NATIVE[(r["extra_info"]["problem_id"], r["extra_info"]["lang"])] for r in rows]
+        scores = module.compute_score(data_sources=[r["data_source"] for r in rows],
+                                      solution_strs=[p.solution for p in natives],
+                                      ground_truths=[r["reward_model"]["ground_truth"] for r in rows],
+                                      extra_infos=[r["extra_info"] for r in rows])
+        assert [s["answer_agreement"] for s in scores] == [1.0] * 3
+        assert rec.seen[-1] == [p.question for p in natives] and all(rec.seen[-1])
 
 
 def test_reward_module_through_a_reward_server(tmp_path, train_examples, clean_env):

@@ -144,7 +144,9 @@ def json_type(value: Any) -> str:
 @dataclass(frozen=True)
 class RewardInput:
     """One response to score and the columns the reward reads: the English pivot ``reference``, its final
-    answer (``reference_answer``; None: read from the reference text), the asked language, and the answer type.
+    answer (``reference_answer``; None: read from the reference text), the asked language, the answer type, and
+    the ``question`` the response answers, in the asked language (optional: None when unknown; read only by
+    components that need it, such as a reference judge).
 
     Every way in (TRL's columns, the reward server, verl, ``pivotrl reward score``, the audit) makes these and
     scores them with :func:`pivotrl.rewards.compose.score_inputs` (one ``ComposedReward.score`` call per batch).
@@ -155,6 +157,7 @@ class RewardInput:
     lang: str
     reference_answer: str | None = None
     answer_type: AnswerType | None = None
+    question: str | None = None
 
     @property
     def answer(self) -> str:
@@ -164,7 +167,8 @@ class RewardInput:
     @classmethod
     def from_mapping(cls, obj: Any, where: str = "item") -> RewardInput:
         """Validate one JSON object; raise :class:`RewardInputError` naming ``where`` and the field. A number
-        given as ``reference_answer`` is read as its text; an unknown language is refused here."""
+        given as ``reference_answer`` is read as its text; ``question`` is optional (a string or null); an unknown
+        language is refused here."""
         if not isinstance(obj, Mapping):
             raise RewardInputError(f"{where}: expected an object with response, reference and lang, got "
                                    f"{json_type(obj)}")
@@ -189,13 +193,16 @@ class RewardInput:
 
             raise RewardInputError(f"{where}.answer_type: expected \"number\", \"choice\" or null, got "
                                    f"{json.dumps(answer_type)[:80]}")
+        question = obj.get("question")
+        if question is not None and not isinstance(question, str):
+            raise RewardInputError(f"{where}.question: expected a string or null, got {json_type(question)}")
         from pivotrl.languages import get_language
 
         try:
             get_language(text["lang"])
         except KeyError as exc:  # UnknownLanguageError
             raise RewardInputError(f"{where}.lang: {exc}") from None
-        return cls(text["response"], text["reference"], text["lang"], answer, answer_type)
+        return cls(text["response"], text["reference"], text["lang"], answer, answer_type, question)
 
 
 @dataclass(frozen=True)

@@ -124,9 +124,9 @@ def reward_score(config: ScoreConfig = None) -> None:  # type: ignore[assignment
 def reward_serve(config: ServeConfig = None) -> None:  # type: ignore[assignment] - built by options_from
     """Serve a reward over HTTP so trainers' workers share one loaded encoder per node.
 
-    POST /score {"items": [{"response", "reference", "reference_answer", "lang", "answer_type"}]} returns
-    {"scores": [{"score", "gate", "components"}]}; POST /get_reward is OpenRLHF's remote reward contract
-    (labels are JSON strings with reference, reference_answer, lang); GET /health, GET /config. Requests are
+    POST /score {"items": [{"response", "reference", "reference_answer", "lang", "answer_type", "question"}]}
+    returns {"scores": [{"score", "gate", "components"}]}; POST /get_reward is OpenRLHF's remote reward contract
+    (labels are JSON strings with reference, reference_answer, lang, question); GET /health, GET /config. Requests are
     batched dynamically; malformed ones get a 4xx with a JSON {"error"} naming the field. The verl adapter
     (pivotrl.rewards.verl) calls this server when PIVOTRL_REWARD_URL is set. Ctrl-C stops it cleanly.
     """

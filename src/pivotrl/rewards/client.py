@@ -68,8 +68,10 @@ class RewardClient:
 
     def score(self, responses: Sequence[str], references: Sequence[str] | str,
               reference_answers: Sequence[str | None] | str | None = None, langs: Sequence[str] | str | None = None,
-              answer_types: Sequence[str | None] | str | None = None) -> list[dict[str, Any]]:
-        """One ``{"score", "gate", "components"}`` dict per response. Scalars are broadcast."""
+              answer_types: Sequence[str | None] | str | None = None,
+              questions: Sequence[str | None] | str | None = None) -> list[dict[str, Any]]:
+        """One ``{"score", "gate", "components"}`` dict per response. Scalars are broadcast. ``questions``: the
+        questions in the asked languages (optional; sent only when given)."""
         if isinstance(responses, str):
             raise TypeError("responses must be a list of strings, not one string")
         responses = list(responses)
@@ -82,10 +84,13 @@ class RewardClient:
         types = _column(answer_types, n, "answer_types")
         items = [{"response": r, "reference": ref, "reference_answer": a, "lang": g, "answer_type": t}
                  for r, ref, a, g, t in zip(responses, refs, answers, codes, types, strict=True)]
+        if questions is not None:
+            for item, question in zip(items, _column(questions, n, "questions"), strict=True):
+                item["question"] = question
         return self.score_items(items)
 
     def score_items(self, items: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Score item objects (the ``/score`` item fields) in order."""
+        """Score item objects (the ``/score`` item fields, ``question`` included) in order."""
         items = [dict(x) for x in items]
         out: list[dict[str, Any]] = []
         for start in range(0, len(items), self.chunk_size):

@@ -34,7 +34,8 @@ class ScoreConfig(RewardChoice):
     """``pivotrl reward score``: responses to score, from a file or one on the command line."""
 
     input: Path | None = setting(None, flags=("--input", "-i"), help="JSON Lines file: one object per line with "
-                                 "response, reference, lang and optionally reference_answer, answer_type.")
+                                 "response, reference, lang and optionally reference_answer, answer_type, question "
+                                 "(the question in the asked language).")
     response: str | None = setting(None, help="One response to score (instead of --input).")
     reference: str | None = setting(None, help="The English reference for --response.")
     lang: str = setting("en", help="The language --response was asked in.")
@@ -56,9 +57,9 @@ class ServeConfig(RewardChoice):
     max_body_bytes: int = setting(DEFAULT_MAX_BODY_BYTES, at_least=1, help="Largest request body accepted (413 "
                                                                            "above).")
     max_items: int = setting(DEFAULT_MAX_ITEMS, at_least=1, help="Most items in one request (413 above).")
-    max_item_chars: int = setting(DEFAULT_MAX_ITEM_CHARS, at_least=1, help="Longest response or reference "
-                                  "accepted, in characters (413 above): a huge text would hold the scoring thread "
-                                  "for every client.")
+    max_item_chars: int = setting(DEFAULT_MAX_ITEM_CHARS, at_least=1, help="Longest response, reference or "
+                                  "question accepted, in characters (413 above): a huge text would hold the scoring "
+                                  "thread for every client.")
     cache_size: int = setting(DEFAULT_CACHE_SIZE, at_least=0, help="Identical items remembered (0: no result "
                                                                    "cache).")
     api_key: str | None = setting(None, envvar=ENV_API_KEY, help="Key clients must send ('Authorization: Bearer "

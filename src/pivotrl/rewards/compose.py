@@ -283,7 +283,9 @@ class ComposedReward:
     """A composed reward: a TRL reward function over ``completions`` with the training set's columns.
 
     Columns: ``reference`` (the English pivot reference), ``reference_answer`` (its final answer; read from
-    ``reference`` when absent), ``lang`` (the asked language) and ``answer_type`` ("number" or "choice").
+    ``reference`` when absent), ``lang`` (the asked language), ``answer_type`` ("number" or "choice") and
+    ``question`` (the question in the asked language; optional, None or "" where unknown, for the components
+    that read it). Every component receives every column (``question`` as None values when not given).
     ``encoder`` / ``translator`` objects may be passed to share loaded models between rewards.
     """
 
@@ -319,10 +321,11 @@ class ComposedReward:
             reference_answer = reference
         lang = columns.get("lang", "en")
         answer_type = columns.get("answer_type")
+        question = columns.get("question")
         texts = [comp.completion_text(c) for c in completions]
         cols = {name: comp._column(value, n, name) for name, value in
                 (("reference", reference), ("reference_answer", reference_answer), ("lang", lang),
-                 ("answer_type", answer_type))}
+                 ("answer_type", answer_type), ("question", question))}
         for code in set(map(str, cols["lang"])):
             get_language(code)  # an unknown language is a set-up error: say so before scoring anything
         key = _digest(texts, *cols.values())
@@ -391,11 +394,11 @@ def score_inputs(reward: Any, items: Sequence[RewardInput]) -> list[ScoredComple
     """Score :class:`~pivotrl.records.RewardInput` records in one batch with ``reward`` (a
     :class:`ComposedReward`, or anything with its ``score(completions, **columns)``): the one path the reward
     server, verl, ``pivotrl reward score`` and the audit take. A missing ``reference_answer`` is read from the
-    reference text (:attr:`RewardInput.answer`)."""
+    reference text (:attr:`RewardInput.answer`); ``question`` goes through as given (None where unknown)."""
     items = list(items)
     return reward.score([it.response for it in items], reference=[it.reference for it in items],
                         reference_answer=[it.answer for it in items], lang=[it.lang for it in items],
-                        answer_type=[it.answer_type for it in items])
+                        answer_type=[it.answer_type for it in items], question=[it.question for it in items])
 
 
 def build_reward(config: RewardConfig | str | Mapping[str, Any] | Path | None = None, **overrides: Any

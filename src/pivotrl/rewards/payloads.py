@@ -24,8 +24,8 @@ def parse_item(obj: Any, where: str = "item") -> RewardInput:
 
 def check_lengths(items: Sequence[RewardInput], max_chars: int) -> None:
     for i, item in enumerate(items):
-        for field in ("response", "reference"):
-            n = len(getattr(item, field))
+        for field in ("response", "reference", "question"):
+            n = len(getattr(item, field) or "")
             if n > max_chars:
                 raise RequestError(413, f"item {i}: {field} has {n:,} characters, more than the limit of "
                                         f"{max_chars:,} per text (--max-item-chars)")
@@ -82,10 +82,11 @@ def openrlhf_request(body: Any, max_items: int) -> list[RewardInput]:
                 label = json_value(label)
             except ValueError as exc:  # not JSON, or nested too deeply
                 raise RequestError(400, f"labels[{i}]: not JSON ({exc}); expected a JSON object string with "
-                                        "reference, lang and optionally reference_answer, answer_type") from None
+                                        "reference, lang and optionally reference_answer, answer_type, "
+                                        "question") from None
         if not isinstance(label, Mapping):
             raise RequestError(400, f"labels[{i}]: expected a JSON object with reference, lang and optionally "
-                                    f"reference_answer, answer_type; got {json_type(label)}")
+                                    f"reference_answer, answer_type, question; got {json_type(label)}")
         response = query[len(prompt):] if prompt and query.startswith(prompt) else query
         items.append(parse_item({**label, "response": response}, f"labels[{i}]"))
     return items

@@ -238,3 +238,42 @@ register_component("translate_similarity", factory="pivotrl.rewards.translation:
 register_component("translation_likelihood", factory="pivotrl.rewards.translation:likelihood_from_config",
                    range=(0.0, 1.0), role="credit", fields=("translator", "device"),
                    summary="likelihood of the reference given the completion under a translation model")
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+register_component("reference_judge", factory="pivotrl.rewards.judge:judge_from_config", range=(0.0, 1.0),
+                   role="credit", fields=("device",),
+                   summary="an LLM judge's P(yes): does the answer reach the English reference's result by "
+                           "reasoning that agrees with it?",
+                   settings={
+                       "judge": Setting("qwen1.5b", "the judge model: a local model spec (packaged name, folder, "
+                                        "GGUF file, hub id), or the model name the judge_endpoint serves",
+                                        check=lambda v: _text(v) and bool(v.strip()), expected="a model name"),
+                       "judge_endpoint": Setting("", "an OpenAI-compatible server URL (http://host:8000/v1) to ask "
+                                                 "instead of loading the judge here; empty: local",
+                                                 check=_text, expected="a URL or empty"),
+                       "judge_api_key_env": Setting("OPENAI_API_KEY", "environment variable holding the judge "
+                                                    "server's API key (unset or empty: no key)",
+                                                    check=_text, expected="a variable name"),
+                       "judge_concurrency": Setting(8, "judge server requests in flight at once", at_least=1,
+                                                    check=_whole, expected="a whole number"),
+                       "judge_batch_size": Setting(8, "answers per forward pass of the local judge", at_least=1,
+                                                   check=_whole, expected="a whole number"),
+                       "judge_dtype": Setting("auto", "the local judge's dtype (auto: bfloat16 on a GPU, float32 "
+                                              "on a CPU)", check=lambda v: v in ("auto", "float32", "bfloat16",
+                                                                                 "float16"),
+                                              expected="auto, float32, bfloat16 or float16"),
+                       "judge_cache": Setting("", "JSONL file of judged scores, read at start and appended to "
+                                              "(resuming a run rescores nothing); empty: in memory only",
+                                              check=_text, expected="a file path or empty"),
+                       "judge_max_chars": Setting(6000, "characters of each text the judge sees (a longer one "
+                                                  "keeps its head and its end)", at_least=200,
+                                                  check=_whole, expected="a whole number"),
+                   })

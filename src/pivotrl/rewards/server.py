@@ -9,7 +9,8 @@ matching client.
 HTTP contract (JSON bodies, UTF-8; every error is ``{"error": "..."}`` with a 4xx/5xx status)::
 
     POST /score        {"items": [{"response": str, "reference": str, "reference_answer": str | null,
-                                   "lang": str, "answer_type": "number" | "choice" | null}, ...]}
+                                   "lang": str, "answer_type": "number" | "choice" | null,
+                                   "question": str | null}, ...]}
                        (or one item object on its own, without "items")
                     -> {"scores": [{"score": float, "gate": float, "components": {name: float}}, ...]}
     POST /get_reward   OpenRLHF's remote reward contract (``--remote_rm_url http://host:port/get_reward``):
@@ -23,7 +24,8 @@ Items: ``response`` (the policy's answer, in language ``lang``), ``reference`` (
 text) and ``lang`` (an ISO code or any name :func:`pivotrl.languages.get_language` knows) are required;
 ``reference_answer`` (the reference's final answer, e.g. "18" or "B"; a number is accepted too) defaults to
 reading the answer from ``reference`` when null, absent or empty (as the CLI's ``reward score`` does);
-``answer_type`` defaults to "number". Other keys (``problem_id``, ...) are ignored.
+``answer_type`` defaults to "number"; ``question`` (the question in language ``lang``, optional) reaches the
+components that read it (a reference judge). Other keys (``problem_id``, ...) are ignored.
 
 OpenRLHF ``labels``: OpenRLHF passes the dataset's label column as strings, so each label is a JSON object
 *string* with the item fields except the response, e.g.

@@ -18,7 +18,8 @@ similarity encodes a whole batch at once.
 Dataset columns (verl's parquet rows): ``reward_model.ground_truth`` is the reference's final answer ("18",
 "B"; when empty the answer is read from the reference), ``extra_info`` a dict with ``reference`` (the
 English pivot reference text) and ``lang`` (the language the prompt asks for), optionally ``answer_type``
-("number" or "choice") and ``problem_id`` (ignored). ``data_source`` is not used.
+("number" or "choice"), ``question`` (the question in that language, for the components that read it, such as
+a reference judge) and ``problem_id`` (ignored). ``data_source`` is not used.
 
 Configuration by environment variable, so the verl config only needs ``custom_reward_function.path``
 (this file, e.g. ``python -c "import pivotrl.rewards.verl as m; print(m.__file__)"``) and
@@ -67,8 +68,8 @@ class _LocalBackend:
         from pivotrl.records import RewardInput
         from pivotrl.rewards.compose import score_inputs
 
-        inputs = [RewardInput(x["response"], x["reference"], x["lang"], x["reference_answer"], x["answer_type"])
-                  for x in items]  # checked by _item
+        inputs = [RewardInput(x["response"], x["reference"], x["lang"], x["reference_answer"], x["answer_type"],
+                              x.get("question")) for x in items]  # checked by _item
         with self._lock:
             scored = score_inputs(self.reward, inputs)
         return [s.to_dict() for s in scored]
@@ -97,7 +98,8 @@ def _backend() -> Any:
 
 def _item(solution: Any, ground_truth: Any, extra_info: Any, where: str) -> dict[str, Any]:
     hint = ("pivotrl's verl reward needs extra_info={'reference': <English pivot reference text>, 'lang': "
-            "<language code>, 'answer_type': 'number'|'choice' (optional)} in every dataset row")
+            "<language code>, 'answer_type': 'number'|'choice' (optional), 'question': <the question in that "
+            "language> (optional)} in every dataset row")
     if not isinstance(extra_info, Mapping):
         got = "nothing" if extra_info is None else type(extra_info).__name__
         raise ValueError(f"{where}: expected a dict, got {got}; {hint}")
@@ -114,6 +116,10 @@ def _item(solution: Any, ground_truth: Any, extra_info: Any, where: str) -> dict
     answer_type = extra_info.get("answer_type")
     if answer_type is not None and answer_type not in ("number", "choice"):
         raise ValueError(f"{where}['answer_type'] must be 'number', 'choice' or None, got {answer_type!r}")
+    question = extra_info.get("question")
+    if question is not None and not isinstance(question, str):
+        raise ValueError(f"{where}['question'] must be a string (the question in the asked language) or None, got "
+                         f"{type(question).__name__}")
     if ground_truth is None or (isinstance(ground_truth, str) and not ground_truth.strip()):
         ground_truth = extra_info.get("reference_answer")
     if isinstance(ground_truth, numbers.Number) and not isinstance(ground_truth, bool):
@@ -123,8 +129,11 @@ def _item(solution: Any, ground_truth: Any, extra_info: Any, where: str) -> dict
                          f"{type(ground_truth).__name__}")
     response = solution if isinstance(solution, str) else ("" if solution is None else str(solution))
     # no final answer given: RewardInput.answer reads it from the reference, as everywhere else
-    return {"response": response, "reference": reference, "reference_answer": ground_truth or None, "lang": lang,
+    item = {"response": response, "reference": reference, "reference_answer": ground_truth or None, "lang": lang,
             "answer_type": answer_type}
+    if question is not None:  # only when given: the same request as before for rows without one
+        item["question"] = question
+    return item
 
 
 def _flat(result: Mapping[str, Any]) -> dict[str, float]:

@@ -28,7 +28,8 @@ Rows (all non-null, one schema for every split)::
     ability: string                        "math"
     reward_model: struct<style: string, ground_truth: string>   style "rule", the reference's final answer
     extra_info: struct<split: string, index: int64, problem_id: string, lang: string, reference: string,
-                       question_en: string, answer_type: string, prompt_source: string>
+                       question: string, question_en: string, answer_type: string, prompt_source: string>
+                                           (question: the target-language question the prompt asks)
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ from pivotrl.train.verl_launch import VERL_VERSION, VerlLaunch, batch_sizes, lau
 __all__ = ["COLUMNS", "EXTRA_INFO_FIELDS", "VERL_VERSION", "VerlLaunch", "export_verl", "parquet_schema"]
 
 COLUMNS = ("data_source", "prompt", "ability", "reward_model", "extra_info")
-EXTRA_INFO_FIELDS = ("split", "index", "problem_id", "lang", "reference", "question_en", "answer_type",
+EXTRA_INFO_FIELDS = ("split", "index", "problem_id", "lang", "reference", "question", "question_en", "answer_type",
                      "prompt_source")
 ABILITY = "math"
 REWARD_STYLE = "rule"
@@ -301,7 +302,7 @@ def _row(e: TrainExample, index: int, split: str, style: str, data_source: str, 
         "ability": ABILITY,
         "reward_model": {"style": REWARD_STYLE, "ground_truth": e.reference_answer},
         "extra_info": {"split": split, "index": index, "problem_id": e.id, "lang": e.lang, "reference": e.reference,
-                       "question_en": e.question_en, "answer_type": e.answer_type,
+                       "question": e.question, "question_en": e.question_en, "answer_type": e.answer_type,
                        "prompt_source": e.prompt_source},
     }
 

@@ -427,7 +427,7 @@ step-by-step instruction (`{s['prompt_style']}` style); verl applies the tokeniz
 | `ability` | string | `math` |
 | `reward_model` | {{style, ground_truth}} | `rule`, the English reference's final answer as a string |
 | `extra_info` | struct | `split`, `index`, `problem_id`, `lang`, `reference` (the English pivot \
-reference), `question_en`, `answer_type`, `prompt_source` |
+reference), `question` (the target-language question), `question_en`, `answer_type`, `prompt_source` |
 
 The longest prompt has {s['max_prompt_chars']} characters; `data.max_prompt_length={s['max_prompt_length']}` tokens,
 and `data.filter_overlong_prompts=True` drops longer ones.

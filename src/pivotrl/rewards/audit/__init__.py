@@ -28,7 +28,9 @@ ROC-AUC basis (reported as ``auc_basis``):
 
 Case sources: :func:`cases_from_exemplars` (MGSM's human-translated exemplars: real text in 10 languages),
 :func:`cases_from_synthetic` (the synthetic set's worked solutions), :func:`cases_from_generations` (an
-eval run, with references from :func:`references_from_store` or :func:`references_from_gold`).
+eval run, with references from :func:`references_from_store` or :func:`references_from_gold`, and the questions
+asked from the run folder's ``config.json``: :func:`questions_from_run`). Every text scored for a case, probes
+included, is scored with the case's question.
 
 Every probe is a plain function ``probe(case, context) -> str | None`` registered in :data:`PROBES`
 (``None``: not applicable to this case, e.g. an English copy of an English answer); adding a probe is
@@ -47,7 +49,7 @@ from pivotrl.rewards.audit.cases import (
     strip_label,
 )
 from pivotrl.rewards.audit.probes import PROBES, REQUIRED_PROBES, ProbeContext, answer_parts
-from pivotrl.rewards.audit.report import audit_main, audit_markdown, write_audit
+from pivotrl.rewards.audit.report import audit_main, audit_markdown, questions_from_run, write_audit
 from pivotrl.rewards.audit.scoring import AuditReport, LangResult, ProbeStat, run_audit
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "cases_from_exemplars",
     "cases_from_generations",
     "cases_from_synthetic",
+    "questions_from_run",
     "references_from_gold",
     "references_from_store",
     "run_audit",

@@ -31,7 +31,8 @@ class AuditCase:
     ``response`` is written in ``lang``; ``reference`` is the English reference text and
     ``reference_answer`` its final answer ("11", "B"). ``correct`` is the label (gold correctness). ``source``
     names where the case came from ("mgsm-exemplars", "synthetic", or a generations file); ``sample``
-    tells apart several responses to the same problem.
+    tells apart several responses to the same problem. ``question`` is the question the response answers, in
+    ``lang`` ("" when unknown); it is passed to the reward with every text scored for the case, probes included.
     """
 
     id: str
@@ -43,6 +44,7 @@ class AuditCase:
     correct: bool = True
     source: str = ""
     sample: int = 0
+    question: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -54,8 +56,16 @@ class AuditCase:
 
 def strip_label(text: str, lang: str) -> str:
     """``text`` without a leading native answer label ("Schritt-für-Schritt-Antwort: ", "逐步解答：")."""
+    return _strip_leading(text, {get_language(lang).answer_label, get_language("en").answer_label})
+
+
+def strip_question_label(text: str, lang: str) -> str:
+    """``text`` without a leading native question label ("Frage: ", "问题：")."""
+    return _strip_leading(text, {get_language(lang).question_label, get_language("en").question_label})
+
+
+def _strip_leading(text: str, labels: set[str]) -> str:
     stripped = text.lstrip()
-    labels = {get_language(lang).answer_label, get_language("en").answer_label}
     for label in sorted(labels, key=len, reverse=True):
         core = label.rstrip(" :：")
         pattern = r"\s*".join(re.escape(w) for w in core.split()) + r"\s*[:：]\s*"
@@ -75,9 +85,9 @@ def _final_answer_en(text: str, answer_type: str = "number") -> str:
 def cases_from_exemplars(langs: Iterable[str] | None = None, data_dir: str | Path | None = None) -> list[AuditCase]:
     """The 8 human-translated MGSM few-shot exemplars per language as correct cases (real text).
 
-    Honest response: the native exemplar answer without its label; reference: the English exemplar answer
-    of the same index; reference answer: the English answer's final number. ``langs`` default: every MGSM
-    language except English.
+    Honest response: the native exemplar answer without its label; question: the native exemplar question
+    without its label; reference: the English exemplar answer of the same index; reference answer: the English
+    answer's final number. ``langs`` default: every MGSM language except English.
     """
     from pivotrl.data.locate import resolve_data_dir
     from pivotrl.data.mgsm import LANGS, load_exemplars
@@ -93,10 +103,11 @@ def cases_from_exemplars(langs: Iterable[str] | None = None, data_dir: str | Pat
         native = load_exemplars(code, folder)
         if len(native) != len(english):
             raise DataError(f"MGSM exemplars: {len(native)} for {code} but {len(english)} for en")
-        for i, ((_, answer), ref) in enumerate(zip(native, english)):
+        for i, ((question, answer), ref) in enumerate(zip(native, english)):
             cases.append(AuditCase(id=f"mgsm-exemplar-{i + 1}", lang=code, response=strip_label(answer, code),
                                    reference=ref, reference_answer=_final_answer_en(ref), answer_type="number",
-                                   correct=True, source="mgsm-exemplars"))
+                                   correct=True, source="mgsm-exemplars",
+                                   question=strip_question_label(question, code)))
     return cases
 
 
@@ -119,7 +130,8 @@ def cases_from_synthetic(langs: Iterable[str] | None = None, n: int = 40, seed: 
             continue
         ref = english[p.id]
         cases.append(AuditCase(id=p.id, lang=p.lang, response=p.solution, reference=ref.solution or ref.question,
-                               reference_answer=p.answer, answer_type="number", correct=True, source="synthetic"))
+                               reference_answer=p.answer, answer_type="number", correct=True, source="synthetic",
+                               question=p.question))
     return cases
 
 
@@ -211,12 +223,14 @@ def references_from_gold(task: str, data_dir: str | Path | None = None, *, subse
 
 
 def cases_from_generations(path: str | Path, references: References, *, missing: str = "skip",
-                           langs: Iterable[str] | None = None) -> list[AuditCase]:
+                           langs: Iterable[str] | None = None,
+                           questions: Mapping[tuple[str, str], str] | None = None) -> list[AuditCase]:
     """The rows of an eval run's ``generations.jsonl`` (or of a run folder), labelled by their ``correct``.
 
     ``references``: problem id -> (English reference text, its answer or None: then the row's ``gold``).
     Rows whose id has no reference are skipped with a warning (``missing="error"``: an error). A malformed
-    row is a :class:`DataFormatError` naming the file and the line.
+    row is a :class:`DataFormatError` naming the file and the line. A case's question is the row's own
+    ``question`` (a string) when it has one, else ``questions[(problem id, language code)]``, else "".
     """
     path = Path(path)
     if path.is_dir():
@@ -257,9 +271,15 @@ def cases_from_generations(path: str | Path, references: References, *, missing:
         answer = answer or row.get("gold")
         if not answer:
             raise DataFormatError(path, lineno, "gold", f"no reference answer for problem {row['id']!r}")
+        question = row.get("question")
+        if question is not None and not isinstance(question, str):
+            raise DataFormatError(path, lineno, "question", f"expected a string, got {type(question).__name__}")
+        if not question and questions is not None:
+            question = questions.get((row["id"], code))
         cases.append(AuditCase(id=row["id"], lang=code, response=row["response"], reference=text,
                                reference_answer=str(answer), answer_type=answer_type, correct=row["correct"],
-                               source=str(path.parent.name or path.name), sample=sample))
+                               source=str(path.parent.name or path.name), sample=sample,
+                               question=question or ""))
     if skipped:
         logger.warning("%s: %d of %d rows skipped: no reference for %s%s", path, len(skipped),
                        len(skipped) + len(cases), ", ".join(sorted(set(skipped))[:5]),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,6 +23,8 @@ from pivotrl.rewards.audit.cases import (
 from pivotrl.rewards.audit.probes import PROBES
 from pivotrl.rewards.audit.scoring import AuditReport, json_default, run_audit
 from pivotrl.run_folder import open_output, write_figure, write_output
+
+logger = logging.getLogger(__name__)
 
 # -------------------------------------------------------------------------------------------- markdown
 
@@ -202,6 +205,32 @@ def write_audit(report: AuditReport, out_dir: str | Path) -> dict[str, Path]:
     return paths
 
 
+def questions_from_run(source: str | Path, data_dir: str | Path | None = None) -> dict[tuple[str, str], str]:
+    """(problem id, language code) -> the question asked, for an eval run's generations: the problems of the
+    task, split, subset and languages its run folder's ``config.json`` records, loaded again (``data_dir``, when
+    given, wins over the recorded one). Empty, with one warning, when the config is missing or unreadable or
+    the problems cannot be loaded: the audit then scores without questions."""
+    path = Path(source)
+    folder = path if path.is_dir() else path.parent
+    config_path = folder / "config.json"
+    try:
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+        config = saved["config"]
+        task = config["task"]
+        if not isinstance(task, str) or not task:
+            raise ValueError(f"task is {task!r}")
+        from pivotrl.data import load_problems
+
+        problems = load_problems(task, config.get("langs"), split=config.get("split") or "all",
+                                 data_dir=data_dir if data_dir is not None else config.get("data_dir"),
+                                 subset=config.get("subset"), levels=config.get("levels"))
+    except Exception as exc:  # noqa: BLE001 - questions are optional: never fail the audit for them
+        logger.warning("%s: no questions for the audit (%s: %s); the generations are scored without them",
+                       config_path, type(exc).__name__, exc)
+        return {}
+    return {(p.id, p.lang): p.question for p in problems}
+
+
 def audit_main(reward: Any = "hybrid", sources: Sequence[str] = ("exemplars", "synthetic"),
                langs: str | Sequence[str] | None = None, out_dir: str | Path | None = None, n: int = 40, *,
                data_dir: str | Path | None = None, refs_dir: str | Path | None = None, gold_task: str | None = None,
@@ -248,7 +277,8 @@ def audit_main(reward: Any = "hybrid", sources: Sequence[str] = ("exemplars", "s
                 references = references_from_gold(gold_task, data_dir)
             else:
                 raise DataError(f"{source}: generations need references: pass a refs dir or a gold task")
-            cases += cases_from_generations(path, references, langs=lang_list)
+            cases += cases_from_generations(path, references, langs=lang_list,
+                                            questions=questions_from_run(path, data_dir))
     if not cases:
         raise DataError(f"no audit cases from sources {', '.join(sources)} in languages {langs}")
     selected = dict(PROBES)

@@ -266,8 +266,9 @@ def run_audit(cases: Sequence[AuditCase], reward: Any = "hybrid", probes: Mappin
                     items.append(_Item(c, "_negative", text))
         from pivotrl.rewards.compose import score_inputs
 
+        # a probe changes the response only: every text of a case is scored with the case's question
         scored = score_inputs(scorer, [RewardInput(it.text, it.case.reference, lang, it.case.reference_answer,
-                                                   it.case.answer_type) for it in items])
+                                                   it.case.answer_type, it.case.question or None) for it in items])
         for it, s in zip(items, scored, strict=True):
             it.scored = s
         n_scored += len(items)
