@@ -36,6 +36,7 @@ class OpenAIServer:
         self.api_key = api_key
         self.fail_next = 0
         self.finish_reasons = True  # False: choices without "finish_reason", as some servers send them
+        self.logprobs = True  # False: "logprobs" in a request is ignored, as some servers do
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()  # the request log and fail_next
         self._generating = threading.Lock()  # one generation at a time
@@ -87,6 +88,8 @@ class OpenAIServer:
                 raise _BadRequest("'prompt' must be a string")
         n = int(body.get("n", 1))
         temperature = float(body.get("temperature", 1.0))
+        if chat and body.get("logprobs") and self.logprobs:
+            return self._scored(body, prompt, int(body.get("top_logprobs") or 0))
         stop = body.get("stop") or ()
         stop = (stop,) if isinstance(stop, str) else tuple(stop)
         max_tokens = int(body.get("max_tokens", 16))
@@ -111,6 +114,31 @@ class OpenAIServer:
                 "created": int(time.time()), "model": body.get("model", self.model_name), "choices": choices,
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": sum(counts),
                           "total_tokens": prompt_tokens + sum(counts)}}
+
+
+    def _scored(self, body: dict[str, Any], prompt: str, k: int) -> dict[str, Any]:
+        """A greedy one-token chat answer with its real log-probability and the ``k`` most likely tokens at that
+        position, from one forward pass of the served model (what vLLM returns for ``logprobs: true``)."""
+        import torch
+
+        if int(body.get("n", 1)) != 1 or float(body.get("temperature", 1.0)) != 0.0:
+            raise _BadRequest("this test server gives logprobs for n=1 at temperature 0 only")
+        tokenizer, model = self.loaded.tokenizer, self.loaded.model
+        ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
+        with self._generating, torch.inference_mode():
+            logits = model(input_ids=ids.to(model.device)).logits[0, -1].float()
+        log_probs = torch.log_softmax(logits, dim=-1)
+        top = torch.topk(log_probs, max(1, k))
+        tokens = [tokenizer.decode([int(i)]) for i in top.indices]
+        text = tokens[0]
+        content = [{"token": text, "logprob": float(top.values[0]),
+                    "top_logprobs": [{"token": t, "logprob": float(v)} for t, v in zip(tokens, top.values)][:k]}]
+        return {"id": f"cmpl-{time.monotonic_ns()}", "object": "chat.completion", "created": int(time.time()),
+                "model": body.get("model", self.model_name),
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                             "logprobs": {"content": content}, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": int(ids.shape[1]), "completion_tokens": 1,
+                          "total_tokens": int(ids.shape[1]) + 1}}
 
 
 class _BadRequest(Exception):

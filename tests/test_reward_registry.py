@@ -43,7 +43,7 @@ def clean_registry():
 def test_builtins_are_described_once():
     assert list(registry.REGISTRY) == ["answer_agreement", "language_fidelity", "answer_format", "length_guard",
                                        "brevity_guard", "repetition_guard", "embedding_similarity",
-                                       "translate_similarity", "translation_likelihood"]
+                                       "translate_similarity", "translation_likelihood", "reference_judge"]
     roles = {name: c.role for name, c in registry.REGISTRY.items()}
     assert roles["language_fidelity"] == "gate"
     assert {n for n, r in roles.items() if r == "penalty"} == {"length_guard", "brevity_guard", "repetition_guard"}
@@ -124,7 +124,7 @@ def test_the_registry_is_complete_in_a_fresh_process():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().split(",") == list(registry.REGISTRY)
-    assert len(registry.REGISTRY) == 9
+    assert len(registry.REGISTRY) == 10
 
 
 SETTING_PLUGIN = '''
@@ -175,5 +175,7 @@ def test_declared_shared_fields_are_reward_config_fields():
 
     names = {f.name for f in dataclasses.fields(RewardConfig)}
     assert all(set(c.fields) <= names for c in registry.REGISTRY.values())
-    assert set(registry.setting_owners()) == {"length_tolerance", "min_length_share"}
+    assert {k for k, v in registry.setting_owners().items() if v != "reference_judge"} == {"length_tolerance",
+                                                                                          "min_length_share"}
+    assert {"judge", "judge_endpoint", "judge_cache"} <= set(registry.setting_owners())
     assert not set(registry.setting_owners()) & names  # a setting never shadows a field

@@ -18,6 +18,9 @@ Presets (:data:`PRESETS`):
   (which embeddings cannot), similarity rewards reasoning that means what the reference means (which a bare
   answer does not), the gate and guards stop the known hacks: the brevity guard the bare guessed answer a
   policy trained without it collapsed to (docs/RESULTS.md).
+* ``hybrid-judge``: the hybrid with the ``reference_judge`` LLM judge (:mod:`pivotrl.rewards.judge`; a local
+  ``qwen1.5b`` by default, or any OpenAI-compatible server with ``judge_endpoint``) at weight 1.0 in place of the
+  embedding similarity.
 * ``embedding``: rescaled embedding similarity alone, gated by fidelity, with the guards (the paper's
   semantic reward; no answer check).
 * ``translate``: translate-then-compare (chrF++ by default) gated by fidelity, with the guards.
@@ -214,6 +217,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     # the brevity guard only where a bare answer can collect credit (agreement, format): see brevity_guard
     "hybrid": {"weights": {"answer_agreement": 1.0, "embedding_similarity": 0.5, "answer_format": 0.2,
                            "language_fidelity": 0.0, **_GUARDS, "brevity_guard": 0.5}},
+    # the hybrid with the LLM judge in place of the embedding similarity, at the weight of the answer: the judge
+    # reads the reasoning, which is what the embedding could not tell apart (ROC-AUC 0.57, docs/RESULTS.md)
+    "hybrid-judge": {"weights": {"answer_agreement": 1.0, "reference_judge": 1.0, "answer_format": 0.2,
+                                 "language_fidelity": 0.0, **_GUARDS, "brevity_guard": 0.5}},
     "embedding": {"weights": {"embedding_similarity": 1.0, "language_fidelity": 0.0, **_GUARDS}},
     "translate": {"weights": {"translate_similarity": 1.0, "language_fidelity": 0.0, **_GUARDS}},
     "answer": {"weights": {"answer_agreement": 1.0}, "gate": None},

@@ -187,7 +187,8 @@ class LocalJudge:
 
     def __init__(self, spec: str = "qwen1.5b", *, device: str = "auto", dtype: str = "auto", batch_size: int = 8,
                  loaded: Any = None) -> None:
-        self.spec, self.device, self.dtype, self.batch_size = spec, device, dtype, batch_size
+        self.spec = loaded.name if loaded is not None else spec  # a model loaded elsewhere judges under its name
+        self.device, self.dtype, self.batch_size = device, dtype, batch_size
         self._loaded = loaded
         self._ids: tuple[list[int], list[int]] | None = None
         self._lock = threading.Lock()

@@ -263,9 +263,9 @@ register_component("reference_judge", factory="pivotrl.rewards.judge:judge_from_
                                                     "server's API key (unset or empty: no key)",
                                                     check=_text, expected="a variable name"),
                        "judge_concurrency": Setting(8, "judge server requests in flight at once", at_least=1,
-                                                    check=_whole, expected="a whole number"),
+                                                    check=_whole, expected="a whole number >= 1"),
                        "judge_batch_size": Setting(8, "answers per forward pass of the local judge", at_least=1,
-                                                   check=_whole, expected="a whole number"),
+                                                   check=_whole, expected="a whole number >= 1"),
                        "judge_dtype": Setting("auto", "the local judge's dtype (auto: bfloat16 on a GPU, float32 "
                                               "on a CPU)", check=lambda v: v in ("auto", "float32", "bfloat16",
                                                                                  "float16"),
@@ -275,5 +275,5 @@ register_component("reference_judge", factory="pivotrl.rewards.judge:judge_from_
                                               check=_text, expected="a file path or empty"),
                        "judge_max_chars": Setting(6000, "characters of each text the judge sees (a longer one "
                                                   "keeps its head and its end)", at_least=200,
-                                                  check=_whole, expected="a whole number"),
+                                                  check=_whole, expected="a whole number >= 200"),
                    })
