@@ -234,3 +234,17 @@ def test_injection_and_hacking_probes_never_beat_the_honest_answer(hybrid_judge,
     for (case, kind), s in zip(rows, scored):
         if kind != "honest":
             assert s.total < honest[case.lang], json.dumps(report, ensure_ascii=False)
+
+
+def test_a_training_run_keeps_the_judge_cache_in_its_folder(tmp_path):
+    from types import SimpleNamespace
+
+    from pivotrl.train.config import build_run_reward
+
+    run = build_run_reward(SimpleNamespace(reward="hybrid-judge", output_dir=str(tmp_path / "run")))
+    assert run.config.judge_cache == str(tmp_path / "run" / "judge_cache.jsonl")
+    own = build_run_reward(SimpleNamespace(reward={"preset": "hybrid-judge", "judge_cache": "elsewhere.jsonl"},
+                                           output_dir=str(tmp_path)))
+    assert own.config.judge_cache == "elsewhere.jsonl"
+    assert "judge_cache" not in build_run_reward(SimpleNamespace(reward="hybrid", output_dir=str(tmp_path))
+                                                 ).config.settings

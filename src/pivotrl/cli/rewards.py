@@ -162,14 +162,25 @@ def reward_audit(config: AuditConfig = None) -> None:  # type: ignore[assignment
             composed = _build_reward(config.reward, device=config.device)
             report = audit_main(composed, sources=config.source or ["exemplars", "synthetic"], langs=config.langs,
                                 out_dir=out, n=config.n, data_dir=config.data_dir, refs_dir=config.refs,
-                                gold_task=config.gold_task,
+                                gold_task=config.gold_task, probes=_probe_names(config.probes),
                                 echo=lambda text: console.print(text, highlight=False, markup=False))
     except WriteError as exc:  # a full disk while the audit is written: the file, named
         fail(write_failed(exc))
     except (DataError, ValueError, KeyError, OSError) as exc:
         fail(str(exc))
+    if not report.probes:
+        console.print(f"audit written to {out}/audit.md (ROC-AUC only: no probes were asked for)")
+        return
     verdict = "passes" if report.passes(0.99) else "does NOT pass"
     unprobed = [r.lang for r in report.langs.values() if r.min_required is None]
     console.print(f"audit written to {out}/audit.md; the reward {verdict} the 99% probe check in every language "
                   "with probes" + (f" (none in {', '.join(unprobed)}: no correct answer to build them from)"
                                    if unprobed else ""))
+
+
+def _probe_names(text: str | None) -> list[str] | None:
+    """``--probes``: None (every probe), [] for ``none``, else the names given."""
+    if text is None:
+        return None
+    names = [p.strip() for p in text.split(",") if p.strip()]
+    return [] if names == ["none"] else names

@@ -82,3 +82,5 @@ class AuditConfig(RewardChoice):
     out: Path = setting(Path("runs/audit"), flags=("--out", "-o"), help="Folder for audit.md, audit.json, "
                                                                         "audit.png.")
     data_dir: str | None = setting(None, help=DATA_DIR_HELP)
+    probes: str | None = setting(None, help="Comma-separated probes to build from the right answers (default: "
+                                            "all of them); 'none': score the answers only (ROC-AUC, no probes).")

@@ -472,3 +472,14 @@ def trl_args(config: Any, *, output_dir: str | Path | None = None, reward_weight
     if unknown:
         raise TrainConfigError(f"trl: unknown {cls.__name__} field(s) {', '.join(unknown)}")
     return cls(**merged)
+
+
+def build_run_reward(config: Any) -> Any:
+    """The composed reward of a training run (``config.reward``). An LLM judge in it keeps its scores in the run
+    folder (``judge_cache.jsonl``) unless the reward names its own cache, so a resumed run judges nothing twice."""
+    from pivotrl.rewards.compose import ComposedReward, load_reward_config
+
+    reward_config = load_reward_config(config.reward)
+    if "reference_judge" in reward_config.components and not reward_config.judge_cache:
+        reward_config.settings["judge_cache"] = str(Path(config.output_dir) / "judge_cache.jsonl")
+    return ComposedReward(reward_config)

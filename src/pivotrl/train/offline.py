@@ -356,11 +356,11 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
     :func:`pivotrl.evaluation.evaluate_loaded` or None (no held-out evaluation after each round)."""
     from transformers.trainer_callback import ProgressCallback
 
-    from pivotrl.rewards.compose import build_reward
+    from pivotrl.train.config import build_run_reward
     from pivotrl.train.callbacks import LogFile, MultilingualEval, RewardProgress
     from pivotrl.train.checkpoints import checkpoint_step, cut_log, last_checkpoint, save_model_folder
 
-    reward = build_reward(config.reward)
+    reward = build_run_reward(config)
     min_reward = config.offline("min_reward")
     if min_reward is None and config.algorithm == "rft":
         min_reward = default_min_reward(reward.config)

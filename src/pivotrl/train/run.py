@@ -165,7 +165,7 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[di
     from datasets import Dataset
 
     from pivotrl.generation import end_token_ids
-    from pivotrl.rewards.compose import build_reward
+    from pivotrl.train.config import build_run_reward
     from pivotrl.train.algorithms import trl_classes
     from pivotrl.train.rollouts import grpo_rollout_func, log_rollout_lengths, sample_rloo_rollouts_with_engine
     from pivotrl.train.update import score_only_completion_tokens, skip_rows_without_gradient
@@ -173,7 +173,7 @@ def build_trainer(config: TrainConfig, model: Any, tokenizer: Any, rows: list[di
     if not algorithm(config.algorithm).online:
         raise ValueError(f"build_trainer builds the online algorithms' trainers; {config.algorithm} trains in "
                          "rounds (pivotrl.train.offline)")
-    funcs, weights = build_reward(config.reward).trl_reward_funcs()
+    funcs, weights = build_run_reward(config).trl_reward_funcs()
     args = trl_args(config, reward_weights=weights)
     engine = uses_engine(config, args)
     if tokenizer.pad_token is None:

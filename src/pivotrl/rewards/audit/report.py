@@ -53,7 +53,9 @@ def audit_markdown(report: AuditReport, max_losses: int = 30) -> str:
 
 def _summary(report: AuditReport) -> list[str]:
     weights = ", ".join(f"{k} {v:g}" for k, v in report.config.get("weights", {}).items())
-    if report.passes(0.99):
+    if not report.probes:
+        verdict = "no probes asked for"
+    elif report.passes(0.99):
         verdict = "**every language with probes >= 99% on every required probe**"
     elif any(r.min_required is not None for r in report.langs.values()):
         verdict = "**some language is below 99% on a required probe** (see Losses)"
@@ -65,7 +67,9 @@ def _summary(report: AuditReport) -> list[str]:
              f" {report.n_scored} texts scored in {report.seconds:.1f} s. Required probes: "
              f"{', '.join(report.required)}. Verdict: {verdict}"]
     unprobed = [r.lang for r in report.langs.values() if r.min_required is None]
-    if unprobed:
+    if not report.probes:
+        lines += ["No probes were asked for (`--probes none`): the ROC-AUC only."]
+    elif unprobed:
         lines += [f"No probes in {', '.join(unprobed)}: no correct answer to build them from."]
     return lines + [""]
 
@@ -242,7 +246,8 @@ def audit_main(reward: Any = "hybrid", sources: Sequence[str] = ("exemplars", "s
     human-translated exemplars), ``synthetic`` (``n`` problems per language), or a ``generations.jsonl``
     file / eval run folder, which needs ``refs_dir`` (a ``pivotrl pivot`` folder) or ``gold_task`` (a problem
     set whose English gold serves as references). ``langs``: restrict every source to these languages
-    (default: each source's non-English languages). ``probes``: names from :data:`PROBES` (default all).
+    (default: each source's non-English languages). ``probes``: names from :data:`PROBES` (None: all; empty: none,
+    only the ROC-AUC).
     """
     from pivotrl.languages import parse_langs
 
@@ -282,7 +287,7 @@ def audit_main(reward: Any = "hybrid", sources: Sequence[str] = ("exemplars", "s
     if not cases:
         raise DataError(f"no audit cases from sources {', '.join(sources)} in languages {langs}")
     selected = dict(PROBES)
-    if probes:
+    if probes is not None:
         unknown = [p for p in probes if p not in PROBES]
         if unknown:
             raise ValueError(f"unknown probe(s) {', '.join(unknown)}; known: {', '.join(PROBES)}")
