@@ -18,7 +18,7 @@ import time
 
 from pivotrl.rewards.audit.cases import cases_from_generations, references_from_store
 from pivotrl.rewards.audit.report import questions_from_run
-from pivotrl.rewards.judge import JudgeCache, LocalJudge, ReferenceJudge
+from pivotrl.rewards.judge import JudgeCache, LocalJudge, ReferenceJudge, judge_messages
 
 
 def main() -> None:
@@ -43,11 +43,9 @@ def main() -> None:
                        question=[c.question or None for c in cases])
         seconds = (time.perf_counter() - started) / len(cases)
         tokenizer = backend._loaded.tokenizer
-        from pivotrl.rewards.judge import judge_messages
-
-        lengths = [len(tokenizer.apply_chat_template(judge_messages(c.question, c.reference, c.reference_answer,
-                                                                    c.response, c.lang), tokenize=True,
-                                                     add_generation_prompt=True)) for c in cases]
+        lengths = [len(tokenizer(tokenizer.apply_chat_template(
+            judge_messages(c.question, c.reference, c.reference_answer, c.response, c.lang), tokenize=False,
+            add_generation_prompt=True), add_special_tokens=False).input_ids) for c in cases]
         row = {"setting": setting, "seconds_per_answer": seconds, "prompt_tokens": sum(lengths) / len(lengths),
                "scores": scores}
         if first is None:

@@ -126,7 +126,7 @@ class OpenAIServer:
         tokenizer, model = self.loaded.tokenizer, self.loaded.model
         ids = tokenizer(prompt, add_special_tokens=False, return_tensors="pt").input_ids
         with self._generating, torch.inference_mode():
-            logits = model(input_ids=ids.to(model.device)).logits[0, -1].float()
+            logits = model(input_ids=ids.to(model.device), logits_to_keep=1).logits[0, -1].float()
         log_probs = torch.log_softmax(logits, dim=-1)
         top = torch.topk(log_probs, max(1, k))
         tokens = [tokenizer.decode([int(i)]) for i in top.indices]
