@@ -80,8 +80,8 @@ class PipelineConfig:
     pivot_max_new_tokens: int = setting(256, at_least=1, panel=_PIVOT,  # as long as the policy's answers
                                         help="The pivot's budget per worked answer, in tokens.")
     # -- training
-    reward: Any = setting("hybrid", cli_type=str, panel=_TRAIN, help="Reward preset (hybrid, embedding, translate, "
-                                                                     "answer) or a YAML file.")
+    reward: Any = setting("hybrid", cli_type=str, panel=_TRAIN, help="Reward preset (hybrid, hybrid-judge, embedding, "
+                                                                     "translate, answer) or a YAML file.")
     labels: str = setting("pivot", parse=_labels, panel=_TRAIN, help="pivot: rewarded against the pivot's English "
                           "references (PB-RLSVR); gold: against target-language gold answers (the RLVR baseline).")
     algorithm: str = setting("grpo", cli=False, help="A name of pivotrl.train.algorithms.ALGORITHMS.")

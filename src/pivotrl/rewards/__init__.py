@@ -8,8 +8,8 @@
                     with reference embeddings cached by content hash
     e5_torch.py     the packaged multilingual e5 encoder in plain PyTorch
     translation.py  translate-then-compare and translation-likelihood components
-    compose.py      weights, the language-fidelity gate, thresholds and the presets (hybrid, embedding,
-                    translate, answer): one ``ComposedReward`` whose parts TRL logs one by one, and
+    compose.py      weights, the language-fidelity gate, thresholds and the presets (hybrid, hybrid-judge,
+                    embedding, translate, answer): one ``ComposedReward`` whose parts TRL logs one by one, and
                     ``score_inputs``, the one scoring path of the adapters below
     server.py       ``pivotrl reward serve``: the reward over HTTP (the contract, the handler, the OpenRLHF form)
     batching.py     its dynamic, fair batching of many callers' items, with a result cache

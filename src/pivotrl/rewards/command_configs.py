@@ -24,8 +24,8 @@ __all__ = ["AuditConfig", "RewardChoice", "ScoreConfig", "ServeConfig"]
 class RewardChoice:
     """Which reward, and where its models run: what every reward command takes."""
 
-    reward: str = setting("hybrid", flags=("--reward", "-r"), help="A preset (hybrid, embedding, translate, answer) "
-                          "or a YAML file with reward config fields.")
+    reward: str = setting("hybrid", flags=("--reward", "-r"), help="A preset (hybrid, hybrid-judge, embedding, "
+                          "translate, answer) or a YAML file with reward config fields.")
     device: str = setting("auto", help="Where the reward's encoder and translator run: " + DEVICE_HELP + ".")
 
 

@@ -195,17 +195,20 @@ def _plot(report: AuditReport, path: Path) -> None:
 
 
 def write_audit(report: AuditReport, out_dir: str | Path) -> dict[str, Path]:
-    """Write audit.md, audit.json, audit_cases.jsonl (every scored text) and audit.png into ``out_dir``."""
+    """Write audit.md, audit.json, audit_cases.jsonl (every scored text) and audit.png (the probe win rates: not
+    written when no probes were asked for) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"markdown": out / "audit.md", "json": out / "audit.json", "cases": out / "audit_cases.jsonl",
-             "plot": out / "audit.png"}
+    paths = {"markdown": out / "audit.md", "json": out / "audit.json", "cases": out / "audit_cases.jsonl"}
+    if report.probes:
+        paths["plot"] = out / "audit.png"
     write_output(paths["markdown"], audit_markdown(report))
     write_output(paths["json"], report.to_json())
     with open_output(paths["cases"]) as f:
         for row in report.details:
             f.write(json.dumps(row, ensure_ascii=False, default=json_default) + "\n")
-    _plot(report, paths["plot"])
+    if "plot" in paths:
+        _plot(report, paths["plot"])
     return paths
 
 
@@ -298,5 +301,6 @@ def audit_main(reward: Any = "hybrid", sources: Sequence[str] = ("exemplars", "s
     if echo is not None:
         echo(audit_markdown(report))
         if out_dir is not None:
-            echo(f"wrote {Path(out_dir) / 'audit.md'}, audit.json, audit_cases.jsonl, audit.png")
+            echo(f"wrote {Path(out_dir) / 'audit.md'}, audit.json, audit_cases.jsonl"
+                 + (", audit.png" if report.probes else ""))
     return report
