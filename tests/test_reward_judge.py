@@ -13,6 +13,7 @@ from pivotrl.rewards.compose import build_reward, load_reward_config
 from pivotrl.rewards.judge import (
     EndpointJudge,
     JudgeCache,
+    JudgeServerError,
     LocalJudge,
     ReferenceJudge,
     judge_messages,
@@ -135,7 +136,7 @@ def test_endpoint_errors_name_the_server_and_the_model():
                                                                            "not exist."}}))
     try:
         judge = ReferenceJudge(EndpointJudge(server.base_url, "no-such-model"))
-        with pytest.raises(RuntimeError, match=r"judge server failed.*does not exist.*no-such-model.*/models"):
+        with pytest.raises(JudgeServerError, match=r"judge server failed.*does not exist.*no-such-model.*/models"):
             judge(["Die Antwort lautet 8."], reference=REFERENCE, lang="de")
     finally:
         server.close()

@@ -96,7 +96,7 @@ def reward_score(config: ScoreConfig = None) -> None:  # type: ignore[assignment
     composed = _build_reward(config.reward, device=config.device)
     try:
         scored = score_inputs(composed, inputs)
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, OSError) as exc:  # OSError: a judge server that is down or misnamed
         fail(str(exc))
     if out is not None:
         from pivotrl.run_folder import open_output

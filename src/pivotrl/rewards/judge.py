@@ -47,8 +47,8 @@ from pivotrl.rewards.components import _reference_final, completion_text
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PROMPT_VERSION", "EndpointJudge", "JudgeCache", "LocalJudge", "ReferenceJudge", "judge_from_config",
-           "judge_messages", "yes_probability"]
+__all__ = ["PROMPT_VERSION", "EndpointJudge", "JudgeCache", "JudgeServerError", "LocalJudge", "ReferenceJudge",
+           "judge_from_config", "judge_messages", "yes_probability"]
 
 # Part of every cache key: change it whenever the prompt's wording changes, so old scores are not reused.
 PROMPT_VERSION = "reference-judge-1"
@@ -177,6 +177,11 @@ def _cache_entry(obj: Any) -> tuple[str, float]:
 # ------------------------------------------------------------------------------------------------ backends
 
 
+class JudgeServerError(OSError):
+    """The judge's server failed (down, a model name it does not serve, retries exhausted): an error of the set-up,
+    not of an answer, so scoring stops (an ``OSError``, which the commands report in one line)."""
+
+
 class LocalJudge:
     """P(yes) from a local causal LM's next-token distribution after the chat-templated prompt (prefill only).
 
@@ -279,7 +284,7 @@ class EndpointJudge:
         except HTTPRequestError as exc:
             hint = (f"; is {self.model!r} the name the server serves (GET {self.url}/models lists them)?"
                     if exc.status == 404 or exc.status == 400 else "")
-            raise RuntimeError(f"reference_judge: the judge server failed: {exc}{hint}") from None
+            raise JudgeServerError(f"reference_judge: the judge server failed: {exc}{hint}") from None
         return [self._score(r.texts[0] if r.texts else "", r.logprobs[0] if r.logprobs else None) for r in results]
 
     def _score(self, text: str, logprobs: Any) -> float:
