@@ -677,6 +677,7 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
             shutil.copyfile(root / "audit" / "hybrid" / audit_file, out / audit_file)
     if study.answers:
         export_answers(found, out / "answers")
+    save_state(root, out / "state", list(study.evals))
     config = study.pipeline
     settings = {"policy": config.model, "pivot": config.pivot, "task": config.task, "langs": config.langs,
                 "algorithm": config.algorithm, "offline": config.offline, "steps": config.steps,
@@ -715,6 +716,61 @@ def export_answers(found: dict[str, Any], out: Path) -> list[Path]:
                     f.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("utf-8"))
                 written.append(target)
     return written
+
+
+# ------------------------------------------------------------------------------------ state kept in git
+
+# A study outlives the machine it runs on only through what is committed: runs/ is ignored, and a machine that is
+# shut down takes it along. The state folder (docs/results/<study>/state) keeps, compressed, what the tables and
+# the next session need: the pivot's references (a partial store too: the store resumes from it), every finished
+# evaluation folder's records, and a finished run's training log. Not the trained weights (17 MB a run): a run
+# is kept once its evaluations are done, and a run cut before that starts again.
+def _state_files(root: Path, tasks: list[str]) -> list[Path]:
+    pivot = root / "pivot"
+    files = sorted(f for f in pivot.iterdir() if f.suffix in (".json", ".jsonl")) if pivot.is_dir() else []
+    for metrics in sorted(root.glob("*/eval-*/metrics.json")):
+        files += sorted(f for f in metrics.parent.iterdir() if f.suffix in (".json", ".jsonl"))
+    for final in sorted(root.glob("*/train/final")):  # a run whose evaluations are all done (its weights go)
+        if final.is_dir() and all(_eval_done(final.parent.parent / f"eval-{task}") for task in tasks):
+            files += sorted(f for f in final.parent.iterdir() if f.is_file() and f.suffix in (".json", ".jsonl"))
+    return [f for f in files if f.is_file()]
+
+
+def save_state(root: Path, state: Path, tasks: list[str]) -> list[Path]:
+    """Compress the study's durable files into ``state`` (each ``<path under root>.gz``), rewriting only those
+    whose content changed; a line still being written is left out."""
+    written = []
+    for source in _state_files(root, tasks):
+        data = source.read_bytes()
+        data = data[: data.rfind(b"\n") + 1] if source.suffix == ".jsonl" else data
+        target = state / (str(source.relative_to(root)) + ".gz")
+        if target.is_file() and gzip.decompress(target.read_bytes()) == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with gzip.GzipFile(target, "wb", mtime=0) as f:  # mtime 0: the same content gives the same bytes
+            f.write(data)
+        written.append(target)
+    return written
+
+
+def restore_state(state: Path, root: Path) -> list[Path]:
+    """Put back the files of ``state`` that ``root`` lacks (a new machine, or runs/ removed): a finished run comes
+    back evaluated with its log (its ``train/final`` a folder with a note, not weights), and the pivot store
+    resumes from what was saved. Files already in ``root`` are newer and stay."""
+    restored = []
+    for packed in sorted(state.rglob("*.gz")):
+        target = root / str(packed.relative_to(state)).removesuffix(".gz")
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(gzip.decompress(packed.read_bytes()))
+        restored.append(target)
+        if target.name == "log.jsonl" and target.parent.name == "train":
+            final = target.parent / "final"
+            final.mkdir(exist_ok=True)
+            (final / "RESTORED.txt").write_text(f"Restored from {state}: the weights were not kept.\n",
+                                                encoding="utf-8")
+    return restored
 
 
 def _fill_results_page(page: Path, name: str, tables_md: str) -> None:
@@ -759,6 +815,10 @@ def main() -> None:
     except ValueError:
         parser.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     root = study_root(args.study, Path(args.runs))
+    state = Path(args.docs) / "results" / args.study / "state"
+    restored = restore_state(state, root)
+    if restored:
+        print(f"[{args.study}] restored {len(restored)} files from {state}", flush=True)
     if args.status:
         print("\n".join(run_states(study, root, methods, seeds)))
         return
