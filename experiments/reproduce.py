@@ -17,7 +17,9 @@ Studies (``--study``):
 Every stage skips finished work and training resumes from its last checkpoint, so the command can be killed
 and run again (in another session) until everything is done. Each run (a method and a seed) is locked while
 it is worked on, so two copies of the command on one machine share the work instead of colliding. Runs go to
-``runs/reproduce/<study>/``, tables and plots to ``docs/results/<study>/``.
+``runs/reproduce/<study>/``, tables and plots to ``docs/results/<study>/``. What a new machine needs to go on (the
+pivot's references, finished evaluations, finished runs' logs; not weights) is kept compressed in
+``docs/results/<study>/state/``, rewritten with the tables, and put back into the runs folder on start: commit it.
 """
 
 from __future__ import annotations
@@ -249,6 +251,7 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
             audit_reward(study, root)
         except FolderBusyError as exc:
             print(f"[{name}] {exc}; going on", flush=True)
+    write_results(name, root, docs)  # the base model's tables, and the state a new machine starts from
     if prepare_only:
         return
     for method, seed in jobs(study, methods, seeds):
