@@ -18,7 +18,7 @@ Every stage skips finished work and training resumes from its last checkpoint, s
 and run again (in another session) until everything is done. Each run (a method and a seed) is locked while
 it is worked on, so two copies of the command on one machine share the work instead of colliding. Runs go to
 ``runs/reproduce/<study>/``, tables and plots to ``docs/results/<study>/``. What a new machine needs to go on (the
-pivot's references, finished evaluations, finished runs' logs; not weights) is kept compressed in
+pivot's references, evaluations' answers, runs' recipes, logs and samples; not weights) is kept compressed in
 ``docs/results/<study>/state/``, rewritten with the tables, and put back into the runs folder on start: commit it.
 """
 
@@ -680,7 +680,7 @@ def write_results(name: str, root: Path, docs: Path) -> Path:
             shutil.copyfile(root / "audit" / "hybrid" / audit_file, out / audit_file)
     if study.answers:
         export_answers(found, out / "answers")
-    save_state(root, out / "state", list(study.evals))
+    save_state(root, out / "state")
     config = study.pipeline
     settings = {"policy": config.model, "pivot": config.pivot, "task": config.task, "langs": config.langs,
                 "algorithm": config.algorithm, "offline": config.offline, "steps": config.steps,
@@ -724,26 +724,25 @@ def export_answers(found: dict[str, Any], out: Path) -> list[Path]:
 # ------------------------------------------------------------------------------------ state kept in git
 
 # A study outlives the machine it runs on only through what is committed: runs/ is ignored, and a machine that is
-# shut down takes it along. The state folder (docs/results/<study>/state) keeps, compressed, what the tables and
-# the next session need: the pivot's references (a partial store too: the store resumes from it), every finished
-# evaluation folder's records, and a finished run's training log. Not the trained weights (17 MB a run): a run
-# is kept once its evaluations are done, and a run cut before that starts again.
-def _state_files(root: Path, tasks: list[str]) -> list[Path]:
-    pivot = root / "pivot"
-    files = sorted(f for f in pivot.iterdir() if f.suffix in (".json", ".jsonl")) if pivot.is_dir() else []
-    for metrics in sorted(root.glob("*/eval-*/metrics.json")):
-        files += sorted(f for f in metrics.parent.iterdir() if f.suffix in (".json", ".jsonl"))
-    for final in sorted(root.glob("*/train/final")):  # a run whose evaluations are all done (its weights go)
-        if final.is_dir() and all(_eval_done(final.parent.parent / f"eval-{task}") for task in tasks):
-            files += sorted(f for f in final.parent.iterdir() if f.is_file() and f.suffix in (".json", ".jsonl"))
-    return [f for f in files if f.is_file()]
+# shut down takes it along. The state folder (docs/results/<study>/state) keeps, compressed, the records every
+# stage resumes from: the pivot's references, the evaluations' answers (finished or not), and each run's recipe,
+# log and sampled rounds. Not weights (17 MB a run, and a trainer checkpoint more): a run whose evaluations are
+# all done comes back as finished; any other run trains again from its kept samples, without sampling again.
+_KEPT = (".json", ".jsonl", ".yaml")
 
 
-def save_state(root: Path, state: Path, tasks: list[str]) -> list[Path]:
-    """Compress the study's durable files into ``state`` (each ``<path under root>.gz``), rewriting only those
-    whose content changed; a line still being written is left out."""
+def _state_files(root: Path) -> list[Path]:
+    folders = [root / "pivot", *sorted(root.glob("*/eval-*")), *sorted(root.glob("*/train"))]
+    files = [f for folder in folders if folder.is_dir() for f in sorted(folder.iterdir())
+             if f.is_file() and f.suffix in _KEPT]
+    return files + sorted(root.glob("*/train/round-*/samples.jsonl"))
+
+
+def save_state(root: Path, state: Path) -> list[Path]:
+    """Compress the study's records into ``state`` (each ``<path under root>.gz``), rewriting only those whose
+    content changed; a line still being written is left out."""
     written = []
-    for source in _state_files(root, tasks):
+    for source in _state_files(root):
         data = source.read_bytes()
         data = data[: data.rfind(b"\n") + 1] if source.suffix == ".jsonl" else data
         target = state / (str(source.relative_to(root)) + ".gz")
@@ -756,23 +755,30 @@ def save_state(root: Path, state: Path, tasks: list[str]) -> list[Path]:
     return written
 
 
-def restore_state(state: Path, root: Path) -> list[Path]:
-    """Put back the files of ``state`` that ``root`` lacks (a new machine, or runs/ removed): a finished run comes
-    back evaluated with its log (its ``train/final`` a folder with a note, not weights), and the pivot store
-    resumes from what was saved. Files already in ``root`` are newer and stay."""
+def restore_state(state: Path, root: Path, tasks: list[str]) -> list[Path]:
+    """Put back the files of ``state`` that ``root`` lacks (a new machine, or runs/ removed); files already in
+    ``root`` are newer and stay. A run evaluated on every one of ``tasks`` gets a ``train/final`` folder holding a
+    note instead of weights, so the study counts it as finished and reads its log. A run evaluated on part of them
+    trains again, so its partial evaluations (of weights now gone) are left out."""
+    def finished(run: str) -> bool:
+        return all((state / run / f"eval-{task}" / "metrics.json.gz").is_file() for task in tasks)
+
     restored = []
     for packed in sorted(state.rglob("*.gz")):
-        target = root / str(packed.relative_to(state)).removesuffix(".gz")
+        relative = packed.relative_to(state)
+        run = relative.parts[0]
+        if len(relative.parts) > 2 and relative.parts[1].startswith("eval-") and run != "base" and not finished(run):
+            continue
+        target = root / str(relative).removesuffix(".gz")
         if target.exists():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(gzip.decompress(packed.read_bytes()))
         restored.append(target)
-        if target.name == "log.jsonl" and target.parent.name == "train":
-            final = target.parent / "final"
-            final.mkdir(exist_ok=True)
-            (final / "RESTORED.txt").write_text(f"Restored from {state}: the weights were not kept.\n",
-                                                encoding="utf-8")
+        if relative.parts[1:] == ("train", "log.jsonl.gz") and finished(run) and not (target.parent / "final").exists():
+            (target.parent / "final").mkdir()
+            (target.parent / "final" / "RESTORED.txt").write_text(f"Restored from {state}: the weights were not "
+                                                                  "kept.\n", encoding="utf-8")
     return restored
 
 
@@ -819,7 +825,7 @@ def main() -> None:
         parser.error(f"--seeds: expected comma-separated integers, got {args.seeds!r}")
     root = study_root(args.study, Path(args.runs))
     state = Path(args.docs) / "results" / args.study / "state"
-    restored = restore_state(state, root)
+    restored = restore_state(state, root, list(study.evals))
     if restored:
         print(f"[{args.study}] restored {len(restored)} files from {state}", flush=True)
     if args.status:

@@ -346,3 +346,37 @@ def test_a_run_killed_in_sampling_and_in_training_resumes_without_sampling_twice
     assert [e["step"] for e in _log(run) if "loss" in e] == steps
     assert [e.get("phase") for e in _log(run) if "kept" in e] == ["sampling"]
     assert (run / "final" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_run_kept_as_records_without_weights_trains_again_without_sampling(tmp_path, short_answers):
+    """The second study keeps a run's records in git (experiments/reproduce.py: recipe, log, sampled rounds; no
+    weights, no checkpoints) and puts them back on a new machine: the run trains again from its samples."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.spec_from_file_location("reproduce_state", Path(__file__).parents[1] / "experiments" /
+                                                  "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    sys.modules["reproduce_state"] = reproduce
+    spec.loader.exec_module(reproduce)
+    root, state = tmp_path / "study", tmp_path / "state"
+    run = root / "rft-s0" / "train"
+    args = _offline(short_answers, run, "rft", "n_train=6", "min_reward=0.05")
+    out, _ = _cli(args).communicate(timeout=300)
+    assert (run / "final" / "config.json").is_file(), out[-3000:]
+    sampled = (run / "round-1" / "samples.jsonl").read_text(encoding="utf-8")
+    trained = [e for e in _log(run) if "loss" in e]
+    assert trained
+
+    reproduce.save_state(root, state)
+    shutil.rmtree(root)  # the machine is gone
+    reproduce.restore_state(state, root, ["msvamp"])  # never evaluated: not finished
+    assert not (run / "final").exists() and not (run / "round-1" / "done.json").exists()
+    resumed = _cli([*args, "--resume"])
+    out, _ = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, out[-3000:]
+    assert (run / "round-1" / "samples.jsonl").read_text(encoding="utf-8") == sampled  # nothing sampled again
+    assert (run / "final" / "config.json").is_file()
+    assert [e.get("phase") for e in _log(run) if "kept" in e] == ["sampling"]  # its sampling logged once
+    assert [e["step"] for e in _log(run) if "loss" in e] == [e["step"] for e in trained]  # trained again, once

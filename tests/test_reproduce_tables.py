@@ -175,7 +175,7 @@ def test_an_offline_run_reports_its_round_and_progress(tmp_path):
     assert reproduce._round_state(train) == "round 1 done, final model not saved yet"
 
 
-def test_study_state_round_trips_finished_work_and_leaves_unfinished_runs_out(tmp_path):
+def test_study_state_round_trips_what_each_stage_resumes_from_without_weights(tmp_path):
     root, state = tmp_path / "runs", tmp_path / "state"
     (root / "pivot").mkdir(parents=True)
     # a pivot store being written: its last line is not finished yet
@@ -185,29 +185,42 @@ def test_study_state_round_trips_finished_work_and_leaves_unfinished_runs_out(tm
     _eval_folder(root / "base" / "eval-msvamp", [{"lang": "de", "n_tokens": 12, "cut": False}])
     (root / "base" / "eval-msvamp" / "metrics.json").write_text('{"languages": {}}')
     for run, evaluated in (("gold-s0", True), ("gold-s1", False)):  # s1 trained, its evaluation unfinished
-        (root / run / "train" / "final").mkdir(parents=True)
-        (root / run / "train" / "final" / "adapter.bin").write_bytes(b"weights")
-        (root / run / "train" / "log.jsonl").write_text('{"step": 1, "reward": 0.5}\n')
+        train = root / run / "train"
+        (train / "final").mkdir(parents=True)
+        (train / "final" / "adapter.bin").write_bytes(b"weights")
+        (train / "round-1" / "trainer" / "checkpoint-5").mkdir(parents=True)
+        (train / "round-1" / "samples.jsonl").write_text('{"problem_id": "p0", "lang": "de"}\n')
+        (train / "round-1" / "done.json").write_text("{}")
+        (train / "recipe.yaml").write_text("algorithm: rft\n")
+        (train / "log.jsonl").write_text('{"step": 1, "reward": 0.5}\n')
         _eval_folder(root / run / "eval-msvamp", [{"lang": "de", "n_tokens": 9, "cut": False}])
         if evaluated:
             (root / run / "eval-msvamp" / "metrics.json").write_text('{"languages": {}}')
 
-    written = reproduce.save_state(root, state, ["msvamp"])
+    written = reproduce.save_state(root, state)
     packed = sorted(str(p.relative_to(state)) for p in written)
-    assert packed == ["base/eval-msvamp/config.json.gz", "base/eval-msvamp/generations.jsonl.gz",
-                      "base/eval-msvamp/metrics.json.gz", "gold-s0/eval-msvamp/config.json.gz",
-                      "gold-s0/eval-msvamp/generations.jsonl.gz", "gold-s0/eval-msvamp/metrics.json.gz",
-                      "gold-s0/train/log.jsonl.gz", "pivot/config-abc.json.gz", "pivot/references.jsonl.gz"]
-    assert reproduce.save_state(root, state, ["msvamp"]) == []  # nothing changed: nothing rewritten
+    run_files = ["eval-msvamp/config.json.gz", "eval-msvamp/generations.jsonl.gz", "train/log.jsonl.gz",
+                 "train/recipe.yaml.gz", "train/round-1/samples.jsonl.gz"]
+    assert packed == sorted(["base/eval-msvamp/config.json.gz", "base/eval-msvamp/generations.jsonl.gz",
+                             "base/eval-msvamp/metrics.json.gz", "gold-s0/eval-msvamp/metrics.json.gz",
+                             *(f"gold-s{s}/{f}" for s in (0, 1) for f in run_files),
+                             "pivot/config-abc.json.gz", "pivot/references.jsonl.gz"])
+    assert reproduce.save_state(root, state) == []  # nothing changed: nothing rewritten
 
     fresh = tmp_path / "new-machine"
-    reproduce.restore_state(state, fresh)
+    reproduce.restore_state(state, fresh, ["msvamp"])
     assert (fresh / "pivot" / "references.jsonl").read_text() == '{"problem_id": "p0"}\n{"problem_id": "p1"}\n'
-    assert (fresh / "gold-s0" / "train" / "final").is_dir()  # finished: the study skips it and reads its log
+    # evaluated everywhere: finished, with its log, without weights
+    assert (fresh / "gold-s0" / "train" / "final").is_dir()
     assert not (fresh / "gold-s0" / "train" / "final" / "adapter.bin").exists()
-    assert not (fresh / "gold-s1").exists()  # unfinished: it runs again
     assert reproduce._eval_done(fresh / "gold-s0" / "eval-msvamp")
+    # not finished: it trains again from its kept samples (not its round's done mark), and its half evaluation
+    # of weights now gone is left out
+    assert (fresh / "gold-s1" / "train" / "round-1" / "samples.jsonl").is_file()
+    assert not (fresh / "gold-s1" / "train" / "final").exists()
+    assert not (fresh / "gold-s1" / "train" / "round-1" / "done.json").exists()
+    assert not (fresh / "gold-s1" / "eval-msvamp").exists()
     # what the machine already has is newer and stays
     (fresh / "pivot" / "references.jsonl").write_text("newer\n")
-    reproduce.restore_state(state, fresh)
+    reproduce.restore_state(state, fresh, ["msvamp"])
     assert (fresh / "pivot" / "references.jsonl").read_text() == "newer\n"
