@@ -418,7 +418,7 @@ def bootstrap_difference(reference: list[dict[tuple[str, str], bool]], runs: lis
 
 def collect(study: Study, root: Path) -> dict[str, Any]:
     """Every finished evaluation and training log of a study: {evals: {task: {method: {seed: folder}}}, ...}."""
-    found: dict[str, Any] = {"evals": {}, "logs": {}, "pivot": None}
+    found: dict[str, Any] = {"evals": {}, "logs": {}, "pivot": None, "rounds": {}}
     for task in study.evals:
         if not _eval_done(root / "base" / f"eval-{task}"):
             continue
@@ -435,6 +435,8 @@ def collect(study: Study, root: Path) -> dict[str, Any]:
             rows = [r for r in read_log(run_dir / "train") if "reward" in r]
             if rows:
                 found["logs"].setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = rows
+    if study.pipeline.algorithm != "grpo":
+        found["rounds"] = offline_rounds(study, root)
     refs = root / "pivot" / "references.jsonl"
     if refs.is_file():
         status: dict[str, int] = {}
@@ -443,6 +445,72 @@ def collect(study: Study, root: Path) -> dict[str, Any]:
             status[s] = status.get(s, 0) + 1
         found["pivot"] = status
     return found
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]] | None:
+    """A JSON Lines file's records (None when it does not exist)."""
+    if not path.is_file():
+        return None
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def offline_rounds(study: Study, root: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """What each finished offline run (RFT, DPO) trained on and what it cost: {method: {seed: record}} with its
+    rounds' ``done.json`` selections, the loss per training step, and the seconds spent sampling (summed over
+    prompts from ``samples.jsonl``: a resumed round's earlier time included), training and evaluating."""
+    out: dict[str, dict[int, dict[str, Any]]] = {}
+    for method in study.methods:
+        for run_dir in sorted(root.glob(f"{method}-s*")):
+            train = run_dir / "train"
+            rounds = sorted(train.glob("round-*/done.json"), key=lambda p: int(p.parent.name.rsplit("-", 1)[1]))
+            if not (train / "final").is_dir() or not rounds:
+                continue
+            samples = [_jsonl(r.parent / "samples.jsonl") for r in rounds]
+            log = _jsonl(train / "log.jsonl") or []
+            evals = [_metrics(run_dir / f"eval-{task}") for task in study.evals]
+            out.setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = {
+                "rounds": [json.loads(r.read_text(encoding="utf-8")) for r in rounds],
+                "loss": [(int(e["step"]), float(e["loss"])) for e in log if "loss" in e],
+                "sample_seconds": None if None in samples else sum(
+                    float(row.get("sample_seconds", 0)) for rows in samples for row in rows),
+                "train_seconds": sum(float(e["train_runtime"]) for e in log if "train_runtime" in e),
+                "eval_seconds": sum(float(m["run"].get("seconds_now", 0)) for m in evals if m) if all(evals) else None,
+            }
+    return out
+
+
+def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """One row per finished offline run: its prompts, what its sampling scored, the targets it kept per
+    language, and the hours it cost (sampling, training, evaluation on this machine)."""
+    langs = study.pipeline.langs
+    lines = ["### What each run trained on, and its cost", "",
+             "One round per run: every training prompt sampled, scored by the run's reward, the best whole answer "
+             "kept as a fine-tuning target when it reaches the reward's threshold. Times are wall-clock on this "
+             "machine (2 cores); a part redone after a kill counts once.", "",
+             "| method | seed | prompts | answers sampled | mean sampled reward | sampled answers cut % | "
+             "mean sampled length (tokens) | targets kept % (" + " / ".join(langs) + ") | training steps | "
+             "final loss (mean of last 10 steps) | sampling h | training h | evaluation h | total h |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for method, by_seed in rounds.items():
+        for seed, run in sorted(by_seed.items()):
+            sel = [r["selection"] for r in run["rounds"]]
+            per = {c: [x[c] for x in sel if c in x] for c in langs}
+            prompts = sum(x["prompts"] for v in per.values() for x in v)
+            answers = sum(x["answers"] for v in per.values() for x in v)
+            def weighted(key: str, per=per, answers=answers) -> float:  # a mean over every sampled answer
+                return sum(x[key] * x["answers"] for v in per.values() for x in v if x[key] is not None) / max(
+                    1, answers)
+            kept = " / ".join(f"{100 * sum(x['kept'] for x in v) / max(1, sum(x['prompts'] for x in v)):.0f}"
+                              for v in per.values())
+            tail = [loss for _, loss in run["loss"][-10:]]
+            hours = [run["sample_seconds"], run["train_seconds"], run["eval_seconds"]]
+            cells = [f"{h / 3600:.2f}" if h is not None else "?" for h in hours]
+            total = f"{sum(hours) / 3600:.2f}" if None not in hours else "?"
+            lines.append(f"| {method} | {seed} | {prompts} | {answers} | {weighted('mean_reward'):.3f} | "
+                         f"{100 * weighted('cut_share'):.1f} | {weighted('mean_tokens'):.0f} | {kept} | "
+                         f"{sum(r['steps'] for r in run['rounds'])} | "
+                         f"{statistics.fmean(tail) if tail else float('nan'):.3f} | {' | '.join(cells)} | {total} |")
+    return lines + [""]
 
 
 def _mean_over(metrics: dict[str, Any], langs: list[str], key: str) -> float | None:
@@ -525,7 +593,9 @@ def tables(study: Study, found: dict[str, Any]) -> str:
                           f"an answer counts as cut when its re-tokenised length is within {_CUT_SLACK} tokens of "
                           f"the {study.eval_max_new_tokens}-token budget (an estimate, good to a few answers)."]
         lines.append("")
-    if found["logs"]:
+    if found["rounds"]:
+        lines += offline_table(study, found["rounds"])
+    if found["logs"] and study.pipeline.algorithm == "grpo":
         lines += ["### Training signal", "",
                   "| method | seeds | steps | mean reward, first 10 steps | mean reward, last 10 steps | "
                   "groups without reward spread % | answer agreement of sampled answers % | "
@@ -621,7 +691,9 @@ def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)
-    if found["logs"]:
+    if found["rounds"]:
+        paths.append(_offline_figure(name, found["rounds"], colour, out))
+    if found["logs"] and STUDIES[name].pipeline.algorithm == "grpo":
         # the reward functions' own totals (rewards/pivotrl_<preset>/mean) repeat the reward panel: left out
         components = sorted({k.split("/")[1] for rows in (r for s in found["logs"].values() for r in s.values())
                              for k in rows[0] if k.startswith("rewards/") and k.endswith("/mean")
@@ -660,6 +732,45 @@ def plots(name: str, found: dict[str, Any], out: Path) -> list[Path]:
         plt.close(fig)
         paths.append(path)
     return paths
+
+
+def _offline_figure(name: str, rounds: dict[str, dict[int, dict[str, Any]]], colour: dict[str, str],
+                    out: Path) -> Path:
+    """The offline runs' training: the fine-tuning loss per step (10-step moving average), and per language the
+    mean sampled reward and the share of prompts that gave a target."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    langs = STUDIES[name].pipeline.langs
+    runs = [(method, seed, run) for method, by_seed in rounds.items() for seed, run in sorted(by_seed.items())]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 3.8))
+    styles = ["-", "--", ":", "-."]
+    width = 0.8 / max(1, len(runs))
+    x = np.arange(len(langs))
+    for i, (method, seed, run) in enumerate(runs):
+        label = f"{method} s{seed}"
+        if run["loss"]:
+            steps, losses = zip(*run["loss"])
+            k = min(10, len(losses))
+            smooth = np.convolve(losses, np.ones(k) / k, mode="valid")
+            axes[0].plot(steps[len(steps) - len(smooth):], smooth, label=label, lw=1, color=colour[method],
+                         linestyle=styles[seed % len(styles)])
+        sel = run["rounds"][-1]["selection"]
+        offset = (i - (len(runs) - 1) / 2) * width
+        axes[1].bar(x + offset, [sel.get(c, {}).get("mean_reward") or 0 for c in langs], width, label=label,
+                    color=colour[method], alpha=1.0 if seed == 0 else 0.6)
+        axes[2].bar(x + offset, [100 * sel[c]["kept"] / max(1, sel[c]["prompts"]) if c in sel else 0 for c in langs],
+                    width, label=label, color=colour[method], alpha=1.0 if seed == 0 else 0.6)
+    axes[0].set(title="fine-tuning loss (10-step moving average)", xlabel="step")
+    axes[1].set(title="mean sampled reward (each run's own reward)", xticks=x, xticklabels=langs)
+    axes[2].set(title="prompts that gave a target (%)", xticks=x, xticklabels=langs, ylim=(0, 105))
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"{name}: what each run trained on")
+    fig.tight_layout()
+    path = out / "training.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def write_results(name: str, root: Path, docs: Path) -> Path:
@@ -735,7 +846,8 @@ def _state_files(root: Path) -> list[Path]:
     folders = [root / "pivot", *sorted(root.glob("*/eval-*")), *sorted(root.glob("*/train"))]
     files = [f for folder in folders if folder.is_dir() for f in sorted(folder.iterdir())
              if f.is_file() and f.suffix in _KEPT]
-    return files + sorted(root.glob("*/train/round-*/samples.jsonl"))
+    rounds = [f for name in ("samples.jsonl", "done.json") for f in sorted(root.glob(f"*/train/round-*/{name}"))]
+    return files + rounds
 
 
 def save_state(root: Path, state: Path) -> list[Path]:
@@ -758,8 +870,8 @@ def save_state(root: Path, state: Path) -> list[Path]:
 def restore_state(state: Path, root: Path, tasks: list[str]) -> list[Path]:
     """Put back the files of ``state`` that ``root`` lacks (a new machine, or runs/ removed); files already in
     ``root`` are newer and stay. A run evaluated on every one of ``tasks`` gets a ``train/final`` folder holding a
-    note instead of weights, so the study counts it as finished and reads its log. A run evaluated on part of them
-    trains again, so its partial evaluations (of weights now gone) are left out."""
+    note instead of weights, so the study counts it as finished and reads its log and rounds. Any other run trains
+    again from its samples, so its round marks and partial evaluations are left out."""
     def finished(run: str) -> bool:
         return all((state / run / f"eval-{task}" / "metrics.json.gz").is_file() for task in tasks)
 
@@ -767,7 +879,9 @@ def restore_state(state: Path, root: Path, tasks: list[str]) -> list[Path]:
     for packed in sorted(state.rglob("*.gz")):
         relative = packed.relative_to(state)
         run = relative.parts[0]
-        if len(relative.parts) > 2 and relative.parts[1].startswith("eval-") and run != "base" and not finished(run):
+        # an unfinished run's evaluations (of weights now gone) and round marks (its round trains again) stay out
+        if run != "base" and not finished(run) and (relative.name == "done.json.gz" or (
+                len(relative.parts) > 2 and relative.parts[1].startswith("eval-"))):
             continue
         target = root / str(relative).removesuffix(".gz")
         if target.exists():

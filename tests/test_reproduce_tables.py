@@ -200,6 +200,7 @@ def test_study_state_round_trips_what_each_stage_resumes_from_without_weights(tm
     written = reproduce.save_state(root, state)
     packed = sorted(str(p.relative_to(state)) for p in written)
     run_files = ["eval-msvamp/config.json.gz", "eval-msvamp/generations.jsonl.gz", "train/log.jsonl.gz",
+                 "train/round-1/done.json.gz",
                  "train/recipe.yaml.gz", "train/round-1/samples.jsonl.gz"]
     assert packed == sorted(["base/eval-msvamp/config.json.gz", "base/eval-msvamp/generations.jsonl.gz",
                              "base/eval-msvamp/metrics.json.gz", "gold-s0/eval-msvamp/metrics.json.gz",
@@ -224,3 +225,37 @@ def test_study_state_round_trips_what_each_stage_resumes_from_without_weights(tm
     (fresh / "pivot" / "references.jsonl").write_text("newer\n")
     reproduce.restore_state(state, fresh, ["msvamp"])
     assert (fresh / "pivot" / "references.jsonl").read_text() == "newer\n"
+
+
+def test_offline_runs_report_what_they_trained_on_and_their_hours(tmp_path):
+    study = reproduce.STUDIES["qwen-rft"]
+    langs = study.pipeline.langs
+    run = tmp_path / "rlvr-gold-s1"
+    train = run / "train"
+    (train / "final").mkdir(parents=True)
+    (train / "round-1").mkdir()
+    # 2 prompts per language; German kept both, the others one; 900 s of sampling over the prompts
+    selection = {c: {"prompts": 2, "answers": 8, "kept": 2 if c == "de" else 1, "cut_share": 0.25 if c == "sw" else 0,
+                     "mean_reward": 0.5, "mean_tokens": 100.0, "skipped": {}} for c in langs}
+    (train / "round-1" / "done.json").write_text(json.dumps({"round": 1, "steps": 3, "selection": selection}))
+    (train / "round-1" / "samples.jsonl").write_text("".join(json.dumps({"sample_seconds": 90.0}) + "\n"
+                                                             for _ in range(10)))
+    log = [{"step": 0, "phase": "sampling", "reward": 0.5}, *({"step": i, "loss": 1.0 / i} for i in (1, 2, 3)),
+           {"step": 3, "train_runtime": 1800.0}]
+    (train / "log.jsonl").write_text("".join(json.dumps(e) + "\n" for e in log))
+    for task in study.evals:
+        (run / f"eval-{task}").mkdir()
+        (run / f"eval-{task}" / "metrics.json").write_text(json.dumps({"run": {"seconds_now": 1800.0}}))
+    (tmp_path / "pbrlsvr-hybrid-s0" / "train").mkdir(parents=True)  # not finished: left out
+
+    rounds = reproduce.offline_rounds(study, tmp_path)
+    assert list(rounds) == ["rlvr-gold"] and list(rounds["rlvr-gold"]) == [1]
+    assert rounds["rlvr-gold"][1]["sample_seconds"] == 900.0
+    row = reproduce.offline_table(study, rounds)[-2]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    # prompts, answers, reward, cut % (one language of five at 25%), length, kept %, steps, loss, hours
+    assert cells == ["rlvr-gold", "1", "10", "40", "0.500", "5.0", "100", "100 / 50 / 50 / 50 / 50", "3",
+                     f"{(1 + 1 / 2 + 1 / 3) / 3:.3f}", "0.25", "0.50", "1.00", "1.75"]
+    colour = {m: f"C{i}" for i, m in enumerate(["base", *study.methods])}
+    figure = reproduce._offline_figure("qwen-rft", rounds, colour, tmp_path)
+    assert figure.stat().st_size > 10_000  # drawn: a loss curve and two bar panels
