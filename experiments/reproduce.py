@@ -447,17 +447,12 @@ def collect(study: Study, root: Path) -> dict[str, Any]:
     return found
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]] | None:
-    """A JSON Lines file's records (None when it does not exist)."""
-    if not path.is_file():
-        return None
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
 def offline_rounds(study: Study, root: Path) -> dict[str, dict[int, dict[str, Any]]]:
     """What each finished offline run (RFT, DPO) trained on and what it cost: {method: {seed: record}} with its
     rounds' ``done.json`` selections, the loss per training step, and the seconds spent sampling (summed over
     prompts from ``samples.jsonl``: a resumed round's earlier time included), training and evaluating."""
+    from pivotrl.train.offline import read_samples
+
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for method in study.methods:
         for run_dir in sorted(root.glob(f"{method}-s*")):
@@ -465,14 +460,14 @@ def offline_rounds(study: Study, root: Path) -> dict[str, dict[int, dict[str, An
             rounds = sorted(train.glob("round-*/done.json"), key=lambda p: int(p.parent.name.rsplit("-", 1)[1]))
             if not (train / "final").is_dir() or not rounds:
                 continue
-            samples = [_jsonl(r.parent / "samples.jsonl") for r in rounds]
-            log = _jsonl(train / "log.jsonl") or []
+            samples = [r.parent / "samples.jsonl" for r in rounds]
+            log = read_log(train)  # a resumed run's repeated steps once
             evals = [_metrics(run_dir / f"eval-{task}") for task in study.evals]
             out.setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = {
                 "rounds": [json.loads(r.read_text(encoding="utf-8")) for r in rounds],
                 "loss": [(int(e["step"]), float(e["loss"])) for e in log if "loss" in e],
-                "sample_seconds": None if None in samples else sum(
-                    float(row.get("sample_seconds", 0)) for rows in samples for row in rows),
+                "sample_seconds": sum(float(row.get("sample_seconds", 0)) for path in samples
+                                      for row in read_samples(path)) if all(p.is_file() for p in samples) else None,
                 "train_seconds": sum(float(e["train_runtime"]) for e in log if "train_runtime" in e),
                 "eval_seconds": sum(float(m["run"].get("seconds_now", 0)) for m in evals if m) if all(evals) else None,
             }
