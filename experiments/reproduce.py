@@ -470,8 +470,61 @@ def offline_rounds(study: Study, root: Path) -> dict[str, dict[int, dict[str, An
                                       for row in read_samples(path)) if all(p.is_file() for p in samples) else None,
                 "train_seconds": sum(float(e["train_runtime"]) for e in log if "train_runtime" in e),
                 "eval_seconds": sum(float(m["run"].get("seconds_now", 0)) for m in evals if m) if all(evals) else None,
+                "against_gold": _targets_against_gold(study, train, samples),
             }
     return out
+
+
+@functools.cache
+def _training_gold(task: str, langs: tuple[str, ...], data_dir: str | None) -> dict[tuple[str, str], str]:
+    """The target-language gold answer of every training problem, keyed (problem id, language)."""
+    from pivotrl.data import load_problems
+
+    return {(p.id, p.lang): p.answer for p in load_problems(task, list(langs), split="train", data_dir=data_dir)}
+
+
+def _targets_against_gold(study: Study, train: Path, samples: list[Path]) -> dict[str, int] | None:
+    """How right, by the target-language gold answer the label-free rewards never see, a run's sampled answers
+    and its kept fine-tuning targets were: {answers, right, prompts, prompts_with_right (a whole right answer
+    to keep), kept, kept_right}. The target is re-derived as selection made it (the best whole answer, kept at
+    the recipe's threshold). None where the samples or the data cannot be read."""
+    from pivotrl.answers import answers_match, extract_answer
+    from pivotrl.rewards.compose import load_reward_config
+    from pivotrl.train.offline import default_min_reward, read_samples, sft_target
+    from pivotrl.yaml_files import read_yaml_mapping
+
+    recipe = train / "recipe.yaml"
+    if not recipe.is_file() or not all(p.is_file() for p in samples):
+        return None
+    config = read_yaml_mapping(recipe, "the run's recipe")
+    if config.get("algorithm") != "rft":
+        return None
+    threshold = config.get("min_reward")
+    if threshold is None:
+        threshold = default_min_reward(load_reward_config(config["reward"]))
+    try:
+        gold = _training_gold(str(config["task"]), tuple(config["langs"]), config.get("data_dir"))
+    except Exception:  # noqa: BLE001 - the data may not be on this machine: the table then shows "?"
+        return None
+    counts = dict.fromkeys(("answers", "right", "prompts", "prompts_with_right", "kept", "kept_right"), 0)
+    for path in samples:
+        for record in read_samples(path):
+            answer = gold.get((str(record.get("problem_id")), str(record.get("lang"))))
+            if answer is None or "answers" not in record:
+                return None
+
+            def right(a: dict[str, Any], code: str = str(record["lang"]), answer: str = answer) -> bool:
+                return answers_match(extract_answer(a["text"], code).best, answer)
+
+            counts["prompts"] += 1
+            counts["answers"] += len(record["answers"])
+            counts["right"] += sum(right(a) for a in record["answers"])
+            counts["prompts_with_right"] += any(right(a) for a in record["answers"] if not a["cut"])
+            target, _ = sft_target(record, float(threshold))
+            if target is not None:
+                counts["kept"] += 1
+                counts["kept_right"] += right(target)
+    return counts
 
 
 def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
@@ -480,12 +533,16 @@ def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) ->
     langs = study.pipeline.langs
     lines = ["### What each run trained on, and its cost", "",
              "One round per run: every training prompt sampled, scored by the run's reward, the best whole answer "
-             "kept as a fine-tuning target when it reaches the reward's threshold. Times are wall-clock on this "
-             "machine (2 cores); a part redone after a kill counts once.", "",
+             "kept as a fine-tuning target when it reaches the reward's threshold. \"Right by gold\" checks "
+             "the sampled answers and the kept targets against the target-language gold answer, which the "
+             "label-free rewards never see: how clean a label-free method's targets are. Times are wall-clock on "
+             "this machine (2 cores); a part redone after a kill counts once.", "",
              "| method | seed | prompts | answers sampled | mean sampled reward | sampled answers cut % | "
              "mean sampled length (tokens) | targets kept % (" + " / ".join(langs) + ") | training steps | "
-             "final loss (mean of last 10 steps) | sampling h | training h | evaluation h | total h |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "final loss (mean of last 10 steps) | sampled answers right by gold % | "
+             "prompts with a whole right answer % | kept targets right by gold % | sampling h | training h | "
+             "evaluation h | total h |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, by_seed in rounds.items():
         for seed, run in sorted(by_seed.items()):
             sel = [r["selection"] for r in run["rounds"]]
@@ -501,10 +558,16 @@ def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) ->
             hours = [run["sample_seconds"], run["train_seconds"], run["eval_seconds"]]
             cells = [f"{h / 3600:.2f}" if h is not None else "?" for h in hours]
             total = f"{sum(hours) / 3600:.2f}" if None not in hours else "?"
+            g = run.get("against_gold")
+            gold_cells = ([f"{100 * g['right'] / max(1, g['answers']):.1f}",
+                           f"{100 * g['prompts_with_right'] / max(1, g['prompts']):.1f}",
+                           f"{100 * g['kept_right'] / g['kept']:.1f} ({g['kept_right']} of {g['kept']})"
+                           if g["kept"] else "-"] if g else ["?"] * 3)
             lines.append(f"| {method} | {seed} | {prompts} | {answers} | {weighted('mean_reward'):.3f} | "
                          f"{100 * weighted('cut_share'):.1f} | {weighted('mean_tokens'):.0f} | {kept} | "
                          f"{sum(r['steps'] for r in run['rounds'])} | "
-                         f"{statistics.fmean(tail) if tail else float('nan'):.3f} | {' | '.join(cells)} | {total} |")
+                         f"{statistics.fmean(tail) if tail else float('nan'):.3f} | {' | '.join(gold_cells)} | "
+                         f"{' | '.join(cells)} | {total} |")
     return lines + [""]
 
 

@@ -254,8 +254,40 @@ def test_offline_runs_report_what_they_trained_on_and_their_hours(tmp_path):
     row = reproduce.offline_table(study, rounds)[-2]
     cells = [c.strip() for c in row.strip("|").split("|")]
     # prompts, answers, reward, cut % (one language of five at 25%), length, kept %, steps, loss, hours
+    # no recipe and no answers in these samples: nothing to check against gold ("?")
     assert cells == ["rlvr-gold", "1", "10", "40", "0.500", "5.0", "100", "100 / 50 / 50 / 50 / 50", "3",
-                     f"{(1 + 1 / 2 + 1 / 3) / 3:.3f}", "0.25", "0.50", "1.00", "1.75"]
+                     f"{(1 + 1 / 2 + 1 / 3) / 3:.3f}", "?", "?", "?", "0.25", "0.50", "1.00", "1.75"]
     colour = {m: f"C{i}" for i, m in enumerate(["base", *study.methods])}
     figure = reproduce._offline_figure("qwen-rft", rounds, colour, tmp_path)
     assert figure.stat().st_size > 10_000  # drawn: a loss curve and two bar panels
+
+
+def test_a_label_free_runs_targets_are_checked_against_the_gold_answers_it_never_saw(data_dir, tmp_path):
+    from pivotrl.data import load_problems
+
+    study = reproduce.STUDIES["qwen-rft"]
+    gold = {(p.id, p.lang): p.answer for p in load_problems("msvamp", ["de"], split="train", data_dir=data_dir)}
+    (first, a), (second, b) = list(gold.items())[:2]
+    wrong = str(int(a) + 1)
+
+    def answer(text: str, reward: float, cut: bool = False) -> dict:
+        return {"text": text, "reward": reward, "cut": cut, "tokens": 40}
+
+    records = [  # the best whole answer of each prompt is its target when it scores 1.0 (the hybrid's threshold)
+        {"problem_id": first[0], "lang": "de", "answers": [answer(f"... Die Antwort lautet {a}.", 1.2),
+                                                           answer(f"Die Antwort lautet {wrong}.", 0.1)]},
+        # a wrong answer agreeing with nothing real, kept by a reward that scored it high
+        {"problem_id": second[0], "lang": "de", "answers": [answer(f"Die Antwort lautet {int(b) + 7}.", 1.1),
+                                                            answer(f"Die Antwort lautet {b}.", 0.4)]},
+        # right only in a cut answer: no whole right answer to keep
+        {"problem_id": first[0], "lang": "de", "answers": [answer(f"Die Antwort lautet {a}.", 1.5, cut=True),
+                                                           answer("Die Antwort lautet 0.5.", 0.0)]},
+    ]
+    train = tmp_path / "train"
+    (train / "round-1").mkdir(parents=True)
+    samples = train / "round-1" / "samples.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in records))
+    (train / "recipe.yaml").write_text(f"algorithm: rft\nreward: hybrid\nmin_reward: null\ntask: msvamp\n"
+                                       f"langs: [de]\ndata_dir: {data_dir}\n")
+    counts = reproduce._targets_against_gold(study, train, [samples])
+    assert counts == {"answers": 6, "right": 3, "prompts": 3, "prompts_with_right": 2, "kept": 2, "kept_right": 1}
