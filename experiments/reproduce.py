@@ -89,6 +89,10 @@ class Study:
     # (method, seed) in the order they run when no --seeds is given; () runs every method's first seed, then
     # the second seeds, ...
     order: tuple[tuple[str, int], ...] = ()
+    # offline studies: the method whose first-round answers every other method of the same seed scores with its
+    # own reward (samples_from) instead of sampling its own: the methods then differ only in what their reward
+    # keeps, on the same answers, and the sampling is paid once per seed
+    shared_samples: str | None = None
 
     def default_seeds(self) -> dict[str, list[int]]:
         """Seeds per method: read from ``order`` when the study has one, else ``seeds``."""
@@ -147,6 +151,7 @@ STUDIES: dict[str, Study] = {
                  "pbrlsvr-embedding": {"labels": "pivot", "reward": "embedding"}},
         order=(("pbrlsvr-hybrid", 0), ("rlvr-gold", 0), ("pbrlsvr-hybrid", 1), ("rlvr-gold", 1),
                ("pbrlsvr-embedding", 0)),
+        shared_samples="pbrlsvr-hybrid",
     ),
     "smollm2-synthetic": Study(
         pipeline=PipelineConfig(model="smollm2", pivot="smollm2", task="synthetic", levels=[1, 2],
@@ -259,6 +264,13 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
         run_dir = root / f"{method}-s{seed}"
         if all(_eval_done(run_dir / f"eval-{task}") for task in study.evals):
             continue
+        source = shared_source(study, root, method, seed)
+        if source is not None:
+            if not _round_sampled(source):
+                print(f"[{name}] {method} seed {seed}: waits for {source.parent.name}'s first-round answers, "
+                      "which it scores with its own reward; skipping it for now", flush=True)
+                continue
+            run = replace(run, offline={**run.offline, "samples_from": str(source)})
         started = time.perf_counter()
         try:
             with RunLock(check_output_dir(run_dir), "run"):  # the run's own folder: train/ and eval-*/ inside
@@ -270,6 +282,24 @@ def run_study(name: str, root: Path, methods: list[str], seeds: list[int] | None
             continue
         print(f"[{name}] {method} seed {seed}: done in {time.perf_counter() - started:.0f} s", flush=True)
         write_results(name, root, docs)
+
+
+def shared_source(study: Study, root: Path, method: str, seed: int) -> Path | None:
+    """The run folder whose first-round answers ``method`` scores instead of sampling (``Study.shared_samples``
+    of the same seed), or None where it samples its own."""
+    if study.shared_samples is None or method == study.shared_samples or study.pipeline.algorithm == "grpo":
+        return None
+    return root / f"{study.shared_samples}-s{seed}" / "train"
+
+
+def _round_sampled(train: Path) -> bool:
+    """Every training prompt of the run's first round has its answers."""
+    from pivotrl.train.offline import read_samples
+
+    rows, samples = train / "train_set.jsonl", train / "round-1" / "samples.jsonl"
+    if not rows.is_file() or not samples.is_file():
+        return False
+    return len(read_samples(samples, repair=False)) >= len(rows.read_text(encoding="utf-8").splitlines())
 
 
 def run_states(study: Study, root: Path, methods: list[str], seeds: list[int] | None) -> list[str]:
@@ -451,7 +481,6 @@ def offline_rounds(study: Study, root: Path) -> dict[str, dict[int, dict[str, An
     """What each finished offline run (RFT, DPO) trained on and what it cost: {method: {seed: record}} with its
     rounds' ``done.json`` selections, the loss per training step, and the seconds spent sampling (summed over
     prompts from ``samples.jsonl``: a resumed round's earlier time included), training and evaluating."""
-    from pivotrl.train.offline import read_samples
 
     out: dict[str, dict[int, dict[str, Any]]] = {}
     for method in study.methods:
@@ -466,13 +495,31 @@ def offline_rounds(study: Study, root: Path) -> dict[str, dict[int, dict[str, An
             out.setdefault(method, {})[int(run_dir.name.rsplit("-s", 1)[1])] = {
                 "rounds": [json.loads(r.read_text(encoding="utf-8")) for r in rounds],
                 "loss": [(int(e["step"]), float(e["loss"])) for e in log if "loss" in e],
-                "sample_seconds": sum(float(row.get("sample_seconds", 0)) for path in samples
-                                      for row in read_samples(path)) if all(p.is_file() for p in samples) else None,
+                **_sampling_cost(samples),
                 "train_seconds": sum(float(e["train_runtime"]) for e in log if "train_runtime" in e),
                 "eval_seconds": sum(float(m["run"].get("seconds_now", 0)) for m in evals if m) if all(evals) else None,
                 "against_gold": _targets_against_gold(study, train, samples),
             }
     return out
+
+
+def _sampling_cost(samples: list[Path]) -> dict[str, Any]:
+    """What a run's rounds cost to sample, summed over prompts (a resumed round's earlier time included): its
+    own sampling, or, for answers taken from another run (``scored_from``), its scoring of them, with that run's
+    name."""
+    from pivotrl.train.offline import read_samples
+
+    if not all(p.is_file() for p in samples):
+        return {"sample_seconds": None, "scored_from": None}
+    seconds, source = 0.0, None
+    for path in samples:
+        for row in read_samples(path, repair=False):
+            if "scored_from" in row:
+                source = Path(row["scored_from"]).parents[2].name  # <run>/train/round-1/samples.jsonl
+                seconds += float(row.get("score_seconds", 0))
+            else:
+                seconds += float(row.get("sample_seconds", 0))
+    return {"sample_seconds": seconds, "scored_from": source}
 
 
 @functools.cache
@@ -508,7 +555,7 @@ def _targets_against_gold(study: Study, train: Path, samples: list[Path]) -> dic
         return None
     counts = dict.fromkeys(("answers", "right", "prompts", "prompts_with_right", "kept", "kept_right"), 0)
     for path in samples:
-        for record in read_samples(path):
+        for record in read_samples(path, repair=False):
             answer = gold.get((str(record.get("problem_id")), str(record.get("lang"))))
             if answer is None or "answers" not in record:
                 return None
@@ -535,7 +582,9 @@ def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) ->
              "One round per run: every training prompt sampled, scored by the run's reward, the best whole answer "
              "kept as a fine-tuning target when it reaches the reward's threshold. \"Right by gold\" checks "
              "the sampled answers and the kept targets against the target-language gold answer, which the "
-             "label-free rewards never see: how clean a label-free method's targets are. Times are wall-clock on "
+             "label-free rewards never see: how clean a label-free method's targets are. A run marked \"scored X's "
+             "answers\" did not sample: it scored the first-round answers of X (same policy, seed, prompts and "
+             "sampling) with its own reward, and its sampling hours are that scoring. Times are wall-clock on "
              "this machine (2 cores); a part redone after a kill counts once.", "",
              "| method | seed | prompts | answers sampled | mean sampled reward | sampled answers cut % | "
              "mean sampled length (tokens) | targets kept % (" + " / ".join(langs) + ") | training steps | "
@@ -557,6 +606,8 @@ def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) ->
             tail = [loss for _, loss in run["loss"][-10:]]
             hours = [run["sample_seconds"], run["train_seconds"], run["eval_seconds"]]
             cells = [f"{h / 3600:.2f}" if h is not None else "?" for h in hours]
+            if run.get("scored_from"):
+                cells[0] += f" (scored {run['scored_from']}'s answers)"
             total = f"{sum(hours) / 3600:.2f}" if None not in hours else "?"
             g = run.get("against_gold")
             gold_cells = ([f"{100 * g['right'] / max(1, g['answers']):.1f}",

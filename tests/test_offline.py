@@ -25,6 +25,8 @@ from pivotrl.rewards.compose import build_reward
 from pivotrl.train.algorithms import ALGORITHMS, COMMON_TRL, trl_classes
 from pivotrl.train.config import TrainConfigError, load_train_config, trl_args
 from pivotrl.train.offline import (
+    SharedSamplesError,
+    check_shared_samples,
     default_min_reward,
     nothing_kept,
     preference_pair,
@@ -75,6 +77,7 @@ def test_grpo_defaults_do_not_leak_into_the_offline_algorithms():
     (["algorithm=dpo", "sample_temperature=0"], "sample_temperature must be above 0"),
     (["algorithm=dpo", "rounds=2", "dtype=bfloat16", "lora.r=8"], "use dtype float32"),
     (["algorithm=ppo"], "algorithm must be one of grpo, rloo, dpo, rft"),
+    (["algorithm=grpo", "samples_from=runs/a"], "samples_from applies to dpo, rft, not to algorithm grpo"),
 ])
 def test_bad_offline_settings_are_refused_before_anything_loads(overrides, message):
     started = time.perf_counter()
@@ -185,6 +188,9 @@ def test_a_sampling_file_torn_by_a_kill_loses_only_its_last_line(tmp_path):
     path = tmp_path / "samples.jsonl"
     whole = json.dumps({"problem_id": "a", "lang": "de", "answers": []}) + "\n"
     path.write_text(whole + '{"problem_id": "b", "la', encoding="utf-8")
+    # another run's file may be being written: its unfinished line is skipped, and the file left alone
+    assert [r["problem_id"] for r in read_samples(path, repair=False)] == ["a"]
+    assert path.read_text(encoding="utf-8").endswith('"la')
     assert [r["problem_id"] for r in read_samples(path)] == ["a"]
     assert path.read_text(encoding="utf-8") == whole  # the torn line is cut off: appends start on a clean line
 
@@ -380,3 +386,72 @@ def test_a_run_kept_as_records_without_weights_trains_again_without_sampling(tmp
     assert (run / "final" / "config.json").is_file()
     assert [e.get("phase") for e in _log(run) if "kept" in e] == ["sampling"]  # its sampling logged once
     assert [e["step"] for e in _log(run) if "loss" in e] == [e["step"] for e in trained]  # trained again, once
+
+
+# ------------------------------------------------------------------- one run's answers scored by another reward
+
+
+def _sampled_run(folder: Path, *overrides: str) -> Path:
+    """A run folder as an rft run leaves it after sampling: its recipe and a round-1 samples file."""
+    config = load_train_config(None, ["algorithm=rft", "langs=de", *overrides])
+    (folder / "round-1").mkdir(parents=True)
+    (folder / "recipe.yaml").write_text(json.dumps(config.to_dict()), encoding="utf-8")  # JSON is YAML
+    samples = folder / "round-1" / "samples.jsonl"
+    samples.write_text(json.dumps({"problem_id": "p0", "lang": "de", "answers": []}) + "\n", encoding="utf-8")
+    return samples
+
+
+@pytest.mark.parametrize("theirs, ours, named", [
+    (["sample_temperature=0.7"], [], "sample_temperature (0.7 there, 0.8 here)"),  # ours: the default
+    (["seed=1"], [], "seed (1 there, 0 here)"),
+    (["model=qwen1.5b"], ["model=qwen0.5b"], "model ('qwen1.5b' there, 'qwen0.5b' here)"),
+    (["langs=de,fr"], [], "langs (['de', 'fr'] there, ['de'] here)"),
+])
+def test_answers_sampled_differently_are_refused_naming_the_field(tmp_path, theirs, ours, named):
+    samples = _sampled_run(tmp_path / "theirs", *theirs)
+    config = load_train_config(None, ["algorithm=rft", "langs=de", f"samples_from={tmp_path / 'theirs'}", *ours])
+    with pytest.raises(SharedSamplesError, match="sampled differently from this run") as err:
+        check_shared_samples(config, samples)
+    assert named in str(err.value)
+
+
+def test_answers_sampled_alike_are_taken_whatever_the_reward_and_labels(tmp_path):
+    samples = _sampled_run(tmp_path / "theirs", "reward=hybrid", "labels=pivot", "min_reward=1.0")
+    config = load_train_config(None, ["algorithm=rft", "langs=de", "reward=answer", "labels=gold",
+                                      f"samples_from={samples}"])
+    check_shared_samples(config, samples)  # no error
+    with pytest.raises(SharedSamplesError, match="does not exist"):
+        check_shared_samples(config, tmp_path / "nowhere" / "samples.jsonl")
+
+
+@pytest.mark.slow
+def test_a_run_scores_another_runs_answers_with_its_own_reward_instead_of_sampling(tmp_path, short_answers):
+    first, second = tmp_path / "fidelity", tmp_path / "brevity"
+    out, _ = _cli(_offline(short_answers, first, "rft", "n_train=6", "min_reward=0.05")).communicate(timeout=300)
+    assert (first / "final" / "config.json").is_file(), out[-3000:]
+    # another reward (the brevity guard alone), another threshold, the same policy, prompts and sampling
+    brevity = "reward={weights: {brevity_guard: 1.0}, gate: null}"
+    proc = _cli([*_offline(short_answers, second, "rft", "n_train=6", "min_reward=-0.5"), "--set", brevity,
+                 "--set", f"samples_from={first}"])
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    theirs = {(r["problem_id"], r["lang"]): r for r in read_samples(first / "round-1" / "samples.jsonl")}
+    ours = read_samples(second / "round-1" / "samples.jsonl")
+    assert len(ours) == len(theirs) == 12
+    for record in ours:
+        source = theirs[(record["problem_id"], record["lang"])]
+        assert [a["text"] for a in record["answers"]] == [a["text"] for a in source["answers"]]
+        assert record["scored_from"] == str(first / "round-1" / "samples.jsonl") and record["score_seconds"] >= 0
+        # the total is this run's reward: the first run's brevity component alone, not its total
+        assert [a["reward"] for a in record["answers"]] == [a["components"]["brevity_guard"]
+                                                            for a in source["answers"]]
+    assert any(a["reward"] != b["reward"] for r in ours for a, b in
+               zip(r["answers"], theirs[(r["problem_id"], r["lang"])]["answers"], strict=True))
+    targets = [json.loads(line) for line in (second / "round-1" / "train.jsonl").read_text().splitlines()]
+    expected = [t for t, _ in (sft_target(r, -0.5) for r in ours) if t is not None]
+    assert targets and [t["completion"][0]["content"] for t in targets] == [t["text"] for t in expected]
+    assert (second / "final" / "config.json").is_file()
+    # a run asking for prompts the other never sampled is refused (before its policy loads)
+    proc = _cli([*_offline(short_answers, tmp_path / "more", "rft", "n_train=9"), "--set", f"samples_from={first}"])
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "has no answers for 6 of this run's 18 prompts" in out, out[-3000:]

@@ -291,3 +291,27 @@ def test_a_label_free_runs_targets_are_checked_against_the_gold_answers_it_never
                                        f"langs: [de]\ndata_dir: {data_dir}\n")
     counts = reproduce._targets_against_gold(study, train, [samples])
     assert counts == {"answers": 6, "right": 3, "prompts": 3, "prompts_with_right": 2, "kept": 2, "kept_right": 1}
+
+
+def test_the_other_methods_score_the_hybrid_runs_answers_of_their_seed(tmp_path):
+    study = reproduce.STUDIES["qwen-rft"]
+    source = reproduce.shared_source(study, tmp_path, "rlvr-gold", 1)
+    assert source == tmp_path / "pbrlsvr-hybrid-s1" / "train"
+    assert reproduce.shared_source(study, tmp_path, "pbrlsvr-hybrid", 1) is None  # it samples
+    assert reproduce.shared_source(reproduce.STUDIES["qwen"], tmp_path, "rlvr-gold", 1) is None  # GRPO samples
+    (source / "round-1").mkdir(parents=True)
+    (source / "train_set.jsonl").write_text("{}\n" * 3)
+    samples = source / "round-1" / "samples.jsonl"
+    line = json.dumps({"problem_id": "p", "lang": "de", "sample_seconds": 6.0, "answers": []}) + "\n"
+    samples.write_text(line * 2 + '{"problem_id": "p3", "la')  # the source still sampling: a line in flight
+    assert not reproduce._round_sampled(source)
+    assert samples.read_text().endswith('"la')  # another run's file is never cut
+    samples.write_text(line * 3)
+    assert reproduce._round_sampled(source)
+    # what the scoring run cost: its own scoring time, named after the run whose answers it took
+    scored = tmp_path / "rlvr-gold-s1" / "train" / "round-1" / "samples.jsonl"
+    scored.parent.mkdir(parents=True)
+    scored.write_text("".join(json.dumps({"sample_seconds": 6.0, "score_seconds": 0.5, "scored_from": str(samples),
+                                          "answers": []}) + "\n" for _ in range(3)))
+    assert reproduce._sampling_cost([scored]) == {"sample_seconds": 1.5, "scored_from": "pbrlsvr-hybrid-s1"}
+    assert reproduce._sampling_cost([samples]) == {"sample_seconds": 18.0, "scored_from": None}

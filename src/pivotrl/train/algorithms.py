@@ -28,7 +28,7 @@ COMMON_TRL: dict[str, Any] = {
 
 # The recipe fields only offline algorithms read (pivotrl.train.config.TrainConfig), with what each means.
 OFFLINE_FIELDS = ("rounds", "samples_per_prompt", "prompts_per_round", "sample_temperature",
-                  "sample_max_new_tokens", "pair_margin", "min_reward")
+                  "sample_max_new_tokens", "samples_from", "pair_margin", "min_reward")
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ _ONLINE_TRL = {"max_steps": 30, "num_generations": 4, "max_completion_length": 1
 # Offline algorithms train one epoch over each round's pairs or targets: the number of steps follows from what
 # the round kept. TRL's max_length (1024 tokens by default) holds a prompt and a 256-token answer.
 _SAMPLING = {"rounds": 1, "samples_per_prompt": 4, "prompts_per_round": None, "sample_temperature": 0.8,
-             "sample_max_new_tokens": 256}
+             "sample_max_new_tokens": 256, "samples_from": None}
 
 ALGORITHMS: dict[str, Algorithm] = {a.name: a for a in (
     Algorithm("grpo", "Group-relative policy optimisation: k answers per prompt sampled at every step, each "

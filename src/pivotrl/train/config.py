@@ -141,6 +141,11 @@ class TrainConfig:
     sample_max_new_tokens: int | None = setting(None, at_least=1, expected="a positive integer",
                                                 help="dpo, rft: sampling budget per answer in tokens (default 256); "
                                                      "a cut answer is never trained on.")
+    samples_from: str | None = setting(None, help="dpo, rft: another run's folder (or its round-1 samples.jsonl) "
+                                                  "whose first-round answers this run scores with its own reward "
+                                                  "instead of sampling: rewards compared on the same answers, and "
+                                                  "the sampling paid once. Both runs must share the policy, seed, "
+                                                  "prompts and sampling fields (checked against its recipe.yaml).")
     pair_margin: float | None = setting(None, at_least=0, help="dpo: the least reward difference between chosen "
                                                                "and rejected for a pair to be kept (default 0.25).")
     min_reward: float | None = setting(None, help="rft: the least reward of a fine-tuning target (default: the "

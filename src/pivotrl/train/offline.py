@@ -15,7 +15,10 @@ ranking it would teach length rather than reasoning (docs/TRAINING.md, "The samp
 The round folder ``<output_dir>/round-N/``, written as it goes so that a killed run resumes where it stopped:
 
 * ``samples.jsonl`` - one line per prompt with its answers, their rewards and components, appended and
-  fsync'ed after each batch; a resumed round samples only the prompts not in it (nothing is sampled twice);
+  fsync'ed after each batch; a resumed round samples only the prompts not in it (nothing is sampled twice).
+  With ``samples_from``, round 1 takes another run's first-round answers instead and scores them with this
+  run's reward (each line then names its source, ``scored_from``, and its own ``score_seconds``): two rewards
+  compared on the very same answers, the sampling paid once;
 * ``selection.json`` - per language: prompts, answers, cut share, mean reward, pairs or targets kept and why the
   others were not; ``train.jsonl`` - the pairs or targets TRL trains on;
 * ``trainer/checkpoint-N/`` - TRL checkpoints of the round's training (resumed from the newest whole one);
@@ -41,18 +44,122 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pivotrl.train.algorithms import OFFLINE_FIELDS
 from pivotrl.train.config import TrainConfig, trl_args
 
 log = logging.getLogger(__name__)
 
-__all__ = ["build_offline_trainer", "default_min_reward", "nothing_kept", "policy_after", "preference_pair",
-           "read_samples", "round_rows", "run_rounds", "sample_round", "select_round", "selection_log", "sft_target"]
+__all__ = ["SharedSamplesError", "build_offline_trainer", "default_min_reward", "nothing_kept", "policy_after",
+           "preference_pair", "read_samples", "round_rows", "run_rounds", "sample_round", "score_shared_samples",
+           "select_round", "selection_log", "sft_target"]
 
 # Prompts per engine call: each call's answers are scored and appended together, so a kill loses at most one
 # call's sampling; 8 prompts in flight x 4 answers is 32 rows, where the decoder's matrix products run near full
 # speed on 2 cores (docs/BENCHMARKS.md, the generation table).
 _PROMPTS_PER_CALL = 16
 _PROMPTS_IN_FLIGHT = 8
+# What two runs must share for one to score the other's first-round answers as its own: the policy and how it
+# was asked and sampled. The reward, its references or labels, the threshold and the training may differ.
+SHARED_SAMPLING_FIELDS = ("model", "dtype", "task", "langs", "levels", "prompt_style", "seed", "packed_rollouts",
+                          "samples_per_prompt", "prompts_per_round", "sample_temperature", "sample_max_new_tokens")
+
+
+class SharedSamplesError(ValueError):
+    """``samples_from`` names answers this run cannot take as its own; the message says which and why."""
+
+
+def _score_records(records: list[dict[str, Any]], rows: dict[tuple[str, str], dict[str, Any]], reward: Any,
+                   round_no: int) -> list[dict[str, Any]]:
+    """Score prompts' answers with ``reward`` against each row's reference: one sampling line per prompt."""
+    texts = [a["text"] for r in records for a in r["answers"]]
+    columns: dict[str, list[Any]] = {"reference": [], "reference_answer": [], "lang": [], "answer_type": []}
+    for r in records:
+        row = rows[_key(r)]
+        for _ in r["answers"]:
+            for name, values in columns.items():
+                values.append(row[name])
+    scored = iter(reward.score(texts, **columns))
+    out = []
+    for r in records:
+        answers = []
+        for a in r["answers"]:
+            s = next(scored)
+            answers.append({"text": a["text"], "tokens": a["tokens"], "cut": a["cut"], "reward": round(s.total, 6),
+                            "components": {c: round(v, 6) for c, v in s.components.items()}})
+        out.append({"problem_id": r["problem_id"], "lang": r["lang"], "round": round_no,
+                    "sample_seconds": r.get("sample_seconds", 0.0), "answers": answers})
+    return out
+
+
+def shared_samples_path(source: str | Path) -> Path:
+    """A run folder's first-round answers, or the samples file itself."""
+    path = Path(source)
+    return path / "round-1" / "samples.jsonl" if path.is_dir() else path
+
+
+def check_shared_samples(config: TrainConfig, source: Path, rows: Sequence[dict[str, Any]] | None = None
+                         ) -> dict[tuple[str, str], dict[str, Any]]:
+    """Another run's first-round answers by prompt, refused unless that run sampled as this one would (the same
+    policy, seed, prompts and sampling fields, read from the recipe.yaml of its run folder) and, given ``rows``,
+    answered every one of them."""
+    from pivotrl.train.config import load_train_config
+
+    if not source.is_file():
+        raise SharedSamplesError(f"samples_from: {source} does not exist; give a run folder with a finished "
+                                 "round-1/samples.jsonl, or that file")
+    recipe = source.parent.parent / "recipe.yaml"
+    if not recipe.is_file():
+        raise SharedSamplesError(f"samples_from: {recipe} is missing, so nothing says how {source} was sampled; "
+                                 "give the samples of a pivotrl run folder")
+    theirs = load_train_config(recipe)
+
+    def value(c: TrainConfig, name: str) -> Any:
+        return c.offline(name) if name in OFFLINE_FIELDS else getattr(c, name)
+
+    differ = [f"{name} ({value(theirs, name)!r} there, {value(config, name)!r} here)"
+              for name in SHARED_SAMPLING_FIELDS if value(theirs, name) != value(config, name)]
+    if differ:
+        raise SharedSamplesError(f"samples_from: {recipe} sampled differently from this run: {'; '.join(differ)}; "
+                                 "its answers are not the ones this run would sample")
+    answered = {_key(r): r for r in read_samples(source, repair=False)}
+    missing = [k for k in map(_key, rows or []) if k not in answered]
+    if missing:
+        raise SharedSamplesError(f"samples_from: {source} has no answers for {len(missing)} of this run's "
+                                 f"{len(rows or [])} prompts (first: {missing[0][0]} in {missing[0][1]}); let that "
+                                 "run finish sampling, or sample here without samples_from")
+    return answered
+
+
+def score_shared_samples(config: TrainConfig, rows: Sequence[dict[str, Any]], reward: Any, path: Path,
+                         round_no: int, progress: bool = True) -> list[dict[str, Any]]:
+    """Round ``round_no``'s answers taken from ``config.samples_from`` and scored with this run's reward,
+    appended to ``path`` batch by batch (a killed run resumes); every prompt of ``rows`` must be there."""
+    from tqdm.auto import tqdm
+
+    source = shared_samples_path(config.samples_from)
+    theirs = check_shared_samples(config, source, rows)
+    records = read_samples(path)
+    done = {_key(r) for r in records}
+    pending = [theirs[_key(r)] for r in rows if _key(r) not in done]
+    by_key = {_key(r): r for r in rows}
+    bar = tqdm(total=len(rows), initial=len(rows) - len(pending), desc=f"round {round_no}: scoring shared samples",
+               unit="prompt", disable=not progress)
+    with path.open("a", encoding="utf-8") as f:
+        for start in range(0, len(pending), _PROMPTS_PER_CALL):
+            batch = pending[start:start + _PROMPTS_PER_CALL]
+            started = time.perf_counter()
+            scored = _score_records(batch, by_key, reward, round_no)
+            seconds = time.perf_counter() - started
+            for record in scored:
+                record["scored_from"] = str(source)
+                record["score_seconds"] = round(seconds / len(batch), 3)
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                records.append(record)
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(batch))
+    bar.close()
+    return records
 
 
 def default_min_reward(reward_config: Any) -> float:
@@ -80,9 +187,10 @@ def _key(row: dict[str, Any]) -> tuple[str, str]:
     return str(row["problem_id"]), str(row["lang"])
 
 
-def read_samples(path: Path) -> list[dict[str, Any]]:
+def read_samples(path: Path, repair: bool = True) -> list[dict[str, Any]]:
     """The lines of a round's ``samples.jsonl``; a last line torn by a kill is cut off the file (its prompts are
-    sampled again: they were never recorded)."""
+    sampled again: they were never recorded). ``repair=False`` reads another run's file, which may be being
+    written right now: an unfinished last line is left out, and the file is left alone."""
     if not path.is_file():
         return []
     data = path.read_bytes()
@@ -93,7 +201,7 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
         except ValueError:
             break
         good += len(line)
-    if good < len(data):
+    if good < len(data) and repair:
         log.warning("%s: dropping a line torn by a kill (%d bytes); its prompts are sampled again", path,
                     len(data) - good)
         with path.open("r+b") as f:
@@ -121,6 +229,7 @@ def sample_round(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], rew
     records = read_samples(path)
     done = {_key(r) for r in records}
     pending = [r for r in rows if _key(r) not in done]
+    by_key = {_key(r): r for r in rows}
     k = config.offline("samples_per_prompt")
     bar = tqdm(total=len(rows), initial=len(rows) - len(pending), desc=f"round {round_no}: sampling", unit="prompt",
                disable=not progress)
@@ -136,18 +245,12 @@ def sample_round(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], rew
             started = time.perf_counter()
             sampled = generate_ids((model, tokenizer), _prompt_ids(batch, tokenizer), settings)
             seconds = time.perf_counter() - started
-            texts = [tokenizer.decode(s.ids, skip_special_tokens=True) for per in sampled for s in per]
-            scored = reward.score(texts, reference=[r["reference"] for r in batch for _ in range(k)],
-                                  reference_answer=[r["reference_answer"] for r in batch for _ in range(k)],
-                                  lang=[r["lang"] for r in batch for _ in range(k)],
-                                  answer_type=[r["answer_type"] for r in batch for _ in range(k)])
-            for i, (row, per) in enumerate(zip(batch, sampled, strict=True)):
-                answers = [{"text": texts[i * k + j], "tokens": len(s.ids), "cut": s.cut,
-                            "reward": round(scored[i * k + j].total, 6),
-                            "components": {c: round(v, 6) for c, v in scored[i * k + j].components.items()}}
-                           for j, s in enumerate(per)]
-                record = {"problem_id": row["problem_id"], "lang": row["lang"], "round": round_no,
-                          "sample_seconds": round(seconds / len(batch), 3), "answers": answers}
+            per_prompt = round(seconds / len(batch), 3)
+            raw = [{"problem_id": row["problem_id"], "lang": row["lang"], "sample_seconds": per_prompt,
+                    "answers": [{"text": tokenizer.decode(s.ids, skip_special_tokens=True), "tokens": len(s.ids),
+                                 "cut": s.cut} for s in per]}
+                   for row, per in zip(batch, sampled, strict=True)]
+            for record in _score_records(raw, by_key, reward, round_no):
                 f.write(json.dumps(record, ensure_ascii=False) + "\n")
                 records.append(record)
             f.flush()
@@ -365,6 +468,9 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
     if min_reward is None and config.algorithm == "rft":
         min_reward = default_min_reward(reward.config)
     rounds = config.offline("rounds")
+    if config.samples_from and _round_done(out / "round-1") is None:  # before the policy loads
+        check_shared_samples(config, shared_samples_path(config.samples_from),
+                             round_rows(rows, config.offline("prompts_per_round"), 1, config.seed))
     steps = 0
     report: list[dict[str, Any]] = []
     started = time.perf_counter()
@@ -387,8 +493,11 @@ def run_rounds(config: TrainConfig, rows: list[dict[str, Any]], out: Path, *, pr
             tokenizer.pad_token = tokenizer.eos_token
         sample_started = time.perf_counter()
         these = round_rows(rows, config.offline("prompts_per_round"), round_no, config.seed)
-        records = sample_round(model, tokenizer, these, reward, config, round_dir / "samples.jsonl", round_no,
-                               progress)
+        if round_no == 1 and config.samples_from:  # another run's answers, scored with this run's reward
+            records = score_shared_samples(config, these, reward, round_dir / "samples.jsonl", round_no, progress)
+        else:
+            records = sample_round(model, tokenizer, these, reward, config, round_dir / "samples.jsonl", round_no,
+                                   progress)
         sample_seconds = time.perf_counter() - sample_started
         train_rows, selection = select_round(config, records, these, min_reward)
         _write_json(round_dir / "selection.json", selection)
