@@ -91,6 +91,15 @@ def _score_records(records: list[dict[str, Any]], rows: dict[tuple[str, str], di
     return out
 
 
+def _append_records(f: Any, new: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
+    """One line per prompt, on disk (fsync'ed) before the next batch starts: a kill loses at most that batch."""
+    for record in new:
+        f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        records.append(record)
+    f.flush()
+    os.fsync(f.fileno())
+
+
 def shared_samples_path(source: str | Path) -> Path:
     """A run folder's first-round answers, or the samples file itself."""
     path = Path(source)
@@ -153,10 +162,7 @@ def score_shared_samples(config: TrainConfig, rows: Sequence[dict[str, Any]], re
             for record in scored:
                 record["scored_from"] = str(source)
                 record["score_seconds"] = round(seconds / len(batch), 3)
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                records.append(record)
-            f.flush()
-            os.fsync(f.fileno())
+            _append_records(f, scored, records)
             bar.update(len(batch))
     bar.close()
     return records
@@ -250,11 +256,7 @@ def sample_round(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]], rew
                     "answers": [{"text": tokenizer.decode(s.ids, skip_special_tokens=True), "tokens": len(s.ids),
                                  "cut": s.cut} for s in per]}
                    for row, per in zip(batch, sampled, strict=True)]
-            for record in _score_records(raw, by_key, reward, round_no):
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                records.append(record)
-            f.flush()
-            os.fsync(f.fileno())
+            _append_records(f, _score_records(raw, by_key, reward, round_no), records)
             bar.update(len(batch))
     bar.close()
     return records
