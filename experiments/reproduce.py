@@ -553,7 +553,10 @@ def _targets_against_gold(study: Study, train: Path, samples: list[Path]) -> dic
         gold = _training_gold(str(config["task"]), tuple(config["langs"]), config.get("data_dir"))
     except Exception:  # noqa: BLE001 - the data may not be on this machine: the table then shows "?"
         return None
-    counts = dict.fromkeys(("answers", "right", "prompts", "prompts_with_right", "kept", "kept_right"), 0)
+    counts: dict[str, Any] = dict.fromkeys(("answers", "right", "prompts", "prompts_with_right", "kept",
+                                            "kept_right"), 0)
+    counts["by_lang"] = {}  # language -> [prompts with a whole right answer, of them kept]
+    counts["not_kept"] = {}  # why a prompt's best whole right answer fell short of the threshold -> prompts
     for path in samples:
         for record in read_samples(path, repair=False):
             answer = gold.get((str(record.get("problem_id")), str(record.get("lang"))))
@@ -566,12 +569,34 @@ def _targets_against_gold(study: Study, train: Path, samples: list[Path]) -> dic
             counts["prompts"] += 1
             counts["answers"] += len(record["answers"])
             counts["right"] += sum(right(a) for a in record["answers"])
-            counts["prompts_with_right"] += any(right(a) for a in record["answers"] if not a["cut"])
+            whole_right = [a for a in record["answers"] if not a["cut"] and right(a)]
+            counts["prompts_with_right"] += bool(whole_right)
             target, _ = sft_target(record, float(threshold))
             if target is not None:
                 counts["kept"] += 1
                 counts["kept_right"] += right(target)
+            if whole_right:
+                lang = counts["by_lang"].setdefault(str(record["lang"]), [0, 0])
+                lang[0] += 1
+                if target is not None and right(target):
+                    lang[1] += 1
+                else:
+                    why = ("a wrong answer was the target" if target is not None
+                           else _short_of_threshold(max(whole_right, key=lambda a: a["reward"])))
+                    counts["not_kept"][why] = counts["not_kept"].get(why, 0) + 1
     return counts
+
+
+def _short_of_threshold(answer: dict[str, Any]) -> str:
+    """Which of a right answer's reward components held it under the threshold: a guard that penalised it, the
+    language gate (fidelity under 1), disagreement with the reference's answer; else its credit was too low."""
+    parts = answer.get("components", {})
+    why = [name for name, value in parts.items() if name.endswith("_guard") and value < 0]
+    if parts.get("language_fidelity", 1.0) < 1.0:
+        why.append("language_fidelity")
+    if parts.get("answer_agreement", 1.0) < 1.0:
+        why.append("answer_agreement")
+    return " + ".join(why) or "credit below the threshold"
 
 
 def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
@@ -619,6 +644,27 @@ def offline_table(study: Study, rounds: dict[str, dict[int, dict[str, Any]]]) ->
                          f"{sum(r['steps'] for r in run['rounds'])} | "
                          f"{statistics.fmean(tail) if tail else float('nan'):.3f} | {' | '.join(gold_cells)} | "
                          f"{' | '.join(cells)} | {total} |")
+    return lines + [""] + _not_kept_table(langs, rounds)
+
+
+def _not_kept_table(langs: list[str], rounds: dict[str, dict[int, dict[str, Any]]]) -> list[str]:
+    """Per run: of the prompts where the policy sampled a whole right answer (by gold), how many became targets
+    per language, and why the others' best right answer fell short of the run's threshold."""
+    rows = [(method, seed, run["against_gold"]) for method, by_seed in rounds.items()
+            for seed, run in sorted(by_seed.items()) if run.get("against_gold")]
+    if not rows:
+        return []
+    lines = ["Right answers kept: per language, the prompts where a whole sampled answer was right by the gold "
+             "answer, and how many of them gave a right target (kept / with a right answer); then why the others did "
+             "not: a wrong answer outscored the right ones and was the target, or the best right answer fell short "
+             "of the threshold (the reward components that held it under: a guard that penalised it, the "
+             "language gate, disagreement with the reference's answer).", "",
+             "| method | seed | " + " | ".join(langs) + " | right but not kept: why (prompts) |",
+             "|---|---|" + "---|" * len(langs) + "---|"]
+    for method, seed, g in rows:
+        cells = [f"{g['by_lang'].get(c, [0, 0])[1]} / {g['by_lang'].get(c, [0, 0])[0]}" for c in langs]
+        why = ", ".join(f"{k} {n}" for k, n in sorted(g["not_kept"].items(), key=lambda kv: -kv[1])) or "-"
+        lines.append(f"| {method} | {seed} | {' | '.join(cells)} | {why} |")
     return lines + [""]
 
 

@@ -290,7 +290,16 @@ def test_a_label_free_runs_targets_are_checked_against_the_gold_answers_it_never
     (train / "recipe.yaml").write_text(f"algorithm: rft\nreward: hybrid\nmin_reward: null\ntask: msvamp\n"
                                        f"langs: [de]\ndata_dir: {data_dir}\n")
     counts = reproduce._targets_against_gold(study, train, [samples])
-    assert counts == {"answers": 6, "right": 3, "prompts": 3, "prompts_with_right": 2, "kept": 2, "kept_right": 1}
+    assert counts == {"answers": 6, "right": 3, "prompts": 3, "prompts_with_right": 2, "kept": 2, "kept_right": 1,
+                      "by_lang": {"de": [2, 1]}, "not_kept": {"a wrong answer was the target": 1}}
+    # a right answer under the threshold: the components that held it there are named
+    assert reproduce._short_of_threshold({"components": {"answer_agreement": 1.0, "language_fidelity": 0.4,
+                                                         "brevity_guard": -0.6, "length_guard": 0.0}}) == \
+        "brevity_guard + language_fidelity"
+    assert reproduce._short_of_threshold({"components": {"embedding_similarity": 0.3}}) == "credit below the threshold"
+    study_rounds = {"pbrlsvr-hybrid": {0: {"against_gold": counts}}}
+    table = reproduce._not_kept_table(["de", "fr"], study_rounds)
+    assert "| pbrlsvr-hybrid | 0 | 1 / 2 | 0 / 0 | a wrong answer was the target 1 |" in table
 
 
 def test_the_other_methods_score_the_hybrid_runs_answers_of_their_seed(tmp_path):
